@@ -1,0 +1,32 @@
+//! reactord: a TCP server daemon whose whole server is one hand-written,
+//! single-threaded event loop on mio.
+//!
+//! # Layout
+//!
+//! - [`config`]: every knob and its default; parsing of `10s`-style durations.
+//! - `reactor`: the event loop: poll, accept, dispatch events by token,
+//!   timers, signals, shutdown. Start reading here.
+//! - `connection`: one connection: its socket, its state machine
+//!   (reading → writing → closing), its buffers.
+//! - `timer`: deadlines; the poll timeout is the time to the nearest one.
+//! - `buffer`: the read buffer and the pool that keeps idle connections small.
+//! - [`protocol`]: the pure protocol state machines (greeting, echo, http) and
+//!   the [`Protocol`] trait that lets you add your own.
+//! - [`metrics`]: counters shown at /metrics.
+//!
+//! # Using it as a library
+//!
+//! ```no_run
+//! use reactord::{Config, Server, protocol::echo::Echo};
+//! let config = Config::default();
+//! let server = Server::bind(config, Echo).expect("bind");
+//! println!("listening on {}", server.local_addr());
+//! server.run().expect("run");
+//! ```
+
+pub mod config;
+pub mod metrics;
+pub mod protocol;
+
+pub use config::{Config, ProtocolName};
+pub use protocol::{Body, Context, Output, Protocol, Verdict};

@@ -1,0 +1,245 @@
+//! The protocol interface: pure state machines that turn request bytes into
+//! response bytes.
+//!
+//! A protocol never touches a socket. The connection reads bytes, hands the
+//! unconsumed ones to [`Protocol::on_input`], and the protocol answers with a
+//! [`Verdict`] while appending any response to an [`Output`]. Because nothing
+//! here does I/O, a unit test can feed a protocol every possible split of an
+//! input and check that the answers are the same: that is how the protocols in
+//! this directory are tested.
+//!
+//! # The contract, seen from the connection
+//!
+//! 1. After every read, the connection calls `on_input` with all the bytes it
+//!    holds that no earlier call consumed.
+//! 2. `Verdict::NeedMore`: nothing more can be done with these bytes; the
+//!    connection reads again (keeping them) and calls again with more.
+//! 3. `Verdict::Continue(n)`: the protocol consumed `n` bytes (a request, or
+//!    a piece of a request body it discards) and may have written a response.
+//!    The connection drops those bytes and calls again with the rest, so
+//!    pipelined requests already buffered are answered before the next read.
+//! 4. `Verdict::Close(n)`: consumed `n` bytes; once the output has been sent,
+//!    close the connection gracefully. Errors are answered this way too: write
+//!    the error response, then `Close`.
+//! 5. When the client shuts down its write side, the connection calls
+//!    [`Protocol::on_eof`] once with whatever is left; it always closes after.
+//!
+//! The connection stops calling the protocol while the output holds more than
+//! a bounded amount of bytes or a streamed body, and resumes once the socket
+//! has taken them: that is backpressure, and protocols need not think of it.
+
+pub mod echo;
+pub mod greeting;
+pub mod testing;
+
+use std::io;
+
+/// What a protocol made of the bytes it was shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// No complete unit of work is buffered yet: read more, then call again
+    /// with the same bytes plus the new ones.
+    NeedMore,
+    /// This many bytes were consumed; keep the connection and call again with
+    /// the rest.
+    Continue(usize),
+    /// This many bytes were consumed; flush the output, then close gracefully.
+    Close(usize),
+}
+
+impl Verdict {
+    /// How many input bytes this verdict consumed.
+    pub fn consumed(self) -> usize {
+        match self {
+            Verdict::NeedMore => 0,
+            Verdict::Continue(n) | Verdict::Close(n) => n,
+        }
+    }
+}
+
+/// A response body that is produced chunk by chunk as the socket accepts it,
+/// instead of being held in memory whole (a file, say).
+///
+/// The connection asks for the next chunk only when the bytes before it have
+/// been written, so memory per connection stays bounded by one chunk whatever
+/// the body's size.
+pub trait Body {
+    /// Bytes still to come. The body is finished when this reaches 0.
+    fn remaining(&self) -> u64;
+
+    /// Fill `buf` with the next bytes of the body and say how many were
+    /// written. `Ok(0)` while `remaining() > 0` means the source ended early
+    /// (a file truncated under us): the connection then closes, since the
+    /// response can no longer be framed correctly.
+    fn read_chunk(&mut self, buf: &mut [u8]) -> io::Result<usize>;
+}
+
+/// Where a protocol writes its responses.
+///
+/// Responses are appended in order; the connection writes them out with as
+/// few `write` calls as it can (all the responses to one batch of pipelined
+/// requests usually leave in one). A streamed [`Body`] goes after all bytes
+/// appended so far; until it has been sent, the protocol is not called again.
+#[derive(Default)]
+pub struct Output {
+    /// Responses not yet fully written; `bytes[..written]` already left.
+    bytes: Vec<u8>,
+    /// How much of `bytes` the socket has taken. Tracking an offset instead
+    /// of draining the front saves a copy after each partial write.
+    written: usize,
+    body: Option<Box<dyn Body>>,
+}
+
+impl Output {
+    /// Append bytes to the response stream.
+    pub fn extend(&mut self, bytes: &[u8]) {
+        self.bytes.extend_from_slice(bytes);
+    }
+
+    /// The buffer itself, for protocols that format into it (`write!`).
+    pub fn bytes_mut(&mut self) -> &mut Vec<u8> {
+        &mut self.bytes
+    }
+
+    /// Stream `body` after everything appended so far.
+    ///
+    /// Only one body can be in flight: a protocol that returns after calling
+    /// this is not called again until the body has been written.
+    pub fn stream(&mut self, body: Box<dyn Body>) {
+        debug_assert!(self.body.is_none(), "one streamed body at a time");
+        self.body = Some(body);
+    }
+
+    /// Buffered bytes not yet written (not counting a streamed body).
+    pub fn len(&self) -> usize {
+        self.bytes.len() - self.written
+    }
+
+    /// True when there is nothing at all left to send.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0 && self.body.is_none()
+    }
+
+    /// True while a streamed body is attached.
+    pub fn has_body(&self) -> bool {
+        self.body.is_some()
+    }
+
+    /// Buffered bytes, for the connection to write.
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        self.bytes.get(self.written..).unwrap_or_default()
+    }
+
+    /// Forget the first `n` unwritten bytes: the socket took them.
+    pub(crate) fn advance(&mut self, n: usize) {
+        self.written += n;
+        if self.written >= self.bytes.len() {
+            self.bytes.clear();
+            self.written = 0;
+        }
+    }
+
+    /// The streamed body, once all buffered bytes before it are written.
+    pub(crate) fn body_mut(&mut self) -> Option<&mut (dyn Body + 'static)> {
+        self.body.as_deref_mut()
+    }
+
+    /// Drop the streamed body (finished, or the connection is closing).
+    pub(crate) fn finish_body(&mut self) {
+        self.body = None;
+    }
+
+    /// Hand the byte buffer's allocation back (for pooling) and reset.
+    pub(crate) fn take_buffer(&mut self) -> Vec<u8> {
+        self.body = None;
+        self.written = 0;
+        std::mem::take(&mut self.bytes)
+    }
+
+    /// Install an (empty) pooled buffer to write into.
+    pub(crate) fn set_buffer(&mut self, buf: Vec<u8>) {
+        debug_assert!(self.bytes.is_empty());
+        self.bytes = buf;
+        self.bytes.clear();
+    }
+
+    /// Capacity of the byte buffer (0 when none is installed).
+    pub(crate) fn capacity(&self) -> usize {
+        self.bytes.capacity()
+    }
+}
+
+impl std::fmt::Debug for Output {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Output")
+            .field("bytes", &self.bytes.len())
+            .field("body", &self.body.as_ref().map(|b| b.remaining()))
+            .finish()
+    }
+}
+
+/// What a protocol may see of the server besides its input: the time and the
+/// counters. Built once per loop iteration, so reading it costs nothing.
+pub struct Context<'a> {
+    /// The loop's notion of "now", read once per iteration.
+    pub now: std::time::Instant,
+    /// Wall-clock time of the same instant, for headers and logs.
+    pub wall: std::time::SystemTime,
+    /// The server's counters (for a protocol that reports them, and for
+    /// counting requests by status).
+    pub metrics: &'a mut crate::metrics::Metrics,
+}
+
+/// A request/response protocol, as a pure state machine.
+///
+/// One value of the protocol type serves the whole server (it holds the
+/// configuration and any state shared by all connections); each connection
+/// gets a [`Protocol::Session`] for the state that is its own (a request
+/// body half-read, say). Both are single-threaded, so shared state needs no
+/// locks.
+pub trait Protocol {
+    /// Per-connection state.
+    type Session;
+
+    /// The name shown in the `listening on ADDR (NAME)` line and in logs.
+    fn name(&self) -> &'static str;
+
+    /// A connection was accepted from `peer`.
+    fn open(&mut self, peer: std::net::SocketAddr) -> Self::Session;
+
+    /// See the module documentation for the contract.
+    fn on_input(
+        &mut self,
+        session: &mut Self::Session,
+        input: &[u8],
+        ctx: &mut Context<'_>,
+        out: &mut Output,
+    ) -> Verdict;
+
+    /// The client shut down its write side: no more bytes will come.
+    /// `input` holds what no `on_input` call consumed. The connection closes
+    /// gracefully after flushing whatever this writes. By default nothing is
+    /// written.
+    fn on_eof(
+        &mut self,
+        _session: &mut Self::Session,
+        _input: &[u8],
+        _ctx: &mut Context<'_>,
+        _out: &mut Output,
+    ) {
+    }
+
+    /// True while a request has started but not finished in a way the
+    /// connection cannot see from its buffered input (a request body being
+    /// discarded, say). Such a connection is held to the request timeout and
+    /// is not "idle" at shutdown. Bytes buffered but not yet consumed count as
+    /// a request in progress without the protocol saying so.
+    fn request_in_progress(&self, _session: &Self::Session) -> bool {
+        false
+    }
+
+    /// A connection is being refused because the server is full
+    /// (--max-connections): write what it should be told before the close
+    /// (an HTTP 503, say). Nothing by default.
+    fn on_reject(&mut self, _ctx: &mut Context<'_>, _out: &mut Output) {}
+}
