@@ -39,7 +39,9 @@ impl std::str::FromStr for ProtocolName {
             "http" => Ok(ProtocolName::Http),
             "echo" => Ok(ProtocolName::Echo),
             "greeting" => Ok(ProtocolName::Greeting),
-            other => Err(format!("unknown protocol {other:?} (expected http, echo or greeting)")),
+            other => Err(format!(
+                "unknown protocol {other:?} (expected http, echo or greeting)"
+            )),
         }
     }
 }
@@ -149,7 +151,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "ms" => value / 1000.0,
         "m" => value * 60.0,
         "h" => value * 3600.0,
-        _ => return Err(format!("invalid duration unit in {text:?} (use ms, s, m or h)")),
+        _ => {
+            return Err(format!(
+                "invalid duration unit in {text:?} (use ms, s, m or h)"
+            ));
+        }
     };
     Duration::try_from_secs_f64(seconds).map_err(|_| format!("duration {text:?} is out of range"))
 }

@@ -24,9 +24,23 @@
 //! server.run().expect("run");
 //! ```
 
+// No panic may be reachable from the network: outside tests, no unwrap,
+// no expect, no indexing that can go out of bounds.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
+
 pub mod config;
 pub mod metrics;
 pub mod protocol;
 
 pub use config::{Config, ProtocolName};
 pub use protocol::{Body, Context, Output, Protocol, Verdict};
+
+mod buffer;
+mod connection;
+mod reactor;
+mod timer;
+
+pub use reactor::{Server, StartError};
