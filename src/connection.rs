@@ -157,6 +157,8 @@ pub(crate) struct Connection<S> {
     pub(crate) timer: TimerSlot,
     /// True while the connection is on the reactor's ready list.
     pub(crate) queued: bool,
+    /// True once the reactor has listed it for removal after the batch.
+    pub(crate) removal_queued: bool,
 }
 
 impl<S> Connection<S> {
@@ -189,6 +191,7 @@ impl<S> Connection<S> {
             closing_since: None,
             timer: TimerSlot::default(),
             queued: false,
+            removal_queued: false,
         }
     }
 

@@ -401,7 +401,8 @@ impl<P: Protocol> Server<P> {
             Some((due, _)) => self.timers.schedule(&mut conn.timer, due, id),
             None => {
                 self.timers.cancel(&mut conn.timer, id);
-                if conn.state() == State::Closed && !self.closed.contains(&key) {
+                if conn.state() == State::Closed && !conn.removal_queued {
+                    conn.removal_queued = true;
                     self.closed.push(key);
                 }
             }
@@ -445,7 +446,8 @@ impl<P: Protocol> Server<P> {
             debug!("conn {}: {why}, closing ({})", id.key, conn.peer());
             conn.abort(why, now);
             self.metrics.connections_timed_out += 1;
-            if !self.closed.contains(&id.key) {
+            if !conn.removal_queued {
+                conn.removal_queued = true;
                 self.closed.push(id.key);
             }
         }
