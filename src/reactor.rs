@@ -511,16 +511,19 @@ impl<P: Protocol> Server<P> {
         }
         self.accept_paused_until = None;
         // One pass over all connections, once: the only O(n) step, and it
-        // happens once per process.
-        let idle: Vec<usize> = self
-            .connections
-            .iter()
-            .filter(|(_, conn)| conn.is_idle(&self.protocol))
-            .map(|(key, _)| key)
-            .collect();
-        let wall = SystemTime::now();
-        for key in idle {
-            self.drive(key, now, wall);
+        // happens once per process. An idle connection has nothing in
+        // flight in either direction, so it is closed outright: with its
+        // receive queue empty, close(2) sends a plain FIN. (Connections that
+        // finish a request from now on close gracefully instead, in
+        // `drive`, since the client may already be sending its next one.)
+        for (key, conn) in self.connections.iter_mut() {
+            if conn.is_idle(&self.protocol) {
+                conn.abort("idle at shutdown", now);
+                if !conn.removal_queued {
+                    conn.removal_queued = true;
+                    self.closed.push(key);
+                }
+            }
         }
     }
 }
