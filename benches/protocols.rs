@@ -34,7 +34,8 @@ fn protocols(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
 
     let mut greeting = Greeting::new("Hola desde el servidor TCP\n", 16384);
-    let mut session = greeting.open(peer);
+    greeting.open(peer);
+    let mut session = ();
     group.bench_function("greeting_line", |b| {
         b.iter(|| {
             let mut out = Output::default();
@@ -49,7 +50,8 @@ fn protocols(c: &mut Criterion) {
     });
 
     let mut echo = Echo;
-    let mut session = echo.open(peer);
+    echo.open(peer);
+    let mut session = ();
     let chunk = vec![b'x'; 4096];
     let mut out = Output::default();
     group.bench_function("echo_4k", |b| {
