@@ -24,6 +24,7 @@
 //! server.run().expect("run");
 //! ```
 
+#![warn(missing_docs)]
 // No panic may be reachable from the network: outside tests, no unwrap,
 // no expect, no indexing that can go out of bounds.
 #![cfg_attr(
