@@ -13,6 +13,7 @@
 //! - [`protocol`]: the pure protocol state machines (greeting, echo, http) and
 //!   the [`Protocol`] trait that lets you add your own.
 //! - [`metrics`]: counters shown at /metrics.
+//! - [`rlimit`]: raising the open-file limit at start.
 //!
 //! # Using it as a library
 //!
@@ -35,6 +36,7 @@
 pub mod config;
 pub mod metrics;
 pub mod protocol;
+pub mod rlimit;
 
 pub use config::{Config, ProtocolName};
 pub use protocol::{Body, Context, Output, Protocol, Verdict};

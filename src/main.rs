@@ -96,6 +96,20 @@ fn main() -> ExitCode {
         .with_utc_timestamps()
         .init();
     let config = args.into_config();
+    match reactord::rlimit::raise_nofile_limit() {
+        Ok(limit) => {
+            log::info!("file descriptor limit: {limit}");
+            let needed = config.max_connections as u64 + reactord::rlimit::RESERVED_DESCRIPTORS;
+            if needed > limit {
+                log::warn!(
+                    "--max-connections {} does not fit in the descriptor limit {limit}; \
+                     accepts will fail with EMFILE before it is reached (raise LimitNOFILE)",
+                    config.max_connections
+                );
+            }
+        }
+        Err(err) => log::warn!("cannot read or raise the descriptor limit: {err}"),
+    }
     let result = match config.protocol {
         ProtocolName::Greeting => {
             let greeting = Greeting::new(config.greeting.clone(), config.max_request_bytes);
