@@ -95,7 +95,7 @@ impl Default for Config {
     fn default() -> Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            protocol: ProtocolName::Greeting,
+            protocol: ProtocolName::Http,
             greeting: "Hola desde el servidor TCP\n".to_string(),
             root: None,
             max_connections: 10_000,
@@ -185,7 +185,7 @@ mod tests {
     fn defaults_match_the_command_line_contract() {
         let c = Config::default();
         assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
-        assert_eq!(c.protocol, ProtocolName::Greeting);
+        assert_eq!(c.protocol, ProtocolName::Http);
         assert_eq!(c.greeting, "Hola desde el servidor TCP\n");
         assert_eq!(c.max_connections, 10_000);
         assert_eq!(c.request_timeout, Duration::from_secs(10));

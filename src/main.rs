@@ -5,7 +5,7 @@
 use clap::Parser;
 use log::LevelFilter;
 use reactord::config::{Config, ProtocolName, parse_duration};
-use reactord::protocol::{echo::Echo, greeting::Greeting};
+use reactord::protocol::{echo::Echo, greeting::Greeting, http::Http};
 use reactord::{Protocol, Server};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -21,7 +21,7 @@ struct Args {
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
     listen: SocketAddr,
     /// Protocol: http | echo | greeting
-    #[arg(long, default_value = "greeting", value_name = "NAME")]
+    #[arg(long, default_value = "http", value_name = "NAME")]
     protocol: ProtocolName,
     /// Greeting reply
     #[arg(
@@ -117,7 +117,8 @@ fn main() -> ExitCode {
         }
         ProtocolName::Echo => serve(config, Echo),
         ProtocolName::Http => {
-            Err("the http protocol is not built yet; use --protocol greeting or echo".to_string())
+            let http = Http::new(&config);
+            serve(config, http)
         }
     };
     match result {

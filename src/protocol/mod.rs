@@ -30,6 +30,7 @@
 
 pub mod echo;
 pub mod greeting;
+pub mod http;
 pub mod testing;
 
 use std::io;
