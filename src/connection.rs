@@ -133,6 +133,10 @@ pub(crate) struct Connection<S> {
     session: S,
     /// Bytes read and not yet consumed by the protocol.
     input: InputBuffer,
+    /// Bytes arrived since the protocol last said `NeedMore`: only then is
+    /// it worth showing it the input again (a slow client's partial request
+    /// is not re-parsed on every event).
+    unparsed_input: bool,
     /// Responses produced and not yet written.
     output: Output,
     /// The last event said readable and no read has said `WouldBlock` since.
@@ -180,6 +184,7 @@ impl<S> Connection<S> {
             state: State::Reading,
             session,
             input: InputBuffer::default(),
+            unparsed_input: false,
             output: Output::default(),
             readable: false,
             writable: false,
@@ -421,6 +426,7 @@ impl<S> Connection<S> {
     fn answer_buffered<P: Protocol<Session = S>>(&mut self, env: &mut Env<'_, P>) -> bool {
         let mut consumed_any = false;
         while !self.input.is_empty()
+            && self.unparsed_input
             && !self.close_after_flush
             && self.output.buffered_len() < OUTPUT_HIGH_WATER
             && !self.output.has_body()
@@ -448,7 +454,10 @@ impl<S> Connection<S> {
             match verdict {
                 Verdict::Continue(n) if n > 0 => {}
                 // Continue(0) would loop forever; treat it as "need more".
-                Verdict::NeedMore | Verdict::Continue(_) => break,
+                Verdict::NeedMore | Verdict::Continue(_) => {
+                    self.unparsed_input = false;
+                    break;
+                }
                 Verdict::Close(_) => self.close_after_flush = true,
             }
         }
@@ -497,6 +506,7 @@ impl<S> Connection<S> {
                 Ok(n) => {
                     trace!("conn {}: read {n} bytes", self.key);
                     self.input.filled(n);
+                    self.unparsed_input = true;
                     env.metrics.bytes_read += n as u64;
                     self.last_progress = env.now;
                     if n < wanted && !self.read_closed_hint {

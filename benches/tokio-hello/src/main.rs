@@ -66,6 +66,9 @@ async fn serve(mut socket: TcpStream) {
             output.clear();
         }
         if close || filled == input.len() {
+            // FIN before close, like the other servers, so the client sees a
+            // clean end rather than a reset.
+            let _ = socket.shutdown().await;
             return;
         }
     }
