@@ -263,7 +263,11 @@ impl<S> Connection<S> {
             State::Closing => {
                 self.closing_since = Some(now);
                 self.input.clear();
-                if let Err(err) = self.socket.shutdown(Shutdown::Write) {
+                // A client that already sent its EOF needs no FIN first: the
+                // close that follows at once sends it.
+                if !self.peer_closed
+                    && let Err(err) = self.socket.shutdown(Shutdown::Write)
+                {
                     debug!("conn {}: shutdown(write) failed: {err}", self.key);
                 }
             }
