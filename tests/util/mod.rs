@@ -29,9 +29,15 @@ pub struct Server {
 impl Server {
     /// Start `reactord --listen 127.0.0.1:0 ARGS` and wait for it to listen.
     pub fn start(args: &[&str]) -> Server {
-        let mut child = Command::new(binary())
-            .args(["--listen", "127.0.0.1:0"])
-            .args(args)
+        let mut command = Command::new(binary());
+        command.args(["--listen", "127.0.0.1:0"]).args(args);
+        Server::spawn(command)
+    }
+
+    /// Start a prepared command (its own --listen included) and wait for
+    /// the `listening on` line.
+    pub fn spawn(mut command: Command) -> Server {
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

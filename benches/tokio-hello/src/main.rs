@@ -42,9 +42,10 @@ async fn serve(mut socket: TcpStream) {
                             h.name.eq_ignore_ascii_case("connection") && h.value.eq_ignore_ascii_case(b"close")
                         });
                     let date = httpdate_now();
+                    let connection = if close { "Connection: close\r\n" } else { "" };
                     let _ = write!(
                         output,
-                        "HTTP/1.1 200 OK\r\nServer: tokio-hello\r\nDate: {date}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\n\r\n",
+                        "HTTP/1.1 200 OK\r\nServer: tokio-hello\r\nDate: {date}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\n{connection}\r\n",
                         BODY.len()
                     );
                     output.extend_from_slice(BODY);
