@@ -3,8 +3,11 @@
 //! end to end by the load benchmarks (docs/benchmarks.md).
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use reactord::Config;
 use reactord::metrics::Metrics;
-use reactord::protocol::{Context, Output, Protocol, echo::Echo, greeting::Greeting};
+use reactord::protocol::{
+    Context, Output, Protocol, Verdict, echo::Echo, greeting::Greeting, http::Http,
+};
 use std::hint::black_box;
 use std::time::{Instant, SystemTime};
 
@@ -64,6 +67,42 @@ fn protocols(c: &mut Criterion) {
                 black_box(&chunk),
                 &mut out,
             )
+        })
+    });
+
+    // HTTP: one request, and a pipelined batch of 16 answered in one go.
+    let mut http = Http::new(&Config::default());
+    let mut session = http.open(peer);
+    let request =
+        b"GET / HTTP/1.1\r\nHost: localhost:8080\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n";
+    let mut out = Output::default();
+    group.bench_function("http_get", |b| {
+        b.iter(|| {
+            out.bytes_mut().clear();
+            answer(
+                &mut http,
+                &mut session,
+                &mut metrics,
+                black_box(request),
+                &mut out,
+            )
+        })
+    });
+    let batch = request.repeat(16);
+    group.throughput(Throughput::Elements(16));
+    group.bench_function("http_pipelined_16", |b| {
+        b.iter(|| {
+            out.bytes_mut().clear();
+            let mut rest = black_box(&batch[..]);
+            let mut ctx = Context {
+                now: Instant::now(),
+                wall: SystemTime::now(),
+                metrics: &mut metrics,
+            };
+            while let Verdict::Continue(n) = http.on_input(&mut session, rest, &mut ctx, &mut out) {
+                rest = &rest[n..];
+            }
+            out.buffered_len()
         })
     });
     group.finish();
