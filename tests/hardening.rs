@@ -270,3 +270,47 @@ fn without_reuse_port_a_second_process_cannot_bind() {
     let (status, stderr) = util::run_to_exit(&["--listen", &first.addr.to_string()]);
     assert_eq!(status.code(), Some(1), "{stderr}");
 }
+
+#[test]
+fn the_backlog_flag_reaches_listen() {
+    if !util::require_tool("ss", "iproute2") {
+        return;
+    }
+    let server = Server::start(&["--backlog", "77"]);
+    let filter = format!("sport = :{}", server.addr.port());
+    let (status, out) = util::run_tool("ss", &["-ltn", &filter], Duration::from_secs(5));
+    assert!(status.success(), "{out}");
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("LISTEN"))
+        .unwrap_or_else(|| panic!("{out}"));
+    // For a listening socket, ss shows the backlog as Send-Q.
+    assert_eq!(line.split_whitespace().nth(2), Some("77"), "{line}");
+}
+
+#[test]
+fn sigterm_during_a_wrk_run_exits_0_promptly() {
+    if !util::require_tool("wrk", "wrk") {
+        return;
+    }
+    let mut server = Server::start(&[]);
+    let url = format!("http://{}/", server.addr);
+    let wrk = std::thread::spawn(move || {
+        util::run_tool(
+            "wrk",
+            &["-t1", "-c32", "-d3s", &url],
+            Duration::from_secs(30),
+        )
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    server.signal(libc::SIGTERM);
+    let status = server
+        .wait_exit(Duration::from_secs(5))
+        .expect("exit within the shutdown timeout");
+    assert_eq!(status.code(), Some(0));
+    let (_, out) = wrk.join().unwrap();
+    // Requests were served before the signal; after it the listener is gone,
+    // so wrk's reconnects fail, which it reports as connect errors only.
+    assert!(out.contains("requests in"), "{out}");
+    assert!(!out.contains("Non-2xx"), "{out}");
+}
