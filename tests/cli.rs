@@ -131,3 +131,20 @@ fn the_listening_line_shows_the_real_port_and_protocol() {
             .any(|l| l.contains(&format!("listening on {} (echo)", server.addr)))
     );
 }
+
+#[test]
+fn a_root_that_is_not_a_directory_exits_1_naming_it() {
+    let (status, stderr) = run_to_exit(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--root",
+        "/nonexistent/reactord-root",
+    ]);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.starts_with("error:") && l.contains("/nonexistent/reactord-root")),
+        "{stderr}"
+    );
+}
