@@ -307,10 +307,18 @@ impl<S> Connection<S> {
     /// When this connection must be looked at next, and why.
     pub(crate) fn deadline(&self, timeouts: &Timeouts) -> Option<(Instant, DeadlineKind)> {
         match self.state {
-            State::Reading => Some(match self.request_started {
-                Some(started) => (started + timeouts.request, DeadlineKind::Request),
-                None => (self.last_progress + timeouts.idle, DeadlineKind::Idle),
-            }),
+            // No traffic for --idle-timeout closes any connection; a request
+            // that started (or a new connection's first) must also finish
+            // within --request-timeout. Whichever comes first.
+            State::Reading => {
+                let idle = (self.last_progress + timeouts.idle, DeadlineKind::Idle);
+                Some(match self.request_started {
+                    Some(started) if started + timeouts.request < idle.0 => {
+                        (started + timeouts.request, DeadlineKind::Request)
+                    }
+                    _ => idle,
+                })
+            }
             State::Writing => Some((self.last_progress + timeouts.idle, DeadlineKind::Idle)),
             State::Closing => self
                 .closing_since
