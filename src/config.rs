@@ -39,7 +39,9 @@ impl std::str::FromStr for ProtocolName {
             "http" => Ok(ProtocolName::Http),
             "echo" => Ok(ProtocolName::Echo),
             "greeting" => Ok(ProtocolName::Greeting),
-            other => Err(format!("unknown protocol {other:?} (expected http, echo or greeting)")),
+            other => Err(format!(
+                "unknown protocol {other:?} (expected http, echo or greeting)"
+            )),
         }
     }
 }
@@ -93,7 +95,7 @@ impl Default for Config {
     fn default() -> Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            protocol: ProtocolName::Greeting,
+            protocol: ProtocolName::Http,
             greeting: "Hola desde el servidor TCP\n".to_string(),
             root: None,
             max_connections: 10_000,
@@ -149,7 +151,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "ms" => value / 1000.0,
         "m" => value * 60.0,
         "h" => value * 3600.0,
-        _ => return Err(format!("invalid duration unit in {text:?} (use ms, s, m or h)")),
+        _ => {
+            return Err(format!(
+                "invalid duration unit in {text:?} (use ms, s, m or h)"
+            ));
+        }
     };
     Duration::try_from_secs_f64(seconds).map_err(|_| format!("duration {text:?} is out of range"))
 }
@@ -179,7 +185,7 @@ mod tests {
     fn defaults_match_the_command_line_contract() {
         let c = Config::default();
         assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
-        assert_eq!(c.protocol, ProtocolName::Greeting);
+        assert_eq!(c.protocol, ProtocolName::Http);
         assert_eq!(c.greeting, "Hola desde el servidor TCP\n");
         assert_eq!(c.max_connections, 10_000);
         assert_eq!(c.request_timeout, Duration::from_secs(10));

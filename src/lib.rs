@@ -13,6 +13,7 @@
 //! - [`protocol`]: the pure protocol state machines (greeting, echo, http) and
 //!   the [`Protocol`] trait that lets you add your own.
 //! - [`metrics`]: counters shown at /metrics.
+//! - [`rlimit`]: raising the open-file limit at start.
 //!
 //! # Using it as a library
 //!
@@ -24,9 +25,25 @@
 //! server.run().expect("run");
 //! ```
 
+#![warn(missing_docs)]
+// No panic may be reachable from the network: outside tests, no unwrap,
+// no expect, no indexing that can go out of bounds.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
+
 pub mod config;
 pub mod metrics;
 pub mod protocol;
+pub mod rlimit;
 
 pub use config::{Config, ProtocolName};
 pub use protocol::{Body, Context, Output, Protocol, Verdict};
+
+mod buffer;
+mod connection;
+mod reactor;
+mod timer;
+
+pub use reactor::{Server, StartError};

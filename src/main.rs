@@ -1,1 +1,139 @@
-fn main() {}
+//! The `reactord` daemon: parse the command line, start logging, run the
+//! server, and turn the outcome into an exit code (0 after a clean shutdown,
+//! 1 when the server could not start, 2 for a usage error, from clap).
+
+use clap::Parser;
+use log::LevelFilter;
+use reactord::config::{Config, ProtocolName, parse_duration};
+use reactord::protocol::{echo::Echo, greeting::Greeting, http::Http};
+use reactord::{Protocol, Server};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// A TCP server daemon whose whole server is one hand-written,
+/// single-threaded event loop.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// Address to listen on; port 0 picks a free port
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    listen: SocketAddr,
+    /// Protocol: http | echo | greeting
+    #[arg(long, default_value = "http", value_name = "NAME")]
+    protocol: ProtocolName,
+    /// Greeting reply
+    #[arg(
+        long,
+        default_value = "Hola desde el servidor TCP\n",
+        value_name = "TEXT",
+        hide_default_value = true
+    )]
+    greeting: String,
+    /// http: serve static files from DIR
+    #[arg(long, value_name = "DIR")]
+    root: Option<PathBuf>,
+    /// Connections beyond this are accepted and closed at once
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    max_connections: usize,
+    /// A started request must complete within it
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DUR")]
+    request_timeout: Duration,
+    /// A connection with no traffic is closed
+    #[arg(long, default_value = "60s", value_parser = parse_duration, value_name = "DUR")]
+    idle_timeout: Duration,
+    /// Largest request head / greeting line
+    #[arg(long, default_value_t = 16384, value_name = "N")]
+    max_request_bytes: usize,
+    /// http: largest request body
+    #[arg(long, default_value_t = 1_048_576, value_name = "N")]
+    max_body_bytes: u64,
+    /// Graceful drain on SIGINT/SIGTERM
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DUR")]
+    shutdown_timeout: Duration,
+    /// Listen backlog
+    #[arg(long, default_value_t = 1024, value_name = "N")]
+    backlog: i32,
+    /// SO_REUSEPORT, so several processes share one port
+    #[arg(long)]
+    reuse_port: bool,
+    /// One Common Log Format line per http request
+    #[arg(long)]
+    access_log: bool,
+    /// off | error | warn | info | debug | trace
+    #[arg(long, default_value = "info", value_name = "LEVEL")]
+    log_level: LevelFilter,
+}
+
+impl Args {
+    fn into_config(self) -> Config {
+        Config {
+            listen: self.listen,
+            protocol: self.protocol,
+            greeting: self.greeting,
+            root: self.root,
+            max_connections: self.max_connections,
+            request_timeout: self.request_timeout,
+            idle_timeout: self.idle_timeout,
+            max_request_bytes: self.max_request_bytes,
+            max_body_bytes: self.max_body_bytes,
+            shutdown_timeout: self.shutdown_timeout,
+            backlog: self.backlog,
+            reuse_port: self.reuse_port,
+            access_log: self.access_log,
+            ..Config::default()
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let level = args.log_level;
+    // A logger that fails to install (one is already set) is not worth dying for.
+    let _ = simple_logger::SimpleLogger::new()
+        .with_level(level)
+        .with_utc_timestamps()
+        .init();
+    let config = args.into_config();
+    match reactord::rlimit::raise_nofile_limit() {
+        Ok(limit) => {
+            log::info!("file descriptor limit: {limit}");
+            let needed = config.max_connections as u64 + reactord::rlimit::RESERVED_DESCRIPTORS;
+            if needed > limit {
+                log::warn!(
+                    "--max-connections {} does not fit in the descriptor limit {limit}; \
+                     accepts will fail with EMFILE before it is reached (raise LimitNOFILE)",
+                    config.max_connections
+                );
+            }
+        }
+        Err(err) => log::warn!("cannot read or raise the descriptor limit: {err}"),
+    }
+    let result = match config.protocol {
+        ProtocolName::Greeting => {
+            let greeting = Greeting::new(config.greeting.clone(), config.max_request_bytes);
+            serve(config, greeting)
+        }
+        ProtocolName::Echo => serve(config, Echo),
+        ProtocolName::Http => {
+            let http = Http::new(&config);
+            serve(config, http)
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            // One plain line, not a log record: scripts match on `error:`.
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve<P: Protocol>(config: Config, protocol: P) -> Result<(), String> {
+    let server = Server::bind(config, protocol).map_err(|err| err.to_string())?;
+    server
+        .run()
+        .map_err(|err| format!("event loop failed: {err}"))
+}

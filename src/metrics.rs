@@ -51,7 +51,10 @@ impl Metrics {
         if !(100..600).contains(&status) {
             return;
         }
-        if let Some(slot) = self.responses_by_class.get_mut(usize::from(status / 100 - 1)) {
+        if let Some(slot) = self
+            .responses_by_class
+            .get_mut(usize::from(status / 100 - 1))
+        {
             *slot += 1;
         }
     }
@@ -60,17 +63,55 @@ impl Metrics {
     /// 0.0.4 (`# HELP`, `# TYPE`, then one `name{labels} value` per line).
     pub fn write_prometheus(&self, now: Instant, out: &mut Vec<u8>) {
         let counters: [(&str, &str, &str, u64); 7] = [
-            ("reactord_connections_accepted_total", "counter", "Connections accepted.", self.connections_accepted),
-            ("reactord_connections_active", "gauge", "Connections currently open.", self.connections_active),
-            ("reactord_connections_closed_total", "counter", "Connections closed.", self.connections_closed),
-            ("reactord_connections_rejected_total", "counter", "Connections refused at --max-connections.", self.connections_rejected),
-            ("reactord_connections_timed_out_total", "counter", "Connections closed by a timeout.", self.connections_timed_out),
-            ("reactord_bytes_read_total", "counter", "Bytes read from clients.", self.bytes_read),
-            ("reactord_bytes_written_total", "counter", "Bytes written to clients.", self.bytes_written),
+            (
+                "reactord_connections_accepted_total",
+                "counter",
+                "Connections accepted.",
+                self.connections_accepted,
+            ),
+            (
+                "reactord_connections_active",
+                "gauge",
+                "Connections currently open.",
+                self.connections_active,
+            ),
+            (
+                "reactord_connections_closed_total",
+                "counter",
+                "Connections closed.",
+                self.connections_closed,
+            ),
+            (
+                "reactord_connections_rejected_total",
+                "counter",
+                "Connections refused at --max-connections.",
+                self.connections_rejected,
+            ),
+            (
+                "reactord_connections_timed_out_total",
+                "counter",
+                "Connections closed by a timeout.",
+                self.connections_timed_out,
+            ),
+            (
+                "reactord_bytes_read_total",
+                "counter",
+                "Bytes read from clients.",
+                self.bytes_read,
+            ),
+            (
+                "reactord_bytes_written_total",
+                "counter",
+                "Bytes written to clients.",
+                self.bytes_written,
+            ),
         ];
         // Writing into a Vec cannot fail; the results are ignored on purpose.
         for (name, kind, help, value) in counters {
-            let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n");
+            let _ = write!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+            );
         }
         let _ = write!(
             out,
@@ -78,7 +119,11 @@ impl Metrics {
              # TYPE reactord_http_responses_total counter\n"
         );
         for (i, value) in self.responses_by_class.iter().enumerate() {
-            let _ = writeln!(out, "reactord_http_responses_total{{class=\"{}xx\"}} {value}", i + 1);
+            let _ = writeln!(
+                out,
+                "reactord_http_responses_total{{class=\"{}xx\"}} {value}",
+                i + 1
+            );
         }
         let uptime = now.saturating_duration_since(self.started).as_secs_f64();
         let _ = write!(

@@ -8,14 +8,10 @@ use std::net::{Shutdown, TcpListener, TcpStream};
 use std::thread;
 use std::time::Duration;
 
-use util::{Server, read_to_end_with_timeout, run_to_exit};
+use util::{DEFAULT_GREETING, Server, read_to_end, read_to_end_with_timeout, run_to_exit};
 
 /// How long a process that should exit now may take.
 const EXIT_TIMEOUT: Duration = Duration::from_secs(5);
-
-fn stderr_of(output: &std::process::Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
 
 #[test]
 fn the_listening_line_names_the_real_port_and_protocol() {
@@ -182,13 +178,57 @@ fn sigterm_stops_accepting_new_connections_while_draining() {
     let _ = writer.join();
 }
 
+/// The first signal waits for a request in flight: the client may still
+/// finish it, gets its reply, and then the server exits 0.
+#[test]
+fn shutdown_finishes_a_request_in_flight_then_exits_0() {
+    let mut server = Server::start(&["--protocol", "greeting"]);
+    let mut client = server.connect();
+    client.write_all(b"half a line").unwrap();
+    thread::sleep(Duration::from_millis(100));
+    server.sigterm();
+    assert!(
+        server.wait_for_log("SIGTERM received", Duration::from_secs(5)),
+        "stderr:\n{}",
+        server.stderr_text()
+    );
+    client.write_all(b" and the rest\n").unwrap();
+    assert_eq!(
+        read_to_end(&mut client).unwrap(),
+        DEFAULT_GREETING.as_bytes()
+    );
+    // The server lingers until the client's EOF (or 5 s), so that closing
+    // can't reset the reply; a real client closes after reading.
+    drop(client);
+    let status = server.wait_exit(EXIT_TIMEOUT).expect("exit");
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn a_second_signal_exits_at_once_while_a_request_is_half_read() {
+    let mut server = Server::start(&["--protocol", "greeting", "--shutdown-timeout", "60s"]);
+    let mut busy = server.connect();
+    busy.write_all(b"request in progress").unwrap();
+    thread::sleep(Duration::from_millis(100));
+    server.sigterm();
+    assert!(server.wait_for_log("SIGTERM received", Duration::from_secs(5)));
+    assert!(
+        server.wait_exit(Duration::from_millis(300)).is_none(),
+        "waits for the request in flight"
+    );
+    server.sigterm();
+    assert!(
+        server.wait_exit(Duration::from_secs(2)).is_some(),
+        "second signal exits"
+    );
+}
+
 #[test]
 fn a_port_in_use_exits_1_with_an_error_line_naming_the_address() {
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
-    let output = run_to_exit(&["--listen", &addr, "--protocol", "greeting"], EXIT_TIMEOUT);
-    let stderr = stderr_of(&output);
-    assert_eq!(output.status.code(), Some(1), "stderr:\n{stderr}");
+    let (status, stderr) = run_to_exit(&["--listen", &addr, "--protocol", "greeting"]);
+    assert_eq!(status.code(), Some(1), "stderr:\n{stderr}");
     let error_lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
     assert_eq!(
         error_lines.len(),
@@ -204,10 +244,21 @@ fn a_port_in_use_exits_1_with_an_error_line_naming_the_address() {
 }
 
 #[test]
+fn an_address_that_is_not_ours_exits_1() {
+    let (status, stderr) = run_to_exit(&["--listen", "192.0.2.1:80"]);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.starts_with("error:") && l.contains("192.0.2.1:80")),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn an_unknown_flag_exits_2() {
-    let output = run_to_exit(&["--no-such-flag"], EXIT_TIMEOUT);
-    let stderr = stderr_of(&output);
-    assert_eq!(output.status.code(), Some(2), "stderr:\n{stderr}");
+    let (status, stderr) = run_to_exit(&["--no-such-flag"]);
+    assert_eq!(status.code(), Some(2), "stderr:\n{stderr}");
     assert!(
         stderr.contains("--no-such-flag"),
         "the message should name the flag:\n{stderr}"
@@ -216,12 +267,8 @@ fn an_unknown_flag_exits_2() {
 
 #[test]
 fn a_bad_duration_exits_2() {
-    let output = run_to_exit(
-        &["--listen", "127.0.0.1:0", "--idle-timeout", "banana"],
-        EXIT_TIMEOUT,
-    );
-    let stderr = stderr_of(&output);
-    assert_eq!(output.status.code(), Some(2), "stderr:\n{stderr}");
+    let (status, stderr) = run_to_exit(&["--listen", "127.0.0.1:0", "--idle-timeout", "banana"]);
+    assert_eq!(status.code(), Some(2), "stderr:\n{stderr}");
     assert!(
         stderr.contains("banana"),
         "the message should show the bad value:\n{stderr}"
@@ -229,7 +276,7 @@ fn a_bad_duration_exits_2() {
 }
 
 #[test]
-fn durations_accept_milliseconds_seconds_and_bare_numbers() {
+fn durations_accept_milliseconds_seconds_minutes_and_bare_numbers() {
     for duration in ["250ms", "2s", "2m", "3"] {
         let mut server = Server::start(&["--protocol", "echo", "--idle-timeout", duration]);
         assert!(
@@ -241,32 +288,24 @@ fn durations_accept_milliseconds_seconds_and_bare_numbers() {
 
 #[test]
 fn an_unknown_protocol_exits_2() {
-    let output = run_to_exit(
-        &["--listen", "127.0.0.1:0", "--protocol", "gopher"],
-        EXIT_TIMEOUT,
-    );
-    assert_eq!(
-        output.status.code(),
-        Some(2),
-        "stderr:\n{}",
-        stderr_of(&output)
-    );
+    let (status, stderr) = run_to_exit(&["--listen", "127.0.0.1:0", "--protocol", "gopher"]);
+    assert_eq!(status.code(), Some(2), "stderr:\n{stderr}");
+}
+
+#[test]
+fn an_unparsable_listen_address_exits_2() {
+    let (status, stderr) = run_to_exit(&["--listen", "nowhere"]);
+    assert_eq!(status.code(), Some(2), "stderr:\n{stderr}");
 }
 
 #[test]
 fn help_exits_0_and_mentions_listen() {
     for flag in ["--help", "-h"] {
-        let output = run_to_exit(&[flag], EXIT_TIMEOUT);
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        assert_eq!(
-            output.status.code(),
-            Some(0),
-            "{flag}: stderr:\n{}",
-            stderr_of(&output)
-        );
+        let (status, out) = run_to_exit(&[flag]);
+        assert_eq!(status.code(), Some(0), "{flag}:\n{out}");
         assert!(
-            stdout.contains("--listen"),
-            "{flag} output does not mention --listen:\n{stdout}"
+            out.contains("--listen") && out.contains("--request-timeout"),
+            "{flag} output does not list the flags:\n{out}"
         );
     }
 }
@@ -274,17 +313,11 @@ fn help_exits_0_and_mentions_listen() {
 #[test]
 fn version_exits_0_and_prints_the_version() {
     for flag in ["--version", "-V"] {
-        let output = run_to_exit(&[flag], EXIT_TIMEOUT);
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        assert_eq!(
-            output.status.code(),
-            Some(0),
-            "{flag}: stderr:\n{}",
-            stderr_of(&output)
-        );
+        let (status, out) = run_to_exit(&[flag]);
+        assert_eq!(status.code(), Some(0), "{flag}:\n{out}");
         assert!(
-            stdout.contains(env!("CARGO_PKG_VERSION")),
-            "{flag} output lacks the version {}:\n{stdout}",
+            out.contains(env!("CARGO_PKG_VERSION")),
+            "{flag} output lacks the version {}:\n{out}",
             env!("CARGO_PKG_VERSION")
         );
     }

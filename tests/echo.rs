@@ -10,7 +10,7 @@ use std::net::{Shutdown, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use util::{Server, first_difference, pseudo_random_bytes, read_to_end_with_timeout};
+use util::{Server, first_difference, noise, read_to_end_with_timeout};
 
 fn echo_server(extra: &[&str]) -> Server {
     let mut args = vec!["--protocol", "echo"];
@@ -86,7 +86,7 @@ fn echo_half_close_returns_everything_then_eof() {
 #[test]
 fn echo_returns_1_mib_of_random_bytes_intact_with_concurrent_read_and_write() {
     let server = echo_server(&[]);
-    let data = pseudo_random_bytes(1024 * 1024, 0x5eed_0001);
+    let data = noise(1024 * 1024, 0x5eed_0001);
     let mut stream = server.connect();
     let writer = spawn_writer(&stream, data.clone(), Duration::from_secs(20));
     let back = read_to_end_with_timeout(&mut stream, Duration::from_secs(20)).unwrap_or_else(|e| {
@@ -104,7 +104,7 @@ fn echo_returns_1_mib_of_random_bytes_intact_with_concurrent_read_and_write() {
 /// everything back. Returns the largest RSS seen (KiB) and the baseline.
 fn stalled_reader(server: &Server, total: usize, stall: Duration) -> (u64, u64) {
     let baseline = server.rss_kib();
-    let data = pseudo_random_bytes(total, 0x5eed_0002 ^ total as u64);
+    let data = noise(total, 0x5eed_0002 ^ total as u64);
     let mut stream = server.connect();
     // The writer blocks while nobody reads: its timeout must cover the stall.
     let writer = spawn_writer(&stream, data.clone(), Duration::from_secs(30));
@@ -224,4 +224,11 @@ fn echo_client_that_keeps_talking_outlives_the_idle_timeout() {
     stream.shutdown(Shutdown::Write).unwrap();
     let rest = read_to_end_with_timeout(&mut stream, Duration::from_secs(5)).unwrap();
     assert!(rest.is_empty());
+}
+
+#[test]
+fn echo_closes_a_silent_client_at_the_request_timeout() {
+    let server = echo_server(&["--request-timeout", "500ms"]);
+    let mut stream = server.connect();
+    assert_closed_by_server(&mut stream, Duration::from_millis(400), &server);
 }

@@ -24,7 +24,13 @@ impl Protocol for Echo {
 
     fn open(&mut self, _peer: std::net::SocketAddr) {}
 
-    fn on_input(&mut self, _: &mut (), input: &[u8], _: &mut Context<'_>, out: &mut Output) -> Verdict {
+    fn on_input(
+        &mut self,
+        _: &mut (),
+        input: &[u8],
+        _: &mut Context<'_>,
+        out: &mut Output,
+    ) -> Verdict {
         if input.is_empty() {
             return Verdict::NeedMore;
         }
@@ -36,23 +42,33 @@ impl Protocol for Echo {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::testing::{run_splits, Run};
+    use crate::protocol::testing::{Run, run_splits};
 
     #[test]
     fn every_byte_comes_back_in_order_whatever_the_split() {
         let input: Vec<u8> = (0..=255u8).cycle().take(300).collect();
-        run_splits(|| Echo, &input, false, |run: &Run| {
-            assert_eq!(run.output, input);
-            assert_eq!(run.consumed, input.len());
-            assert!(!run.closed);
-        });
+        run_splits(
+            || Echo,
+            &input,
+            false,
+            |run: &Run| {
+                assert_eq!(run.output, input);
+                assert_eq!(run.consumed, input.len());
+                assert!(!run.closed);
+            },
+        );
     }
 
     #[test]
     fn end_of_input_closes_after_the_rest_is_sent() {
-        run_splits(|| Echo, b"bye", true, |run: &Run| {
-            assert_eq!(run.output, b"bye");
-            assert!(run.closed);
-        });
+        run_splits(
+            || Echo,
+            b"bye",
+            true,
+            |run: &Run| {
+                assert_eq!(run.output, b"bye");
+                assert!(run.closed);
+            },
+        );
     }
 }

@@ -43,7 +43,13 @@ impl Protocol for Greeting {
 
     fn open(&mut self, _peer: std::net::SocketAddr) {}
 
-    fn on_input(&mut self, _: &mut (), input: &[u8], _: &mut Context<'_>, out: &mut Output) -> Verdict {
+    fn on_input(
+        &mut self,
+        _: &mut (),
+        input: &[u8],
+        _: &mut Context<'_>,
+        out: &mut Output,
+    ) -> Verdict {
         let window = input.get(..self.max_request_bytes).unwrap_or(input);
         let request_len = match window.iter().position(|&b| b == b'\n') {
             Some(newline) => newline + 1,
@@ -62,7 +68,7 @@ impl Protocol for Greeting {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::testing::{run_splits, Run};
+    use crate::protocol::testing::{Run, run_splits};
 
     fn greeting() -> Greeting {
         Greeting::new("hi\n", 8)

@@ -30,6 +30,7 @@
 
 pub mod echo;
 pub mod greeting;
+pub mod http;
 pub mod testing;
 
 use std::io;
@@ -111,13 +112,13 @@ impl Output {
     }
 
     /// Buffered bytes not yet written (not counting a streamed body).
-    pub fn len(&self) -> usize {
+    pub fn buffered_len(&self) -> usize {
         self.bytes.len() - self.written
     }
 
     /// True when there is nothing at all left to send.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0 && self.body.is_none()
+        self.buffered_len() == 0 && self.body.is_none()
     }
 
     /// True while a streamed body is attached.
@@ -142,6 +143,40 @@ impl Output {
     /// The streamed body, once all buffered bytes before it are written.
     pub(crate) fn body_mut(&mut self) -> Option<&mut (dyn Body + 'static)> {
         self.body.as_deref_mut()
+    }
+
+    /// Pull the next chunk of the streamed body into the (empty) byte buffer.
+    /// Returns false when there is no body left to send. A body that ends
+    /// before its announced length is an error: the response can't be framed.
+    pub(crate) fn refill_from_body(&mut self, chunk_size: usize) -> io::Result<bool> {
+        debug_assert_eq!(
+            self.buffered_len(),
+            0,
+            "a body goes after the buffered bytes"
+        );
+        let Some(body) = self.body.as_deref_mut() else {
+            return Ok(false);
+        };
+        if body.remaining() == 0 {
+            self.body = None;
+            return Ok(false);
+        }
+        let want = usize::try_from(body.remaining())
+            .unwrap_or(usize::MAX)
+            .min(chunk_size);
+        self.bytes.clear();
+        self.written = 0;
+        self.bytes.resize(want, 0);
+        let n = body.read_chunk(&mut self.bytes)?;
+        self.bytes.truncate(n);
+        if n == 0 {
+            self.body = None;
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "streamed body ended early",
+            ));
+        }
+        Ok(true)
     }
 
     /// Drop the streamed body (finished, or the connection is closing).

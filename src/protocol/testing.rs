@@ -29,7 +29,12 @@ pub struct Run {
 ///
 /// On a protocol that breaks the contract: `Continue(0)` (a connection would
 /// spin) or consuming more bytes than it was shown.
-pub fn run_chunks<P: Protocol>(make: impl Fn() -> P, input: &[u8], chunks: &[usize], eof: bool) -> Run {
+pub fn run_chunks<P: Protocol>(
+    make: impl Fn() -> P,
+    input: &[u8],
+    chunks: &[usize],
+    eof: bool,
+) -> Run {
     let mut protocol = make();
     let mut session = protocol.open(std::net::SocketAddr::from(([127, 0, 0, 1], 40000)));
     let mut metrics = Metrics::new(Instant::now());
@@ -44,11 +49,19 @@ pub fn run_chunks<P: Protocol>(make: impl Fn() -> P, input: &[u8], chunks: &[usi
         rest = tail;
         buffered.extend_from_slice(chunk);
         while !buffered.is_empty() {
-            let mut ctx = Context { now: Instant::now(), wall: SystemTime::now(), metrics: &mut metrics };
+            let mut ctx = Context {
+                now: Instant::now(),
+                wall: SystemTime::now(),
+                metrics: &mut metrics,
+            };
             let verdict = protocol.on_input(&mut session, &buffered, &mut ctx, &mut out);
             drain(&mut out, &mut run.output);
             let n = verdict.consumed();
-            assert!(n <= buffered.len(), "{verdict:?} consumed more than the {} bytes shown", buffered.len());
+            assert!(
+                n <= buffered.len(),
+                "{verdict:?} consumed more than the {} bytes shown",
+                buffered.len()
+            );
             buffered.drain(..n);
             run.consumed += n;
             match verdict {
@@ -66,7 +79,11 @@ pub fn run_chunks<P: Protocol>(make: impl Fn() -> P, input: &[u8], chunks: &[usi
         }
     }
     if eof && !run.closed {
-        let mut ctx = Context { now: Instant::now(), wall: SystemTime::now(), metrics: &mut metrics };
+        let mut ctx = Context {
+            now: Instant::now(),
+            wall: SystemTime::now(),
+            metrics: &mut metrics,
+        };
         protocol.on_eof(&mut session, &buffered, &mut ctx, &mut out);
         drain(&mut out, &mut run.output);
         run.closed = true;
@@ -78,12 +95,20 @@ pub fn run_chunks<P: Protocol>(make: impl Fn() -> P, input: &[u8], chunks: &[usi
 /// pieces, and one byte at a time, and call `check` on each run. Also checks
 /// that every split produced the same result as the one-piece run, which is
 /// the property that matters most: the network decides the splits.
-pub fn run_splits<P: Protocol>(make: impl Fn() -> P, input: &[u8], eof: bool, check: impl Fn(&Run)) {
+pub fn run_splits<P: Protocol>(
+    make: impl Fn() -> P,
+    input: &[u8],
+    eof: bool,
+    check: impl Fn(&Run),
+) {
     let whole = run_chunks(&make, input, &[], eof);
     check(&whole);
     for split in 1..input.len() {
         let run = run_chunks(&make, input, &[split], eof);
-        assert_eq!(run, whole, "split at {split} differs from the one-piece run");
+        assert_eq!(
+            run, whole,
+            "split at {split} differs from the one-piece run"
+        );
     }
     let ones = vec![1; input.len()];
     let run = run_chunks(&make, input, &ones, eof);
@@ -93,7 +118,7 @@ pub fn run_splits<P: Protocol>(make: impl Fn() -> P, input: &[u8], eof: bool, ch
 /// Move everything out of `out` (bytes, then a streamed body) into `sink`.
 fn drain(out: &mut Output, sink: &mut Vec<u8>) {
     sink.extend_from_slice(out.as_slice());
-    out.advance(out.len());
+    out.advance(out.buffered_len());
     if let Some(body) = out.body_mut() {
         let mut chunk = [0u8; 4096];
         while body.remaining() > 0 {

@@ -1,92 +1,79 @@
-//! Shared helpers for the integration tests: start the real `reactord`
-//! binary on port 0, talk to it with plain blocking sockets, signal it and
-//! watch it exit.
+//! Helpers shared by the integration tests: start the real binary on port 0,
+//! find its address in the `listening on` line, talk to it, and make sure
+//! it is killed whatever happens.
 //!
 //! Every helper is bounded in time: sockets get read and write timeouts,
 //! waits take a timeout, and a [`Server`] kills and reaps its child when it
 //! is dropped, so a failing test never leaks a process or hangs the run.
+#![allow(dead_code)] // each test file uses a different subset
 
-// Each test binary uses a different subset of these helpers.
-#![allow(dead_code)]
-
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
-use std::thread;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
+
+/// Socket timeouts: generous, so a slow CI machine doesn't fail a test,
+/// but bounded, so a bug never hangs the suite.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The greeting the contract names as the default reply.
 pub const DEFAULT_GREETING: &str = "Hola desde el servidor TCP\n";
 
-/// How long a server may take to print its `listening on` line.
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Read and write timeout of the sockets [`Server::connect`] returns: long
-/// enough for a loaded CI machine, short enough that a hang fails the test.
-pub const SOCKET_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// The path Cargo built the server binary at.
+/// The reactord binary built for these tests.
 pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_reactord")
 }
 
-/// A running `reactord` child process listening on a free port.
+/// A running server, killed when dropped.
 pub struct Server {
     child: Child,
-    /// The real bound address, parsed from the `listening on` log line.
+    /// The address from the `listening on` line.
     pub addr: SocketAddr,
     /// The protocol named in the `listening on ADDR (PROTOCOL)` line.
     pub protocol: String,
-    /// Every stderr line so far; a background thread keeps appending.
-    stderr: Arc<Mutex<Vec<String>>>,
+    logs: Arc<Mutex<Vec<String>>>,
 }
 
 impl Server {
-    /// Spawn `reactord --listen 127.0.0.1:0 ARGS...` and wait (at most 10 s)
-    /// for its `listening on ADDR (PROTOCOL)` line on stderr.
+    /// Start `reactord --listen 127.0.0.1:0 ARGS` and wait for it to listen.
     pub fn start(args: &[&str]) -> Server {
-        let mut child = Command::new(binary())
-            .arg("--listen")
-            .arg("127.0.0.1:0")
-            .args(args)
+        let mut command = Command::new(binary());
+        command.args(["--listen", "127.0.0.1:0"]).args(args);
+        Server::spawn(command)
+    }
+
+    /// Start a prepared command (its own --listen included) and wait (at
+    /// most 10 s) for the `listening on` line.
+    pub fn spawn(mut command: Command) -> Server {
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("spawn reactord");
-
-        let stderr = Arc::new(Mutex::new(Vec::new()));
-        let (listening_tx, listening_rx) = mpsc::channel::<String>();
-        let pipe = child.stderr.take().expect("piped stderr");
-        let lines = Arc::clone(&stderr);
-        thread::spawn(move || {
-            let mut listening_tx = Some(listening_tx);
-            for line in BufReader::new(pipe).lines() {
-                let Ok(line) = line else { break };
-                if line.contains("listening on ")
-                    && let Some(tx) = listening_tx.take()
-                {
+            .expect("start reactord");
+        let stderr = child.stderr.take().expect("stderr");
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = mpsc::channel();
+        let sink = Arc::clone(&logs);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if line.contains("listening on ") {
                     let _ = tx.send(line.clone());
                 }
-                lines.lock().unwrap().push(line);
+                sink.lock().unwrap().push(line);
             }
-            // Dropping the sender (if still here) tells start() that stderr
-            // closed without a listening line.
         });
-
-        let line = match listening_rx.recv_timeout(STARTUP_TIMEOUT) {
+        let line = match rx.recv_timeout(Duration::from_secs(10)) {
             Ok(line) => line,
             Err(e) => {
                 let _ = child.kill();
                 let status = child.wait().ok();
-                // Give the reader thread a moment to collect the last lines.
-                thread::sleep(Duration::from_millis(50));
+                // Let the reader thread collect the last lines.
+                std::thread::sleep(Duration::from_millis(50));
                 panic!(
-                    "reactord {args:?} printed no `listening on` line ({e}); exit status {status:?}; stderr:\n{}",
-                    stderr.lock().unwrap().join("\n")
+                    "no `listening on` line within 10 s ({e}); exit status {status:?}; stderr: {:?}",
+                    logs.lock().unwrap()
                 );
             }
         };
@@ -96,8 +83,13 @@ impl Server {
             child,
             addr,
             protocol,
-            stderr,
+            logs,
         }
+    }
+
+    /// A connected client socket with read and write timeouts.
+    pub fn connect(&self) -> TcpStream {
+        connect(self.addr)
     }
 
     /// The server's process id.
@@ -105,19 +97,12 @@ impl Server {
         self.child.id()
     }
 
-    /// A blocking connection with read and write timeouts.
-    pub fn connect(&self) -> TcpStream {
-        connect(self.addr)
-    }
-
-    /// Every stderr line the server has written so far.
-    pub fn stderr_lines(&self) -> Vec<String> {
-        self.stderr.lock().unwrap().clone()
-    }
-
-    /// The stderr captured so far, for failure messages.
-    pub fn stderr_text(&self) -> String {
-        self.stderr_lines().join("\n")
+    /// Send a signal (libc::SIGTERM, ...).
+    pub fn signal(&self, signal: i32) {
+        let pid = i32::try_from(self.child.id()).unwrap();
+        // SAFETY: kill(2) on our own child's pid; the child is not reaped
+        // before wait()/Drop, so the pid cannot have been reused.
+        assert_eq!(unsafe { libc::kill(pid, signal) }, 0, "kill failed");
     }
 
     /// Send SIGTERM.
@@ -130,21 +115,7 @@ impl Server {
         self.signal(libc::SIGINT);
     }
 
-    fn signal(&self, signal: libc::c_int) {
-        let pid = libc::pid_t::try_from(self.child.id()).expect("pid fits pid_t");
-        // SAFETY: kill(2) has no memory-safety preconditions; the pid is our
-        // own child, which is not reaped until wait()/Drop, so it cannot
-        // have been reused by another process.
-        let rc = unsafe { libc::kill(pid, signal) };
-        assert_eq!(
-            rc,
-            0,
-            "kill({pid}, {signal}): {}",
-            io::Error::last_os_error()
-        );
-    }
-
-    /// Wait at most `timeout` for the server to exit.
+    /// Wait for the process to exit, at most `timeout`.
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
         let deadline = Instant::now() + timeout;
         loop {
@@ -154,7 +125,7 @@ impl Server {
             if Instant::now() >= deadline {
                 return None;
             }
-            thread::sleep(Duration::from_millis(10));
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 
@@ -163,16 +134,53 @@ impl Server {
         self.child.try_wait().expect("try_wait").is_none()
     }
 
-    /// The server's resident set size in KiB, from /proc/PID/status.
+    /// Every stderr line so far.
+    pub fn logs(&self) -> Vec<String> {
+        self.logs.lock().unwrap().clone()
+    }
+
+    /// The stderr captured so far as one string, for failure messages.
+    pub fn stderr_text(&self) -> String {
+        self.logs().join("\n")
+    }
+
+    /// Wait until a stderr line contains `needle`, at most `timeout`.
+    pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.logs().iter().any(|line| line.contains(needle)) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    /// Resident memory of the server process, in KiB.
     pub fn rss_kib(&self) -> u64 {
-        rss_kib(self.pid())
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("read /proc status");
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS")
+    }
+
+    /// One value from /metrics (http servers only), over a fresh connection.
+    pub fn metric(&self, name: &str) -> f64 {
+        let response = http_get(self.addr, "/metrics");
+        response
+            .lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("metric {name} not found in {response}"))
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        // Never leak a server, whatever happened in the test. Both calls fail
-        // harmlessly if the child already exited and was reaped.
+        // Both fail harmlessly if the child already exited and was reaped.
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -181,7 +189,7 @@ impl Drop for Server {
 /// Parse `... listening on 127.0.0.1:43210 (echo)` into the address and the
 /// protocol name.
 fn parse_listening_line(line: &str) -> Option<(SocketAddr, String)> {
-    let rest = &line[line.find("listening on ")? + "listening on ".len()..];
+    let rest = line.split("listening on ").nth(1)?;
     let mut words = rest.split_whitespace();
     let addr = words.next()?.parse().ok()?;
     let protocol = words
@@ -193,14 +201,63 @@ fn parse_listening_line(line: &str) -> Option<(SocketAddr, String)> {
 
 /// A blocking connection to `addr` with read and write timeouts.
 pub fn connect(addr: SocketAddr) -> TcpStream {
-    let stream = TcpStream::connect_timeout(&addr, SOCKET_TIMEOUT)
+    let stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT)
         .unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
-    stream.set_read_timeout(Some(SOCKET_TIMEOUT)).unwrap();
-    stream.set_write_timeout(Some(SOCKET_TIMEOUT)).unwrap();
+    stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    stream.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
     stream
 }
 
-/// Read until EOF, giving up after `timeout` in total.
+/// Run the binary with `args` to completion (for usage and start-up
+/// errors); returns its exit status and stderr followed by stdout. Killed
+/// after 10 s.
+pub fn run_to_exit(args: &[&str]) -> (ExitStatus, String) {
+    let mut child = Command::new(binary())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start reactord");
+    // Drain both pipes on threads so a chatty child cannot block on a full pipe.
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out_thread = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stdout.read_to_string(&mut s);
+        s
+    });
+    let err_thread = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("reactord {args:?} did not exit within 10 s");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    (
+        status,
+        err_thread.join().unwrap() + &out_thread.join().unwrap(),
+    )
+}
+
+/// Read until EOF; the error (a reset, say) is returned rather than hidden.
+pub fn read_to_end(stream: &mut TcpStream) -> io::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    stream.read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
+/// Read until EOF, giving up after `timeout` in total (not per read).
 ///
 /// On error (a reset, a timeout) the error message says how many bytes had
 /// arrived and shows the start of them: "got half the greeting, then a
@@ -236,76 +293,27 @@ fn partial(e: io::Error, received: &[u8], timeout: Duration) -> io::Error {
     )
 }
 
-/// Run the binary with exactly `args` (no `--listen` added) and wait at most
-/// `timeout` for it to exit; kills it and panics if it does not.
-pub fn run_to_exit(args: &[&str], timeout: Duration) -> Output {
-    let mut child = Command::new(binary())
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn reactord");
-    // Drain both pipes on threads so a chatty child cannot block on a full pipe.
-    let mut out_pipe = child.stdout.take().unwrap();
-    let mut err_pipe = child.stderr.take().unwrap();
-    let out_reader = thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = out_pipe.read_to_end(&mut v);
-        v
-    });
-    let err_reader = thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = err_pipe.read_to_end(&mut v);
-        v
-    });
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            let stderr = err_reader.join().unwrap_or_default();
-            panic!(
-                "reactord {args:?} did not exit within {timeout:?}; stderr:\n{}",
-                String::from_utf8_lossy(&stderr)
-            );
-        }
-        thread::sleep(Duration::from_millis(10));
-    };
-    Output {
-        status,
-        stdout: out_reader.join().unwrap_or_default(),
-        stderr: err_reader.join().unwrap_or_default(),
-    }
+/// A one-shot `GET path` with `Connection: close`; returns the whole response.
+pub fn http_get(addr: SocketAddr, path: &str) -> String {
+    let mut stream = connect(addr);
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    String::from_utf8_lossy(&read_to_end(&mut stream).expect("read response")).into_owned()
 }
 
-/// Resident set size of process `pid` in KiB (VmRSS in /proc/PID/status).
-pub fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_else(|e| panic!("read /proc/{pid}/status: {e}"));
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or_else(|| panic!("no VmRSS in /proc/{pid}/status"))
-}
-
-/// `len` pseudo-random bytes from a xorshift64 generator: reproducible,
-/// incompressible enough, and no `rand` dependency.
-pub fn pseudo_random_bytes(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed | 1;
-    let mut bytes = Vec::with_capacity(len + 8);
-    while bytes.len() < len {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        bytes.extend_from_slice(&state.to_le_bytes());
-    }
-    bytes.truncate(len);
-    bytes
+/// Pseudo-random bytes (xorshift), so tests need no rand crate.
+pub fn noise(len: usize, mut seed: u64) -> Vec<u8> {
+    (0..len)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed as u8
+        })
+        .collect()
 }
 
 /// Where two byte strings first differ, for readable failure messages about
@@ -318,26 +326,56 @@ pub fn first_difference(expected: &[u8], actual: &[u8]) -> Option<usize> {
         .or_else(|| (expected.len() != actual.len()).then(|| expected.len().min(actual.len())))
 }
 
-/// Whether an external tool (curl, wrk, ...) is installed. If not: panic
-/// when the `CI` environment variable is set (CI must install it), otherwise
-/// print one line saying how to install it and return false so the test can
-/// return early.
-pub fn require_tool(tool: &str) -> bool {
-    let found = std::env::var_os("PATH").is_some_and(|paths| {
-        std::env::split_paths(&paths).any(|dir| is_executable(&dir.join(tool)))
-    });
-    if found {
-        return true;
+/// Is an external tool available? If not: fail under CI (which must have
+/// installed it, see .ci/run), otherwise print a one-line hint and skip.
+pub fn require_tool(tool: &str, package: &str) -> bool {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        if std::env::var_os("CI").is_some() {
+            panic!("{tool} is required under CI: apt-get install -y {package}");
+        }
+        println!("skipping: install {tool} (apt-get install -y {package})");
     }
-    if std::env::var_os("CI").is_some() {
-        panic!("{tool} is required in CI: install it (apt-get install -y {tool})");
-    }
-    println!("skipping: install {tool} (apt-get install -y {tool})");
-    false
+    found
 }
 
-fn is_executable(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    path.metadata()
-        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+/// Run an external command with a time limit; returns (status, stdout+stderr).
+pub fn run_tool(program: &str, args: &[&str], limit: Duration) -> (ExitStatus, String) {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {program}: {e}"));
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out_thread = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stdout.read_to_string(&mut s);
+        s
+    });
+    let err_thread = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{program} {args:?} did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let output = out_thread.join().unwrap() + &err_thread.join().unwrap();
+    (status, output)
 }

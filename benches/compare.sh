@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# Side-by-side comparison: reactord vs nginx (one worker) vs a tokio
+# current_thread hello server, driven by wrk.
+#
+# Each server runs pinned to CPU 0 and wrk to CPU 1; runs alternate between
+# servers so that machine noise hits all of them alike; each scenario is run
+# ROUNDS times and the median is reported with ratios. Server CPU time per
+# request comes from the server's utime+stime in /proc before and after.
+#
+#   benches/compare.sh                 # 3 rounds of 5 s per run
+#   ROUNDS=5 DURATION=8 benches/compare.sh
+#   SCENARIOS="ka64 pipe16" benches/compare.sh
+#
+# Output: a table on stdout, and raw rows in target/compare/results.tsv
+# (scenario server round rps cpu_us_per_req errors), which
+# benches/chart.py turns into docs/benchmarks.svg.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-5}
+SCENARIOS=${SCENARIOS:-"ka1 ka64 ka1000 pipe16 close64"}
+SERVERS=${SERVERS:-"reactord nginx tokio"}
+SERVER_CPU=${SERVER_CPU:-0}
+LOAD_CPU=${LOAD_CPU:-1}
+OUT=target/compare
+mkdir -p "$OUT"
+
+for tool in wrk nginx taskset; do
+    command -v "$tool" >/dev/null || { echo "compare.sh needs $tool (apt-get install -y wrk nginx util-linux)" >&2; exit 1; }
+done
+
+cargo build --release --quiet --bin reactord
+(cd benches/tokio-hello && cargo build --release --quiet)
+
+# The pipelining script: 16 requests per write, as in wrk's own example.
+cat > "$OUT/pipeline.lua" <<'EOF'
+init = function(args)
+  local r = {}
+  for i = 1, 16 do r[i] = wrk.format(nil, "/") end
+  req = table.concat(r)
+end
+request = function() return req end
+EOF
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+SERVER_PID=""
+start_server() { # name port
+    local name=$1 port=$2
+    case $name in
+        reactord)
+            taskset -c "$SERVER_CPU" target/release/reactord --listen "127.0.0.1:$port" --protocol http \
+                --log-level warn --max-connections 20000 2>"$OUT/reactord.log" &
+            ;;
+        tokio)
+            taskset -c "$SERVER_CPU" benches/tokio-hello/target/release/tokio-hello "127.0.0.1:$port" 2>"$OUT/tokio.log" &
+            ;;
+        nginx)
+            mkdir -p "$OUT/nginx"
+            cat > "$OUT/nginx/nginx.conf" <<EOF
+worker_processes 1;
+master_process off;
+daemon off;
+pid $PWD/$OUT/nginx/nginx.pid;
+error_log stderr error;
+worker_rlimit_nofile 20000;
+events { worker_connections 20000; }
+http {
+    access_log off;
+    keepalive_requests 100000000;
+    client_body_temp_path $PWD/$OUT/nginx;
+    server {
+        listen 127.0.0.1:$port;
+        location / { default_type "text/plain; charset=utf-8"; return 200 "Hello from reactord\n"; }
+    }
+}
+EOF
+            taskset -c "$SERVER_CPU" nginx -p "$PWD/$OUT/nginx" -c "$PWD/$OUT/nginx/nginx.conf" 2>"$OUT/nginx.log" &
+            ;;
+    esac
+    SERVER_PID=$!
+    for _ in $(seq 50); do
+        if curl -s -o /dev/null "http://127.0.0.1:$port/" 2>/dev/null || \
+           python3 -c "import socket; socket.create_connection(('127.0.0.1',$port),0.2)" 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    echo "$name did not start" >&2; return 1
+}
+
+stop_server() {
+    kill "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+}
+trap stop_server EXIT
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+run_wrk() { # scenario port
+    local args=(-t1 -d"${DURATION}s" --latency)
+    case $1 in
+        ka1) args+=(-c1) ;;
+        ka64) args+=(-c64) ;;
+        ka1000) args+=(-c1000) ;;
+        pipe16) args+=(-c64 -s "$OUT/pipeline.lua") ;;
+        close64) args+=(-c64 -H "Connection: close") ;;
+    esac
+    taskset -c "$LOAD_CPU" wrk "${args[@]}" "http://127.0.0.1:$2/"
+}
+
+RESULTS=$OUT/results.tsv
+echo -e "scenario\tserver\tround\trps\tcpu_us_per_req\terrors\tp50_us" > "$RESULTS"
+hz=$(getconf CLK_TCK)
+for scenario in $SCENARIOS; do
+    for round in $(seq "$ROUNDS"); do
+        for server in $SERVERS; do
+            port=$(free_port)
+            start_server "$server" "$port"
+            before=$(cpu_ticks "$SERVER_PID")
+            out=$(run_wrk "$scenario" "$port" 2>&1)
+            after=$(cpu_ticks "$SERVER_PID")
+            stop_server
+            requests=$(echo "$out" | awk '/requests in/ {print $1}')
+            rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+            errors=$(echo "$out" | awk '/Socket errors/ {gsub(",",""); s=$4+$6+$8+$10} /Non-2xx/ {s+=$5} END {print s+0}')
+            p50=$(echo "$out" | awk '$1=="50%" {v=$2; if (v ~ /us$/) {sub("us","",v); print v} else if (v ~ /ms$/) {sub("ms","",v); print v*1000} else {sub("s","",v); print v*1000000}}')
+            cpu_us=$(awk -v a="$after" -v b="$before" -v hz="$hz" -v n="$requests" 'BEGIN {printf "%.2f", (a-b)/hz*1e6/(n>0?n:1)}')
+            echo -e "$scenario\t$server\t$round\t$rps\t$cpu_us\t$errors\t$p50" >> "$RESULTS"
+            printf '%-8s %-9s round %s: %10s req/s  %6s us CPU/req  p50 %8s us  errors %s\n' \
+                "$scenario" "$server" "$round" "$rps" "$cpu_us" "$p50" "$errors" >&2
+        done
+    done
+done
+
+python3 benches/summarize.py "$RESULTS"

@@ -1,0 +1,641 @@
+//! One client connection: its socket, its buffers, and the state machine that
+//! moves it from reading a request to writing the response to closing.
+//!
+//! # States
+//!
+//! ```text
+//!            accept
+//!              │
+//!              ▼
+//!   ┌────▶ Reading ──── socket would not take all output ───▶ Writing
+//!   │          │  ▲                                              │
+//!   │          │  └─────────────── output drained ───────────────┘
+//!   │          │
+//!   │          └── protocol said Close / client sent EOF, output drained ──▶ Closing
+//!   │                                                                           │
+//!   │   (keep-alive: a response written at once                 EOF or linger   │
+//!   │    leaves the connection in Reading)                      timeout         ▼
+//!   └──────────────────────────────────────────────────────────────────────  Closed
+//! ```
+//!
+//! Every change of state goes through [`Connection::transition`], which logs
+//! it at trace level and performs the one side effect a state has on entry
+//! (shutting down the write side when entering `Closing`). Any state can go
+//! to `Closed` on an I/O error or a timeout.
+//!
+//! # Readiness is remembered, not re-registered
+//!
+//! The socket is registered once, for both directions, edge-triggered. An
+//! edge says "something changed"; the connection remembers it in `readable`
+//! and `writable` and clears the flag only when the kernel says `WouldBlock`
+//! (or a short read proves the receive queue empty, see [`Connection::read`]).
+//! So there is no `epoll_ctl` per request: a response is written as soon as
+//! it is produced, and a writable edge is only waited for when the kernel's
+//! send buffer was full.
+//!
+//! # Fairness
+//!
+//! One call to [`Connection::drive`] does at most [`READS_PER_TURN`] reads. A
+//! client that sends faster than we answer would otherwise keep the loop on
+//! its socket forever; instead `drive` returns [`Turn::MoreWork`] and the
+//! reactor puts the connection on its ready list, to be continued after every
+//! other connection with events has had its turn.
+
+use crate::buffer::{BufferPool, InputBuffer};
+use crate::metrics::Metrics;
+use crate::protocol::{Context, Output, Protocol, Verdict};
+use crate::timer::{TimerId, TimerSlot};
+use log::{debug, trace};
+use mio::event::Event;
+use mio::net::TcpStream;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr};
+use std::time::{Duration, Instant, SystemTime};
+
+/// Reads one connection may do before yielding to the others.
+pub(crate) const READS_PER_TURN: u32 = 16;
+
+/// Once this much output is pending, the protocol is not handed more input
+/// (and so nothing more is read) until the client has taken some: the cap
+/// that keeps a client that doesn't read from growing our memory.
+pub(crate) const OUTPUT_HIGH_WATER: usize = 64 * 1024;
+
+/// Size of the chunks a streamed body is read in.
+const BODY_CHUNK: usize = 64 * 1024;
+
+/// Where a connection is in its life. See the module docs for the diagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum State {
+    /// Waiting for (the rest of) a request. No output is stuck in our buffer.
+    Reading,
+    /// Output is pending that the kernel would not take; waiting for a
+    /// writable edge. Nothing is read meanwhile: that is backpressure.
+    Writing,
+    /// The last response was sent and our write side shut down (FIN sent);
+    /// discarding whatever the client still sends until its EOF or the
+    /// linger timeout, so that closing doesn't turn into a reset.
+    Closing,
+    /// Done. The reactor removes the connection at the end of the batch.
+    Closed,
+}
+
+/// What a call to [`Connection::drive`] left behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Turn {
+    /// Nothing more can be done until the next readiness event or timeout.
+    Done,
+    /// The read budget ran out with work left: come back after the others.
+    MoreWork,
+}
+
+/// Why a connection's deadline is set, for the log line when it fires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DeadlineKind {
+    /// --request-timeout: a request (or the first one) didn't finish in time.
+    Request,
+    /// --idle-timeout: no traffic, or no progress writing to a slow reader.
+    Idle,
+    /// The linger limit of a closing connection.
+    Linger,
+}
+
+/// The timeouts a connection's deadline is computed from.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Timeouts {
+    pub(crate) request: Duration,
+    pub(crate) idle: Duration,
+    pub(crate) linger: Duration,
+}
+
+/// Everything outside the connection that [`Connection::drive`] needs: the
+/// protocol, the counters, the buffer pool, and the loop's idea of now.
+pub(crate) struct Env<'a, P> {
+    pub(crate) protocol: &'a mut P,
+    pub(crate) metrics: &'a mut Metrics,
+    pub(crate) pool: &'a mut BufferPool,
+    /// Where bytes of a closing connection are read to be thrown away.
+    pub(crate) scratch: &'a mut [u8],
+    pub(crate) now: Instant,
+    pub(crate) wall: SystemTime,
+}
+
+/// One client connection. Lives in the reactor's slab; its slab key is its
+/// mio token.
+pub(crate) struct Connection<S> {
+    /// Slab key and mio token, for log lines.
+    key: usize,
+    /// Unique for the life of the process, unlike `key` (see `timer`).
+    pub(crate) serial: u64,
+    socket: TcpStream,
+    peer: SocketAddr,
+    state: State,
+    /// The protocol's per-connection state.
+    session: S,
+    /// Bytes read and not yet consumed by the protocol.
+    input: InputBuffer,
+    /// Bytes arrived since the protocol last said `NeedMore`: only then is
+    /// it worth showing it the input again (a slow client's partial request
+    /// is not re-parsed on every event).
+    unparsed_input: bool,
+    /// Responses produced and not yet written.
+    output: Output,
+    /// The last event said readable and no read has said `WouldBlock` since.
+    readable: bool,
+    /// Same for writing.
+    writable: bool,
+    /// The kernel told us the client shut down its write side (EPOLLRDHUP):
+    /// keep reading until the 0-byte read even after a short read.
+    read_closed_hint: bool,
+    /// A read returned 0: the client will send nothing more.
+    peer_closed: bool,
+    /// The protocol asked to close (or input ended): close once output is sent.
+    close_after_flush: bool,
+    /// When the request now being read started (for a new connection: when
+    /// it was accepted). None between requests.
+    request_started: Option<Instant>,
+    /// Last time bytes moved in either direction.
+    last_progress: Instant,
+    /// When the connection entered `Closing`.
+    closing_since: Option<Instant>,
+    /// This connection's entry in the reactor's timers.
+    pub(crate) timer: TimerSlot,
+    /// True while the connection is on the reactor's ready list.
+    pub(crate) queued: bool,
+    /// True once the reactor has listed it for removal after the batch.
+    pub(crate) removal_queued: bool,
+}
+
+impl<S> Connection<S> {
+    /// A connection just accepted. Its first request must arrive within the
+    /// request timeout, counted from now.
+    pub(crate) fn new(
+        key: usize,
+        serial: u64,
+        socket: TcpStream,
+        peer: SocketAddr,
+        session: S,
+        now: Instant,
+    ) -> Self {
+        Connection {
+            key,
+            serial,
+            socket,
+            peer,
+            state: State::Reading,
+            session,
+            input: InputBuffer::default(),
+            unparsed_input: false,
+            output: Output::default(),
+            readable: false,
+            writable: false,
+            read_closed_hint: false,
+            peer_closed: false,
+            close_after_flush: false,
+            request_started: Some(now),
+            last_progress: now,
+            closing_since: None,
+            timer: TimerSlot::default(),
+            queued: false,
+            removal_queued: false,
+        }
+    }
+
+    pub(crate) fn state(&self) -> State {
+        self.state
+    }
+
+    pub(crate) fn timer_id(&self) -> TimerId {
+        TimerId {
+            serial: self.serial,
+            key: self.key,
+        }
+    }
+
+    pub(crate) fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// Remember what a readiness event said. Errors and hang-ups count as
+    /// readiness: the next read or write reports them.
+    pub(crate) fn on_event(&mut self, event: &Event) {
+        trace!(
+            "conn {}: event{}{}{}{}{} in {:?}",
+            self.key,
+            if event.is_readable() { " readable" } else { "" },
+            if event.is_writable() { " writable" } else { "" },
+            if event.is_read_closed() {
+                " read-closed"
+            } else {
+                ""
+            },
+            if event.is_write_closed() {
+                " write-closed"
+            } else {
+                ""
+            },
+            if event.is_error() { " error" } else { "" },
+            self.state,
+        );
+        if event.is_readable() || event.is_read_closed() || event.is_error() {
+            self.readable = true;
+        }
+        if event.is_read_closed() {
+            self.read_closed_hint = true;
+        }
+        if event.is_writable() || event.is_write_closed() || event.is_error() {
+            self.writable = true;
+        }
+    }
+
+    /// The single place where a connection changes state.
+    pub(crate) fn transition(&mut self, to: State, why: &str, now: Instant) {
+        let from = self.state;
+        if from == to || from == State::Closed {
+            return;
+        }
+        trace!("conn {}: {from:?} -> {to:?} ({why})", self.key);
+        match to {
+            // Reading after Writing: the client took our output, so reading
+            // (which we stopped, for backpressure) resumes.
+            State::Reading | State::Writing => {}
+            // The response is out: send FIN now, so the client sees the end
+            // of the response even while we keep draining its input.
+            State::Closing => {
+                self.closing_since = Some(now);
+                self.input.clear();
+                // A client that already sent its EOF needs no FIN first: the
+                // close that follows at once sends it.
+                if !self.peer_closed
+                    && let Err(err) = self.socket.shutdown(Shutdown::Write)
+                {
+                    debug!("conn {}: shutdown(write) failed: {err}", self.key);
+                }
+            }
+            // Nothing to do here: the reactor drops the socket (close(2)) and
+            // returns the buffers at the end of the batch.
+            State::Closed => {}
+        }
+        self.state = to;
+    }
+
+    /// Close at once, for a timeout or shutdown deadline.
+    pub(crate) fn abort(&mut self, why: &str, now: Instant) {
+        self.transition(State::Closed, why, now);
+    }
+
+    /// Close gracefully once pending output is sent (server shutting down).
+    pub(crate) fn close_when_flushed(&mut self) {
+        self.close_after_flush = true;
+    }
+
+    /// True when no request is in progress and nothing is pending: a
+    /// keep-alive connection between requests. These are the connections
+    /// closed at once on shutdown.
+    pub(crate) fn is_idle<P: Protocol<Session = S>>(&self, protocol: &P) -> bool {
+        self.state == State::Reading
+            && self.input.is_empty()
+            && self.output.is_empty()
+            && !self.close_after_flush
+            && !protocol.request_in_progress(&self.session)
+    }
+
+    /// When this connection must be looked at next, and why.
+    pub(crate) fn deadline(&self, timeouts: &Timeouts) -> Option<(Instant, DeadlineKind)> {
+        match self.state {
+            State::Reading => Some(match self.request_started {
+                Some(started) => (started + timeouts.request, DeadlineKind::Request),
+                None => (self.last_progress + timeouts.idle, DeadlineKind::Idle),
+            }),
+            State::Writing => Some((self.last_progress + timeouts.idle, DeadlineKind::Idle)),
+            State::Closing => self
+                .closing_since
+                .map(|since| (since + timeouts.linger, DeadlineKind::Linger)),
+            State::Closed => None,
+        }
+    }
+
+    /// Give the buffers back to the pool (the connection is being removed).
+    pub(crate) fn release_buffers(&mut self, pool: &mut BufferPool) {
+        self.input.release(pool);
+        pool.give_output(self.output.take_buffer());
+    }
+
+    /// Do everything the socket allows right now: send pending output, let
+    /// the protocol answer buffered requests, read more, and repeat, until
+    /// the kernel says `WouldBlock`, the connection closes, or the read
+    /// budget runs out.
+    pub(crate) fn drive<P: Protocol<Session = S>>(&mut self, env: &mut Env<'_, P>) -> Turn {
+        let turn = self.drive_until_blocked(env);
+        // An idle connection holds no buffers (see `buffer`).
+        self.input.release_if_empty(env.pool);
+        if self.output.is_empty() && self.output.capacity() > 0 {
+            env.pool.give_output(self.output.take_buffer());
+        }
+        turn
+    }
+
+    fn drive_until_blocked<P: Protocol<Session = S>>(&mut self, env: &mut Env<'_, P>) -> Turn {
+        let mut reads_left = READS_PER_TURN;
+        loop {
+            match self.state {
+                State::Closed => return Turn::Done,
+                State::Closing => return self.discard_input(env, &mut reads_left),
+                State::Reading | State::Writing => {}
+            }
+
+            // 1. Send what is pending. Responses go out as soon as they are
+            //    produced; we wait for a writable edge only if the kernel's
+            //    buffer is full.
+            if !self.output.is_empty() {
+                match self.flush(env) {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        self.transition(State::Writing, "socket send buffer full", env.now);
+                        return Turn::Done;
+                    }
+                    Err(err) => {
+                        debug!("conn {}: write failed: {err}", self.key);
+                        self.transition(State::Closed, "write error", env.now);
+                        return Turn::Done;
+                    }
+                }
+            }
+            self.transition(State::Reading, "output drained", env.now);
+            if self.close_after_flush {
+                let why = if self.peer_closed {
+                    "client closed, all sent"
+                } else {
+                    "last response sent"
+                };
+                self.transition(State::Closing, why, env.now);
+                continue;
+            }
+
+            // 2. Answer the requests already buffered (pipelining), before
+            //    reading more.
+            if self.answer_buffered(env) {
+                continue;
+            }
+
+            // 3. The client sent EOF and every complete request is answered:
+            //    the protocol has the last word, then we close.
+            if self.peer_closed {
+                let mut ctx = Context {
+                    now: env.now,
+                    wall: env.wall,
+                    metrics: env.metrics,
+                };
+                self.ensure_output_buffer(env.pool);
+                env.protocol.on_eof(
+                    &mut self.session,
+                    self.input.unconsumed(),
+                    &mut ctx,
+                    &mut self.output,
+                );
+                self.input.clear();
+                self.close_after_flush = true;
+                continue;
+            }
+
+            // 4. Read more, if the last event said there is something to read.
+            if !self.readable {
+                return Turn::Done;
+            }
+            if reads_left == 0 {
+                return Turn::MoreWork;
+            }
+            reads_left -= 1;
+            match self.read(env) {
+                Ok(ReadOutcome::Data | ReadOutcome::Eof | ReadOutcome::Drained) => continue,
+                Ok(ReadOutcome::BufferFull) => {
+                    // The protocol wants more than the buffer holds. Protocols
+                    // enforce --max-request-bytes, which fits, so this is a bug
+                    // in a protocol; close this connection rather than spin.
+                    debug!("conn {}: request does not fit the read buffer", self.key);
+                    self.transition(State::Closed, "read buffer full", env.now);
+                    return Turn::Done;
+                }
+                Err(err) => {
+                    debug!("conn {}: read failed: {err}", self.key);
+                    self.transition(State::Closed, "read error", env.now);
+                    return Turn::Done;
+                }
+            }
+        }
+    }
+
+    /// Hand buffered input to the protocol until it needs more, asks to
+    /// close, or enough output is pending. Returns true if there is now
+    /// something to send or a close to carry out.
+    fn answer_buffered<P: Protocol<Session = S>>(&mut self, env: &mut Env<'_, P>) -> bool {
+        let mut consumed_any = false;
+        while !self.input.is_empty()
+            && self.unparsed_input
+            && !self.close_after_flush
+            && self.output.buffered_len() < OUTPUT_HIGH_WATER
+            && !self.output.has_body()
+        {
+            self.ensure_output_buffer(env.pool);
+            let mut ctx = Context {
+                now: env.now,
+                wall: env.wall,
+                metrics: env.metrics,
+            };
+            let verdict = env.protocol.on_input(
+                &mut self.session,
+                self.input.unconsumed(),
+                &mut ctx,
+                &mut self.output,
+            );
+            let consumed = verdict.consumed().min(self.input.unconsumed().len());
+            trace!(
+                "conn {}: protocol {verdict:?}, {} bytes pending output",
+                self.key,
+                self.output.buffered_len()
+            );
+            self.input.consume(consumed);
+            consumed_any |= consumed > 0;
+            match verdict {
+                Verdict::Continue(n) if n > 0 => {}
+                // Continue(0) would loop forever; treat it as "need more".
+                Verdict::NeedMore | Verdict::Continue(_) => {
+                    self.unparsed_input = false;
+                    break;
+                }
+                Verdict::Close(_) => self.close_after_flush = true,
+            }
+        }
+        // Track when the request being read started, for --request-timeout.
+        let in_progress = !self.input.is_empty() || env.protocol.request_in_progress(&self.session);
+        if consumed_any {
+            self.request_started = in_progress.then_some(env.now);
+        } else if in_progress && self.request_started.is_none() {
+            self.request_started = Some(env.now);
+        }
+        !self.output.is_empty() || self.close_after_flush
+    }
+
+    fn ensure_output_buffer(&mut self, pool: &mut BufferPool) {
+        if self.output.capacity() == 0 {
+            self.output.set_buffer(pool.take_output());
+        }
+    }
+
+    /// Read once into the input buffer.
+    ///
+    /// # Draining readiness
+    ///
+    /// With edge-triggered readiness a socket must be read until the kernel
+    /// says `WouldBlock`, or no new edge will come. A *short* read says the
+    /// same thing one syscall sooner: the kernel returned everything its
+    /// receive queue held, and any byte arriving later raises a new edge. So
+    /// after a short read `readable` is cleared without the extra `read` that
+    /// would only return `WouldBlock` (nginx does the same). The exception is
+    /// a peer that has shut down its side (the event said read-closed): the
+    /// EOF raises no new edge, so we read until the 0-byte read.
+    fn read<P>(&mut self, env: &mut Env<'_, P>) -> io::Result<ReadOutcome> {
+        let space = self.input.space(env.pool);
+        if space.is_empty() {
+            return Ok(ReadOutcome::BufferFull);
+        }
+        let wanted = space.len();
+        loop {
+            match self.socket.read(space) {
+                Ok(0) => {
+                    trace!("conn {}: read 0 bytes: end of input", self.key);
+                    self.peer_closed = true;
+                    self.readable = false;
+                    return Ok(ReadOutcome::Eof);
+                }
+                Ok(n) => {
+                    trace!("conn {}: read {n} bytes", self.key);
+                    self.input.filled(n);
+                    self.unparsed_input = true;
+                    env.metrics.bytes_read += n as u64;
+                    self.last_progress = env.now;
+                    if n < wanted && !self.read_closed_hint {
+                        self.readable = false;
+                    }
+                    return Ok(ReadOutcome::Data);
+                }
+                Err(err) if would_block(&err) => {
+                    trace!("conn {}: read would block", self.key);
+                    self.readable = false;
+                    return Ok(ReadOutcome::Drained);
+                }
+                Err(err) if interrupted(&err) => continue,
+                Err(err) => return Err(err),
+            }
+        }
+    }
+
+    /// Write pending output until it is all sent (`Ok(true)`) or the kernel
+    /// says `WouldBlock` (`Ok(false)`). Streamed bodies are pulled one chunk
+    /// at a time, and only when the socket has taken everything before them.
+    fn flush<P>(&mut self, env: &mut Env<'_, P>) -> io::Result<bool> {
+        loop {
+            if self.output.buffered_len() == 0 {
+                if !self.output.has_body() {
+                    return Ok(true);
+                }
+                if !self.writable {
+                    return Ok(false);
+                }
+                if !self.output.refill_from_body(BODY_CHUNK)? {
+                    return Ok(true);
+                }
+            }
+            if !self.writable {
+                return Ok(false);
+            }
+            match self.socket.write(self.output.as_slice()) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    trace!(
+                        "conn {}: wrote {n} bytes, {} left",
+                        self.key,
+                        self.output.buffered_len() - n
+                    );
+                    self.output.advance(n);
+                    env.metrics.bytes_written += n as u64;
+                    self.last_progress = env.now;
+                }
+                Err(err) if would_block(&err) => {
+                    trace!(
+                        "conn {}: write would block, {} bytes pending",
+                        self.key,
+                        self.output.buffered_len()
+                    );
+                    self.writable = false;
+                    return Ok(false);
+                }
+                Err(err) if interrupted(&err) => continue,
+                Err(err) => return Err(err),
+            }
+        }
+    }
+
+    /// In `Closing`: read and throw away whatever the client still sends,
+    /// until its EOF (then close) or `WouldBlock` (wait for the next event or
+    /// the linger deadline).
+    fn discard_input<P>(&mut self, env: &mut Env<'_, P>, reads_left: &mut u32) -> Turn {
+        loop {
+            if self.peer_closed {
+                self.transition(State::Closed, "client closed its side", env.now);
+                return Turn::Done;
+            }
+            if !self.readable {
+                return Turn::Done;
+            }
+            if *reads_left == 0 {
+                return Turn::MoreWork;
+            }
+            *reads_left -= 1;
+            match self.socket.read(env.scratch) {
+                Ok(0) => {
+                    trace!(
+                        "conn {}: read 0 bytes while closing: end of input",
+                        self.key
+                    );
+                    self.peer_closed = true;
+                }
+                Ok(n) => {
+                    trace!("conn {}: discarded {n} bytes while closing", self.key);
+                    env.metrics.bytes_read += n as u64;
+                    if n < env.scratch.len() && !self.read_closed_hint {
+                        self.readable = false;
+                    }
+                }
+                Err(err) if would_block(&err) => self.readable = false,
+                Err(err) if interrupted(&err) => {}
+                Err(err) => {
+                    debug!("conn {}: read while closing failed: {err}", self.key);
+                    self.transition(State::Closed, "read error while closing", env.now);
+                    return Turn::Done;
+                }
+            }
+        }
+    }
+}
+
+/// What one read produced.
+enum ReadOutcome {
+    /// Some bytes.
+    Data,
+    /// End of input.
+    Eof,
+    /// `WouldBlock`: nothing more for now.
+    Drained,
+    /// No room left in the input buffer.
+    BufferFull,
+}
+
+/// The kernel has nothing more for us (or no room) right now.
+pub(crate) fn would_block(err: &io::Error) -> bool {
+    err.kind() == io::ErrorKind::WouldBlock
+}
+
+/// A signal interrupted the syscall; it is safe to retry.
+pub(crate) fn interrupted(err: &io::Error) -> bool {
+    err.kind() == io::ErrorKind::Interrupted
+}

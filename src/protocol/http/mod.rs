@@ -1,0 +1,347 @@
+//! HTTP/1.1 (RFC 9112) as a pure state machine: keep-alive, pipelining,
+//! request bodies framed and discarded, and clear errors.
+//!
+//! Each call to [`Http::on_input`] handles at most one request: it parses
+//! the head, answers it (or, when the request has a body, first discards the
+//! body over as many calls as it takes, then answers) and returns how many
+//! bytes it consumed. The connection calls again with the rest, so every
+//! request already buffered is answered in order, and all their responses
+//! leave in one write. docs/http.md lists how each rule of the RFC is
+//! handled.
+//!
+//! # Layout
+//!
+//! - `request`: the request head (httparse) and what it means.
+//! - `body`: framing and discarding request bodies.
+//! - `response`: writing status lines and headers; the cached Date.
+//! - `route`: which handler answers which path.
+
+mod body;
+mod request;
+mod response;
+mod route;
+
+use super::{Context, Output, Protocol, Verdict};
+use crate::config::Config;
+use body::{Body, BodyError};
+use log::info;
+use request::{Method, Parsed, Request};
+use response::{DateCache, Head, Persistence};
+use route::Route;
+use std::net::SocketAddr;
+
+/// The text/plain content type of every body this module writes itself.
+const TEXT: &str = "text/plain; charset=utf-8";
+
+/// The answer to `GET /` without --root.
+const HELLO: &[u8] = b"Hello from reactord\n";
+
+/// The HTTP/1.1 protocol. One value serves every connection.
+#[derive(Debug)]
+pub struct Http {
+    max_request_bytes: usize,
+    max_body_bytes: u64,
+    access_log: bool,
+    dates: DateCache,
+    /// Reused buffer for bodies whose length must be known before the head
+    /// is written (/metrics).
+    scratch: Vec<u8>,
+}
+
+/// Per-connection state: only what must survive between calls.
+#[derive(Debug)]
+pub struct Session {
+    peer: SocketAddr,
+    /// A request body being discarded, and the answer owed once it is.
+    in_body: Option<(Body, Pending)>,
+}
+
+/// An answer decided when a request's head arrived, sent once its body has
+/// been discarded (so that an error in the body can still be reported).
+#[derive(Debug)]
+struct Pending {
+    request: Answer,
+    /// "GET /path HTTP/1.1", kept only when the access log is on.
+    log_line: Option<String>,
+}
+
+/// What to answer a valid request with.
+#[derive(Debug, Clone, Copy)]
+struct Answer {
+    route: Route,
+    head_only: bool,
+    persistence: Persistence,
+}
+
+impl Http {
+    /// The protocol configured from `config` (limits, access log).
+    pub fn new(config: &Config) -> Http {
+        Http {
+            max_request_bytes: config.max_request_bytes,
+            max_body_bytes: config.max_body_bytes,
+            access_log: config.access_log,
+            dates: DateCache::default(),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Write the response for `answer`; returns the status and body length.
+    fn respond(&mut self, answer: Answer, ctx: &mut Context<'_>, out: &mut Output) -> (u16, u64) {
+        let out = out.bytes_mut();
+        let (status, content_type, body, extra): (u16, Option<&str>, &[u8], &str) =
+            match answer.route {
+                Route::Hello => (200, Some(TEXT), HELLO, ""),
+                Route::Metrics => {
+                    self.scratch.clear();
+                    ctx.metrics.write_prometheus(ctx.now, &mut self.scratch);
+                    (
+                        200,
+                        Some("text/plain; version=0.0.4; charset=utf-8"),
+                        &self.scratch,
+                        "",
+                    )
+                }
+                Route::NotFound => (404, Some(TEXT), b"404 Not Found\n", ""),
+                Route::MethodNotAllowed => (
+                    405,
+                    Some(TEXT),
+                    b"405 Method Not Allowed\n",
+                    "Allow: GET, HEAD\r\n",
+                ),
+            };
+        let head = Head {
+            status,
+            content_type,
+            content_length: body.len() as u64,
+            persistence: answer.persistence,
+            extra,
+        };
+        response::write_head(out, &head, self.dates.imf());
+        if !answer.head_only {
+            out.extend_from_slice(body);
+        }
+        ctx.metrics.count_response(status);
+        (status, body.len() as u64)
+    }
+
+    /// Answer an invalid request with `status` and a short body, and close.
+    fn refuse(&mut self, status: u16, ctx: &mut Context<'_>, out: &mut Output) {
+        let mut body = [0u8; 64];
+        let len = {
+            let mut cursor = std::io::Cursor::new(&mut body[..]);
+            let _ = std::io::Write::write_fmt(
+                &mut cursor,
+                format_args!("{status} {}\n", response::reason(status)),
+            );
+            usize::try_from(cursor.position()).unwrap_or(0)
+        };
+        let body = body.get(..len).unwrap_or_default();
+        let head = Head {
+            status,
+            content_type: Some(TEXT),
+            content_length: len as u64,
+            persistence: Persistence::Close,
+            extra: "",
+        };
+        response::write_head(out.bytes_mut(), &head, self.dates.imf());
+        out.extend(body);
+        ctx.metrics.count_response(status);
+    }
+
+    /// One Common Log Format line, if the access log is on.
+    fn log(
+        &self,
+        peer: SocketAddr,
+        request_line: std::fmt::Arguments<'_>,
+        status: u16,
+        bytes: u64,
+    ) {
+        if self.access_log {
+            info!(
+                target: "reactord::access",
+                "{} - - [{}] \"{request_line}\" {status} {bytes}",
+                peer.ip(),
+                self.dates.clf()
+            );
+        }
+    }
+
+    /// Continue discarding a request body; answer once it is complete.
+    fn continue_body(
+        &mut self,
+        session: &mut Session,
+        input: &[u8],
+        ctx: &mut Context<'_>,
+        out: &mut Output,
+    ) -> Verdict {
+        let Some((body, _)) = session.in_body.as_mut() else {
+            return Verdict::NeedMore;
+        };
+        match body.discard(input, self.max_body_bytes) {
+            Ok((0, false)) => Verdict::NeedMore,
+            Ok((n, false)) => Verdict::Continue(n),
+            Ok((n, true)) => {
+                let Some((_, pending)) = session.in_body.take() else {
+                    return Verdict::Continue(n);
+                };
+                let (status, bytes) = self.respond(pending.request, ctx, out);
+                let line = pending.log_line.as_deref().unwrap_or("-");
+                self.log(session.peer, format_args!("{line}"), status, bytes);
+                finish(pending.request.persistence, n)
+            }
+            Err(error) => {
+                let status = match error {
+                    BodyError::Malformed => 400,
+                    BodyError::TooLarge => 413,
+                };
+                let pending = session.in_body.take().map(|(_, p)| p);
+                self.refuse(status, ctx, out);
+                let line = pending
+                    .as_ref()
+                    .and_then(|p| p.log_line.as_deref())
+                    .unwrap_or("-");
+                self.log(session.peer, format_args!("{line}"), status, 0);
+                Verdict::Close(input.len())
+            }
+        }
+    }
+
+    /// A complete head: decide the answer, then send it now or after the body.
+    fn start_request(
+        &mut self,
+        session: &mut Session,
+        request: Request<'_>,
+        head_len: usize,
+        ctx: &mut Context<'_>,
+        out: &mut Output,
+    ) -> Verdict {
+        let served = matches!(request.method, Method::Get | Method::Head);
+        let answer = Answer {
+            route: if served {
+                route::route(request.target)
+            } else {
+                Route::MethodNotAllowed
+            },
+            head_only: request.method == Method::Head,
+            persistence: match (request.keep_alive, request.minor_version) {
+                (false, _) => Persistence::Close,
+                (true, 0) => Persistence::KeepAlive10,
+                (true, _) => Persistence::KeepAlive,
+            },
+        };
+        let Some(body) = request.body else {
+            let (status, bytes) = self.respond(answer, ctx, out);
+            self.log(
+                session.peer,
+                format_args!(
+                    "{} {} HTTP/1.{}",
+                    request.method_text, request.target, request.minor_version
+                ),
+                status,
+                bytes,
+            );
+            return finish(answer.persistence, head_len);
+        };
+        if request.expect_continue {
+            if !served {
+                // The client waits for our word before sending the body; a
+                // refusal means it never comes, so answer and close rather
+                // than wait for a body that isn't coming.
+                let refused = Answer {
+                    persistence: Persistence::Close,
+                    ..answer
+                };
+                let (status, bytes) = self.respond(refused, ctx, out);
+                self.log(
+                    session.peer,
+                    format_args!(
+                        "{} {} HTTP/1.{}",
+                        request.method_text, request.target, request.minor_version
+                    ),
+                    status,
+                    bytes,
+                );
+                return Verdict::Close(head_len);
+            }
+            out.extend(b"HTTP/1.1 100 Continue\r\n\r\n");
+            ctx.metrics.count_response(100);
+        }
+        let log_line = self.access_log.then(|| {
+            format!(
+                "{} {} HTTP/1.{}",
+                request.method_text, request.target, request.minor_version
+            )
+        });
+        session.in_body = Some((
+            body,
+            Pending {
+                request: answer,
+                log_line,
+            },
+        ));
+        Verdict::Continue(head_len)
+    }
+}
+
+/// Keep the connection or close it after this response.
+fn finish(persistence: Persistence, consumed: usize) -> Verdict {
+    match persistence {
+        Persistence::Close => Verdict::Close(consumed),
+        Persistence::KeepAlive | Persistence::KeepAlive10 => Verdict::Continue(consumed),
+    }
+}
+
+impl Protocol for Http {
+    type Session = Session;
+
+    fn name(&self) -> &'static str {
+        "http"
+    }
+
+    fn open(&mut self, peer: SocketAddr) -> Session {
+        Session {
+            peer,
+            in_body: None,
+        }
+    }
+
+    fn on_input(
+        &mut self,
+        session: &mut Session,
+        input: &[u8],
+        ctx: &mut Context<'_>,
+        out: &mut Output,
+    ) -> Verdict {
+        self.dates.update(ctx.wall);
+        if session.in_body.is_some() {
+            return self.continue_body(session, input, ctx, out);
+        }
+        match request::parse(input, self.max_request_bytes, self.max_body_bytes) {
+            Parsed::Partial => Verdict::NeedMore,
+            Parsed::Complete(request, head_len) => {
+                self.start_request(session, request, head_len, ctx, out)
+            }
+            Parsed::Error(status) => {
+                self.refuse(status, ctx, out);
+                self.log(session.peer, format_args!("-"), status, 0);
+                Verdict::Close(input.len())
+            }
+        }
+    }
+
+    /// A client that closes in the middle of a request gets no answer (as
+    /// with nginx): there is nobody left to read it.
+    fn on_eof(&mut self, _: &mut Session, _: &[u8], _: &mut Context<'_>, _: &mut Output) {}
+
+    fn request_in_progress(&self, session: &Session) -> bool {
+        session.in_body.is_some()
+    }
+
+    fn on_reject(&mut self, ctx: &mut Context<'_>, out: &mut Output) {
+        self.dates.update(ctx.wall);
+        self.refuse(503, ctx, out);
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,180 @@
+//! Writing responses: status line, headers, body, straight into the
+//! connection's output buffer, with no allocation.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The headers that vary between responses; the rest (Server, Date) are the
+/// same for all.
+#[derive(Debug, Clone, Copy)]
+pub struct Head<'a> {
+    /// Status code, e.g. 200.
+    pub status: u16,
+    /// Content-Type of the body, if there is one.
+    pub content_type: Option<&'a str>,
+    /// Content-Length: the body's length (also sent for HEAD, where the
+    /// body itself is left out).
+    pub content_length: u64,
+    /// Persistence, and how to say it (see [`Persistence`]).
+    pub persistence: Persistence,
+    /// Extra header lines, each ending in CRLF (e.g. `Allow: GET, HEAD\r\n`).
+    pub extra: &'a str,
+}
+
+/// What the response says about the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Persistence {
+    /// HTTP/1.1 keep-alive: nothing to say, it is the default.
+    KeepAlive,
+    /// HTTP/1.0 keep-alive: must be said (`Connection: keep-alive`), or a
+    /// 1.0 client such as `ab -k` waits for a close that never comes.
+    KeepAlive10,
+    /// `Connection: close`: the connection closes after this response.
+    Close,
+}
+
+/// The reason phrase for the statuses this server sends.
+pub fn reason(status: u16) -> &'static str {
+    match status {
+        100 => "Continue",
+        200 => "OK",
+        206 => "Partial Content",
+        301 => "Moved Permanently",
+        304 => "Not Modified",
+        400 => "Bad Request",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        413 => "Content Too Large",
+        416 => "Range Not Satisfiable",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        503 => "Service Unavailable",
+        505 => "HTTP Version Not Supported",
+        _ => "",
+    }
+}
+
+/// Append a status line and headers (and the blank line that ends them).
+pub fn write_head(out: &mut Vec<u8>, head: &Head<'_>, date: &[u8]) {
+    let mut number = itoa::Buffer::new();
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(number.format(head.status).as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(reason(head.status).as_bytes());
+    out.extend_from_slice(b"\r\nServer: reactord\r\nDate: ");
+    out.extend_from_slice(date);
+    if let Some(content_type) = head.content_type {
+        out.extend_from_slice(b"\r\nContent-Type: ");
+        out.extend_from_slice(content_type.as_bytes());
+    }
+    out.extend_from_slice(b"\r\nContent-Length: ");
+    out.extend_from_slice(number.format(head.content_length).as_bytes());
+    out.extend_from_slice(match head.persistence {
+        Persistence::KeepAlive => b"\r\n".as_slice(),
+        Persistence::KeepAlive10 => b"\r\nConnection: keep-alive\r\n",
+        Persistence::Close => b"\r\nConnection: close\r\n",
+    });
+    out.extend_from_slice(head.extra.as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The Date header value (IMF-fixdate) and the access log's date, formatted
+/// at most once a second rather than once per request.
+#[derive(Debug)]
+pub struct DateCache {
+    second: u64,
+    imf: [u8; 29],
+    clf: [u8; 26],
+}
+
+impl Default for DateCache {
+    fn default() -> DateCache {
+        let mut cache = DateCache {
+            second: u64::MAX,
+            imf: [b' '; 29],
+            clf: [b' '; 26],
+        };
+        cache.update(UNIX_EPOCH);
+        cache
+    }
+}
+
+impl DateCache {
+    /// Bring the cache up to `now` (cheap when the second hasn't changed).
+    pub fn update(&mut self, now: SystemTime) {
+        let second = now
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        if second == self.second {
+            return;
+        }
+        self.second = second;
+        // "Sun, 06 Nov 1994 08:49:37 GMT": always 29 bytes.
+        let imf = httpdate::fmt_http_date(UNIX_EPOCH + std::time::Duration::from_secs(second));
+        if let Ok(bytes) = <[u8; 29]>::try_from(imf.as_bytes()) {
+            self.imf = bytes;
+        }
+        // The Common Log Format wants "06/Nov/1994:08:49:37 +0000": the same
+        // fields in another order.
+        let f = |range: std::ops::Range<usize>| self.imf.get(range).unwrap_or_default();
+        let clf = [
+            f(5..7),
+            b"/",
+            f(8..11),
+            b"/",
+            f(12..16),
+            b":",
+            f(17..25),
+            b" +0000",
+        ]
+        .concat();
+        if let Ok(bytes) = <[u8; 26]>::try_from(clf.as_slice()) {
+            self.clf = bytes;
+        }
+    }
+
+    /// The Date header value.
+    pub fn imf(&self) -> &[u8] {
+        &self.imf
+    }
+
+    /// The access log's timestamp.
+    pub fn clf(&self) -> &str {
+        std::str::from_utf8(&self.clf).unwrap_or("-")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn dates_are_formatted_for_the_header_and_the_log() {
+        let mut cache = DateCache::default();
+        cache.update(UNIX_EPOCH + Duration::from_secs(784_111_777));
+        assert_eq!(cache.imf(), b"Sun, 06 Nov 1994 08:49:37 GMT");
+        assert_eq!(cache.clf(), "06/Nov/1994:08:49:37 +0000");
+    }
+
+    #[test]
+    fn a_head_has_status_server_date_type_length_and_persistence() {
+        let mut out = Vec::new();
+        let head = Head {
+            status: 405,
+            content_type: Some("text/plain"),
+            content_length: 12,
+            persistence: Persistence::KeepAlive10,
+            extra: "Allow: GET, HEAD\r\n",
+        };
+        write_head(&mut out, &head, b"DATE");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "HTTP/1.1 405 Method Not Allowed\r\nServer: reactord\r\nDate: DATE\r\nContent-Type: text/plain\r\n\
+             Content-Length: 12\r\nConnection: keep-alive\r\nAllow: GET, HEAD\r\n\r\n"
+        );
+    }
+}

@@ -1,0 +1,340 @@
+//! The HTTP protocol fed whole conversations, split at every point.
+
+use super::*;
+use crate::protocol::testing::{Run, run_chunks, run_splits};
+
+fn http() -> Http {
+    let config = Config {
+        max_request_bytes: 512,
+        max_body_bytes: 64,
+        ..Config::default()
+    };
+    Http::new(&config)
+}
+
+/// The output with every Date value blanked, so runs in different seconds
+/// compare equal.
+fn text(run: &Run) -> String {
+    let text = String::from_utf8_lossy(&run.output).into_owned();
+    text.split("\r\n")
+        .map(|line| {
+            if line.starts_with("Date: ") {
+                "Date: X"
+            } else {
+                line
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\r\n")
+}
+
+/// Status codes of every response in the output, in order.
+fn statuses(run: &Run) -> Vec<u16> {
+    text(run)
+        .match_indices("HTTP/1.1 ")
+        .filter_map(|(at, _)| text(run).get(at + 9..at + 12)?.parse().ok())
+        .collect()
+}
+
+/// Run `input` at every split (with the Date normalised by comparing text).
+fn check(input: &[u8], eof: bool, expect: impl Fn(&Run)) {
+    let whole = run_chunks(http, input, &[], eof);
+    expect(&whole);
+    for split in 1..input.len() {
+        let run = run_chunks(http, input, &[split], eof);
+        assert_eq!(text(&run), text(&whole), "split at {split}");
+        assert_eq!(run.closed, whole.closed, "split at {split}");
+        // After an error the rest of the input is thrown away, so how much
+        // was "consumed" depends on where the error was seen; elsewhere it
+        // must not depend on the split.
+        if statuses(&whole).iter().all(|&s| s < 400) {
+            assert_eq!(run.consumed, whole.consumed, "split at {split}");
+        }
+    }
+    let ones = vec![1; input.len()];
+    let run = run_chunks(http, input, &ones, eof);
+    assert_eq!(text(&run), text(&whole), "byte at a time");
+}
+
+#[test]
+fn get_root_is_a_plain_text_hello_with_date_server_and_length() {
+    check(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", false, |run| {
+        assert_eq!(
+            text(run),
+            "HTTP/1.1 200 OK\r\nServer: reactord\r\nDate: X\r\nContent-Type: text/plain; charset=utf-8\r\n\
+             Content-Length: 20\r\n\r\nHello from reactord\n"
+        );
+        assert!(!run.closed);
+    });
+}
+
+#[test]
+fn head_gets_the_get_headers_and_no_body() {
+    check(b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n", false, |run| {
+        assert!(text(run).ends_with("Content-Length: 20\r\n\r\n"));
+    });
+}
+
+#[test]
+fn http10_closes_unless_keep_alive_is_asked_and_then_says_so() {
+    check(b"GET / HTTP/1.0\r\n\r\n", false, |run| {
+        assert!(text(run).contains("Connection: close\r\n"));
+        assert!(run.closed);
+    });
+    check(
+        b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+        false,
+        |run| {
+            assert!(text(run).contains("Connection: keep-alive\r\n"));
+            assert!(!run.closed);
+        },
+    );
+}
+
+#[test]
+fn connection_close_is_honoured_and_announced() {
+    check(
+        b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nGET / HTTP/1.1\r\n",
+        false,
+        |run| {
+            assert_eq!(statuses(run), [200]);
+            assert!(text(run).contains("Connection: close\r\n"));
+            assert!(run.closed);
+        },
+    );
+}
+
+#[test]
+fn pipelined_requests_are_answered_in_order() {
+    let input = b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\n\r\nHEAD / HTTP/1.1\r\nHost: x\r\n\r\n";
+    check(input, false, |run| {
+        assert_eq!(statuses(run), [200, 404, 200]);
+        assert_eq!(run.consumed, input.len());
+    });
+}
+
+#[test]
+fn a_content_length_body_is_discarded_and_the_next_request_served() {
+    let input = b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello worldGET /nope HTTP/1.1\r\nHost: x\r\n\r\n";
+    check(input, false, |run| {
+        assert_eq!(statuses(run), [200, 404]);
+        assert_eq!(run.consumed, input.len());
+    });
+}
+
+#[test]
+fn a_chunked_body_with_extensions_and_trailers_is_discarded() {
+    let input = b"GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n\
+        5;ext=1\r\nhello\r\n0\r\nTrailer: t\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\n\r\n";
+    check(input, false, |run| {
+        assert_eq!(statuses(run), [200, 404]);
+        assert_eq!(run.consumed, input.len());
+    });
+}
+
+#[test]
+fn other_methods_get_405_with_allow_after_their_body() {
+    let input = b"POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabcGET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    check(input, false, |run| {
+        assert_eq!(statuses(run), [405, 200]);
+        assert!(text(run).contains("Allow: GET, HEAD\r\n"));
+        assert!(!run.closed);
+    });
+}
+
+#[test]
+fn expect_100_continue_is_answered_before_the_body() {
+    let input = b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\nok";
+    check(input, false, |run| {
+        assert!(text(run).starts_with("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n"));
+    });
+    // The 100 leaves as soon as the head is in, before any body byte.
+    let head_only = run_chunks(http, &input[..input.len() - 2], &[], false);
+    assert_eq!(text(&head_only), "HTTP/1.1 100 Continue\r\n\r\n");
+}
+
+#[test]
+fn a_refused_expectation_gets_the_final_answer_and_a_close() {
+    check(
+        b"PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n",
+        false,
+        |run| {
+            assert_eq!(statuses(run), [405]);
+            assert!(run.closed);
+        },
+    );
+    check(
+        b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 65\r\nExpect: 100-continue\r\n\r\n",
+        false,
+        |run| {
+            assert_eq!(statuses(run), [413]);
+            assert!(run.closed);
+        },
+    );
+}
+
+#[test]
+fn bodies_over_the_limit_get_413_and_a_close() {
+    check(
+        b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 65\r\n\r\n",
+        false,
+        |run| {
+            assert_eq!(statuses(run), [413]);
+            assert!(text(run).contains("Connection: close\r\n"));
+            assert!(run.closed);
+        },
+    );
+    let mut chunked = b"GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    chunked.extend_from_slice(b"20\r\n0123456789abcdef0123456789abcdef\r\n");
+    chunked.extend_from_slice(b"21\r\n");
+    check(&chunked, false, |run| {
+        assert_eq!(statuses(run), [413]);
+        assert!(run.closed);
+    });
+}
+
+#[test]
+fn every_error_has_a_short_body_and_closes() {
+    let cases: &[(&[u8], u16)] = &[
+        (b"GET / HTTP/1.1\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
+        (
+            b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+            400,
+        ),
+        (
+            b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1x\r\n\r\n",
+            400,
+        ),
+        (
+            b"GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: br\r\n\r\n",
+            501,
+        ),
+        (b"GET / HTTP/3.0\r\nHost: x\r\n\r\n", 505),
+        (
+            b"GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+            400,
+        ),
+        (b"\0\0\0\0", 400),
+    ];
+    for (input, status) in cases {
+        check(input, false, |run| {
+            assert_eq!(
+                statuses(run),
+                [*status],
+                "{}",
+                String::from_utf8_lossy(input)
+            );
+            assert!(text(run).contains("Connection: close\r\n"));
+            assert!(text(run).ends_with(&format!("{status} {}\n", response::reason(*status))));
+            assert!(run.closed);
+        });
+    }
+}
+
+#[test]
+fn a_head_larger_than_the_limit_gets_431() {
+    let input = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(600));
+    check(input.as_bytes(), false, |run| {
+        assert_eq!(statuses(run), [431]);
+        assert!(run.closed);
+    });
+}
+
+#[test]
+fn metrics_are_served_in_the_prometheus_format() {
+    check(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", false, |run| {
+        let text = text(run);
+        assert!(text.contains("Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"));
+        assert!(text.contains("# TYPE reactord_connections_active gauge\n"));
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        let length: usize = head
+            .split("Content-Length: ")
+            .nth(1)
+            .unwrap()
+            .split("\r\n")
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(length, body.len());
+    });
+}
+
+#[test]
+fn a_client_that_closes_mid_request_gets_nothing() {
+    run_splits(http, b"GET / HTTP/1.1\r\nHo", true, |run| {
+        assert!(run.output.is_empty());
+        assert!(run.closed);
+    });
+}
+
+#[test]
+fn the_rejection_is_a_503_that_closes() {
+    let mut protocol = http();
+    let mut metrics = crate::metrics::Metrics::new(std::time::Instant::now());
+    let mut ctx = Context {
+        now: std::time::Instant::now(),
+        wall: std::time::SystemTime::now(),
+        metrics: &mut metrics,
+    };
+    let mut out = Output::default();
+    protocol.on_reject(&mut ctx, &mut out);
+    let text = String::from_utf8_lossy(out.as_slice()).into_owned();
+    assert!(text.starts_with("HTTP/1.1 503 Service Unavailable\r\n"));
+    assert!(text.contains("Connection: close\r\n"));
+}
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Requests a fuzzer would take long to find: valid ones, with bodies.
+    fn request() -> impl Strategy<Value = Vec<u8>> {
+        let method = prop::sample::select(vec!["GET", "HEAD", "POST", "PUT"]);
+        let path = prop::sample::select(vec!["/", "/metrics", "/x?y", "*"]);
+        let body = prop::collection::vec(any::<u8>(), 0..40);
+        (method, path, body, any::<bool>()).prop_map(|(m, p, body, chunked)| {
+            let mut r = format!("{m} {p} HTTP/1.1\r\nHost: h\r\n").into_bytes();
+            if chunked && body.is_empty() {
+                r.extend(b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+            } else if chunked {
+                r.extend(format!("Transfer-Encoding: chunked\r\n\r\n{:x}\r\n", body.len()).bytes());
+                r.extend(&body);
+                r.extend(b"\r\n0\r\n\r\n");
+            } else {
+                r.extend(format!("Content-Length: {}\r\n\r\n", body.len()).bytes());
+                r.extend(&body);
+            }
+            r
+        })
+    }
+
+    /// Every response in `output` is framed: a head, then exactly
+    /// Content-Length bytes (none after a 1xx or for HEAD, which we can't
+    /// tell here, so only the count of heads is checked for those).
+    fn heads(output: &[u8]) -> usize {
+        output.windows(9).filter(|w| w == b"HTTP/1.1 ").count()
+    }
+
+    proptest! {
+        #[test]
+        fn random_bytes_never_panic_or_overconsume(input in prop::collection::vec(any::<u8>(), 0..600), split in prop::collection::vec(1usize..80, 0..8), eof: bool) {
+            let run = run_chunks(http, &input, &split, eof);
+            prop_assert!(run.consumed <= input.len());
+            if !run.output.is_empty() {
+                prop_assert!(run.output.starts_with(b"HTTP/1.1 "));
+            }
+        }
+
+        #[test]
+        fn valid_requests_get_one_answer_each_whatever_the_split(requests in prop::collection::vec(request(), 1..6), split in prop::collection::vec(1usize..50, 0..8)) {
+            let input: Vec<u8> = requests.concat();
+            let run = run_chunks(http, &input, &split, false);
+            let whole = run_chunks(http, &input, &[], false);
+            prop_assert_eq!(text(&run), text(&whole));
+            prop_assert_eq!(run.consumed, input.len());
+            prop_assert_eq!(heads(&run.output), requests.len());
+        }
+    }
+}

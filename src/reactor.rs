@@ -1,0 +1,559 @@
+//! The event loop: one thread, one `mio::Poll`, every connection in a slab.
+//!
+//! Each turn of the loop:
+//!
+//! 1. **Poll** for readiness, sleeping at most until the nearest deadline
+//!    (or not at all if the ready list has work).
+//! 2. **Dispatch** each event by its token: the listener accepts, the signal
+//!    source starts shutdown, and a connection token (its slab key) drives
+//!    that connection as far as the socket allows.
+//! 3. **Continue** the connections on the ready list, which ran out of
+//!    budget last time (fairness, see `connection`).
+//! 4. **Fire** the deadlines that are due.
+//! 5. **Remove** the connections that closed during this turn.
+//!
+//! # Stale events
+//!
+//! A slab key is reused as soon as its entry is removed. If a connection
+//! closed by the first event of a batch were removed at once, a later event
+//! of the *same* batch for that token could reach the connection accepted
+//! into its slot in between. So closed connections stay in the slab (in
+//! state `Closed`, ignoring events) until step 5, after the batch. The ready
+//! list and the timers, which outlive a batch, also carry each connection's
+//! serial number, which is never reused.
+
+use crate::buffer::BufferPool;
+use crate::config::Config;
+use crate::connection::{
+    Connection, DeadlineKind, Env, State, Timeouts, Turn, interrupted, would_block,
+};
+use crate::metrics::Metrics;
+use crate::protocol::{Context, Output, Protocol};
+use crate::timer::Timers;
+use log::{debug, info, trace, warn};
+use mio::net::TcpListener;
+use mio::{Events, Interest, Poll, Token};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook_mio::v1_0::Signals;
+use slab::Slab;
+use std::collections::VecDeque;
+use std::fmt;
+use std::io::{self, Write};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant, SystemTime};
+
+/// The listener's token. Connection tokens are slab keys, which start at 0
+/// and never come near these.
+const LISTENER: Token = Token(usize::MAX);
+/// The token of the signal source (SIGINT, SIGTERM).
+const SIGNALS: Token = Token(usize::MAX - 1);
+
+/// Events fetched per `poll` call.
+const EVENTS_CAPACITY: usize = 1024;
+
+/// After `accept` fails for lack of file descriptors, how long to stop
+/// accepting. The pending connection keeps the listener readable, so
+/// retrying at once would spin the loop at 100% CPU.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Why the server could not start.
+#[derive(Debug)]
+pub enum StartError {
+    /// The configuration is inconsistent.
+    Config(String),
+    /// Binding or listening on the address failed.
+    Bind {
+        /// The address we tried.
+        addr: SocketAddr,
+        /// What the kernel said.
+        source: io::Error,
+    },
+    /// Setting up the poller or signal handling failed.
+    Setup(io::Error),
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartError::Config(msg) => write!(f, "{msg}"),
+            StartError::Bind { addr, source } => write!(f, "cannot listen on {addr}: {source}"),
+            StartError::Setup(err) => write!(f, "cannot set up the event loop: {err}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// The server: a bound listener and an event loop, ready to [`Server::run`].
+pub struct Server<P: Protocol> {
+    poll: Poll,
+    /// None once shutdown has begun: the listening socket is closed at once,
+    /// so new clients are refused by the kernel instead of queuing.
+    listener: Option<TcpListener>,
+    local_addr: SocketAddr,
+    signals: Signals,
+    connections: Slab<Connection<P::Session>>,
+    protocol: P,
+    config: Config,
+    timeouts: Timeouts,
+    metrics: Metrics,
+    timers: Timers,
+    pool: BufferPool,
+    /// Read target for bytes that are thrown away (closing connections).
+    scratch: Vec<u8>,
+    /// Connections that ran out of budget with work left: (key, serial).
+    ready: VecDeque<(usize, u64)>,
+    /// Keys closed during this turn, removed after the batch.
+    closed: Vec<usize>,
+    next_serial: u64,
+    /// Accepting is paused until then after running out of descriptors.
+    accept_paused_until: Option<Instant>,
+    /// Last time we warned about running out of descriptors.
+    last_fd_warning: Option<Instant>,
+    /// Set by the first signal: the time by which everything must be done.
+    shutdown_deadline: Option<Instant>,
+}
+
+impl<P: Protocol> Server<P> {
+    /// Bind the listener and set up the loop; nothing is accepted until
+    /// [`Server::run`].
+    pub fn bind(config: Config, protocol: P) -> Result<Server<P>, StartError> {
+        config.validate().map_err(StartError::Config)?;
+        let listener = bind_listener(&config).map_err(|source| StartError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+        let mut listener = TcpListener::from_std(listener);
+        let local_addr = listener.local_addr().map_err(StartError::Setup)?;
+        let poll = Poll::new().map_err(StartError::Setup)?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)
+            .map_err(StartError::Setup)?;
+        let mut signals = Signals::new([SIGINT, SIGTERM]).map_err(StartError::Setup)?;
+        poll.registry()
+            .register(&mut signals, SIGNALS, Interest::READABLE)
+            .map_err(StartError::Setup)?;
+        let read_buffer = config.max_request_bytes.max(16 * 1024);
+        Ok(Server {
+            poll,
+            listener: Some(listener),
+            local_addr,
+            signals,
+            connections: Slab::with_capacity(1024),
+            protocol,
+            timeouts: Timeouts {
+                request: config.request_timeout,
+                idle: config.idle_timeout,
+                linger: config.linger_timeout,
+            },
+            config,
+            metrics: Metrics::new(Instant::now()),
+            timers: Timers::new(),
+            pool: BufferPool::new(read_buffer, 1024),
+            scratch: vec![0; 64 * 1024],
+            ready: VecDeque::new(),
+            closed: Vec::new(),
+            next_serial: 0,
+            accept_paused_until: None,
+            last_fd_warning: None,
+            shutdown_deadline: None,
+        })
+    }
+
+    /// The address actually bound (with the real port when port 0 was asked).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Run the loop until a signal asks to stop and the connections in flight
+    /// have finished (or the shutdown timeout expires).
+    pub fn run(mut self) -> io::Result<()> {
+        info!(
+            "listening on {} ({})",
+            self.local_addr,
+            self.protocol.name()
+        );
+        let mut events = Events::with_capacity(EVENTS_CAPACITY);
+        loop {
+            let timeout = self.poll_timeout(Instant::now());
+            if let Err(err) = self.poll.poll(&mut events, timeout) {
+                if interrupted(&err) {
+                    continue;
+                }
+                return Err(err);
+            }
+            let now = Instant::now();
+            let wall = SystemTime::now();
+
+            for event in events.iter() {
+                match event.token() {
+                    LISTENER => self.accept(now, wall),
+                    SIGNALS => {
+                        if self.on_signals(now) {
+                            warn!(
+                                "second signal: exiting now with {} connections open",
+                                self.connections.len()
+                            );
+                            return Ok(());
+                        }
+                    }
+                    Token(key) => {
+                        if let Some(conn) = self.connections.get_mut(key) {
+                            conn.on_event(event);
+                            self.drive(key, now, wall);
+                        }
+                    }
+                }
+            }
+            self.run_ready_list(now, wall);
+            if self.accept_paused_until.is_some_and(|until| until <= now) {
+                self.accept_paused_until = None;
+                self.accept(now, wall);
+            }
+            self.fire_timers(now);
+            self.remove_closed();
+
+            if let Some(deadline) = self.shutdown_deadline {
+                if self.connections.is_empty() {
+                    info!("shutdown complete");
+                    return Ok(());
+                }
+                if now >= deadline {
+                    warn!(
+                        "shutdown timeout: closing {} connections with work in flight",
+                        self.connections.len()
+                    );
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// How long `poll` may sleep: until the nearest deadline, or not at all
+    /// if connections are waiting on the ready list.
+    fn poll_timeout(&self, now: Instant) -> Option<Duration> {
+        if !self.ready.is_empty() {
+            return Some(Duration::ZERO);
+        }
+        [
+            self.timers.next_wakeup(),
+            self.accept_paused_until,
+            self.shutdown_deadline,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .map(|at| at.saturating_duration_since(now))
+    }
+
+    /// Accept until `WouldBlock`.
+    fn accept(&mut self, now: Instant, wall: SystemTime) {
+        if self.accept_paused_until.is_some() {
+            return;
+        }
+        loop {
+            let Some(listener) = self.listener.as_ref() else {
+                return;
+            };
+            match listener.accept() {
+                Ok((socket, peer)) => self.admit(socket, peer, now, wall),
+                Err(err) if would_block(&err) => return,
+                Err(err) if interrupted(&err) => continue,
+                Err(err) if out_of_descriptors(&err) => {
+                    // The pending connection stays in the backlog and keeps
+                    // the listener readable; stop accepting for a moment
+                    // instead of spinning on it.
+                    if self
+                        .last_fd_warning
+                        .is_none_or(|at| now.duration_since(at) >= Duration::from_secs(1))
+                    {
+                        warn!("accept: {err}; pausing accepts for {ACCEPT_BACKOFF:?}");
+                        self.last_fd_warning = Some(now);
+                    }
+                    self.accept_paused_until = Some(now + ACCEPT_BACKOFF);
+                    return;
+                }
+                // A connection reset before we accepted it, or similar:
+                // that client's problem, not the listener's.
+                Err(err) => debug!("accept: {err}"),
+            }
+        }
+    }
+
+    /// Take in an accepted socket, or refuse it if the server is full.
+    fn admit(
+        &mut self,
+        mut socket: mio::net::TcpStream,
+        peer: SocketAddr,
+        now: Instant,
+        wall: SystemTime,
+    ) {
+        // Responses are written whole (a batch at a time), so Nagle's
+        // algorithm would only delay them.
+        if let Err(err) = socket.set_nodelay(true) {
+            debug!("set_nodelay for {peer}: {err}");
+        }
+        if self.connections.len() >= self.config.max_connections {
+            self.reject(socket, peer, now, wall);
+            return;
+        }
+        let entry = self.connections.vacant_entry();
+        let key = entry.key();
+        if let Err(err) = self.poll.registry().register(
+            &mut socket,
+            Token(key),
+            Interest::READABLE | Interest::WRITABLE,
+        ) {
+            warn!("register {peer}: {err}");
+            return;
+        }
+        let serial = self.next_serial;
+        self.next_serial += 1;
+        let session = self.protocol.open(peer);
+        let conn = entry.insert(Connection::new(key, serial, socket, peer, session, now));
+        self.metrics.connections_accepted += 1;
+        self.metrics.connections_active += 1;
+        trace!("conn {key}: accepted from {peer}");
+        if let Some((due, _)) = conn.deadline(&self.timeouts) {
+            let id = conn.timer_id();
+            self.timers.schedule(&mut conn.timer, due, id);
+        }
+    }
+
+    /// --max-connections reached: tell the client (if the protocol has
+    /// something to say) and close at once, so it doesn't wait in the backlog.
+    fn reject(
+        &mut self,
+        mut socket: mio::net::TcpStream,
+        peer: SocketAddr,
+        now: Instant,
+        wall: SystemTime,
+    ) {
+        self.metrics.connections_rejected += 1;
+        debug!(
+            "refusing {peer}: {} connections open",
+            self.connections.len()
+        );
+        let mut out = Output::default();
+        let mut ctx = Context {
+            now,
+            wall,
+            metrics: &mut self.metrics,
+        };
+        self.protocol.on_reject(&mut ctx, &mut out);
+        if out.buffered_len() > 0 {
+            // Best effort: a fresh socket's send buffer has room for a short
+            // reply, and we are not going to wait for this client.
+            if let Ok(n) = socket.write(out.as_slice()) {
+                self.metrics.bytes_written += n as u64;
+            }
+            let _ = socket.shutdown(std::net::Shutdown::Write);
+        }
+    }
+
+    /// Drive one connection, then update its deadline and queue it for more
+    /// work or removal as needed.
+    fn drive(&mut self, key: usize, now: Instant, wall: SystemTime) {
+        let Some(conn) = self.connections.get_mut(key) else {
+            return;
+        };
+        if conn.state() == State::Closed {
+            return;
+        }
+        let mut env = Env {
+            protocol: &mut self.protocol,
+            metrics: &mut self.metrics,
+            pool: &mut self.pool,
+            scratch: &mut self.scratch,
+            now,
+            wall,
+        };
+        let turn = conn.drive(&mut env);
+        // While shutting down, a connection that has finished its request
+        // closes instead of waiting for another.
+        if self.shutdown_deadline.is_some() && conn.is_idle(&self.protocol) {
+            conn.close_when_flushed();
+            let mut env = Env {
+                protocol: &mut self.protocol,
+                metrics: &mut self.metrics,
+                pool: &mut self.pool,
+                scratch: &mut self.scratch,
+                now,
+                wall,
+            };
+            conn.drive(&mut env);
+        }
+        if turn == Turn::MoreWork && !conn.queued {
+            conn.queued = true;
+            self.ready.push_back((key, conn.serial));
+        }
+        self.after_change(key);
+    }
+
+    /// A connection may have changed state: move its deadline, or mark it
+    /// for removal if it closed.
+    fn after_change(&mut self, key: usize) {
+        let Some(conn) = self.connections.get_mut(key) else {
+            return;
+        };
+        let id = conn.timer_id();
+        match conn.deadline(&self.timeouts) {
+            Some((due, _)) => self.timers.schedule(&mut conn.timer, due, id),
+            None => {
+                self.timers.cancel(&mut conn.timer, id);
+                if conn.state() == State::Closed && !conn.removal_queued {
+                    conn.removal_queued = true;
+                    self.closed.push(key);
+                }
+            }
+        }
+    }
+
+    /// Give each connection on the ready list another turn. Connections that
+    /// still have work go to the back of the list for the next loop turn,
+    /// after that turn's events: nobody waits behind a busy client.
+    fn run_ready_list(&mut self, now: Instant, wall: SystemTime) {
+        for _ in 0..self.ready.len() {
+            let Some((key, serial)) = self.ready.pop_front() else {
+                break;
+            };
+            let Some(conn) = self.connections.get_mut(key) else {
+                continue;
+            };
+            if conn.serial != serial {
+                continue;
+            }
+            conn.queued = false;
+            self.drive(key, now, wall);
+        }
+    }
+
+    /// Close the connections whose deadline has passed.
+    fn fire_timers(&mut self, now: Instant) {
+        while let Some(id) = self.timers.pop_expired(now) {
+            let Some(conn) = self.connections.get_mut(id.key) else {
+                continue;
+            };
+            if conn.serial != id.serial || !self.timers.settle(&mut conn.timer, id, now) {
+                continue;
+            }
+            let why = match conn.deadline(&self.timeouts).map(|(_, kind)| kind) {
+                Some(DeadlineKind::Request) => "request timeout",
+                Some(DeadlineKind::Idle) => "idle timeout",
+                Some(DeadlineKind::Linger) => "linger timeout",
+                None => "timeout",
+            };
+            debug!("conn {}: {why}, closing ({})", id.key, conn.peer());
+            conn.abort(why, now);
+            self.metrics.connections_timed_out += 1;
+            if !conn.removal_queued {
+                conn.removal_queued = true;
+                self.closed.push(id.key);
+            }
+        }
+    }
+
+    /// Remove the connections closed during this turn.
+    fn remove_closed(&mut self) {
+        for key in self.closed.drain(..) {
+            if !self
+                .connections
+                .get(key)
+                .is_some_and(|c| c.state() == State::Closed)
+            {
+                continue;
+            }
+            let mut conn = self.connections.remove(key);
+            let id = conn.timer_id();
+            self.timers.cancel(&mut conn.timer, id);
+            conn.release_buffers(&mut self.pool);
+            // No deregister: closing the descriptor (dropping `conn`) removes
+            // it from epoll, and an epoll_ctl per connection is a syscall
+            // the connection-per-request load would pay every time.
+            self.metrics.connections_active -= 1;
+            self.metrics.connections_closed += 1;
+            trace!("conn {key}: removed");
+        }
+    }
+
+    /// Handle pending signals. Returns true if the process should exit now
+    /// (a second signal during shutdown).
+    fn on_signals(&mut self, now: Instant) -> bool {
+        let mut received = false;
+        for signal in self.signals.pending() {
+            let name = if signal == SIGINT {
+                "SIGINT"
+            } else {
+                "SIGTERM"
+            };
+            if self.shutdown_deadline.is_some() {
+                info!("{name} received again");
+                return true;
+            }
+            info!(
+                "{name} received: shutting down, {} connections open, waiting up to {:?}",
+                self.connections.len(),
+                self.config.shutdown_timeout
+            );
+            received = true;
+        }
+        if received {
+            self.begin_shutdown(now);
+        }
+        false
+    }
+
+    /// Stop accepting, close idle connections, let the others finish.
+    fn begin_shutdown(&mut self, now: Instant) {
+        self.shutdown_deadline = Some(now + self.config.shutdown_timeout);
+        if let Some(mut listener) = self.listener.take() {
+            let _ = self.poll.registry().deregister(&mut listener);
+        }
+        self.accept_paused_until = None;
+        // One pass over all connections, once: the only O(n) step, and it
+        // happens once per process. An idle connection has nothing in
+        // flight in either direction, so it is closed outright: with its
+        // receive queue empty, close(2) sends a plain FIN. (Connections that
+        // finish a request from now on close gracefully instead, in
+        // `drive`, since the client may already be sending its next one.)
+        for (key, conn) in self.connections.iter_mut() {
+            if conn.is_idle(&self.protocol) {
+                conn.abort("idle at shutdown", now);
+                if !conn.removal_queued {
+                    conn.removal_queued = true;
+                    self.closed.push(key);
+                }
+            }
+        }
+    }
+}
+
+/// Build the listening socket with socket2, for the options mio's `bind`
+/// doesn't offer: the backlog (mio fixes it at 128, too small for a burst
+/// of connections) and SO_REUSEPORT.
+fn bind_listener(config: &Config) -> io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Protocol as IpProtocol, Socket, Type};
+    let addr = config.listen;
+    let socket = Socket::new(
+        Domain::for_address(addr),
+        Type::STREAM,
+        Some(IpProtocol::TCP),
+    )?;
+    // Lets a restarted server bind while old connections sit in TIME_WAIT.
+    socket.set_reuse_address(true)?;
+    if config.reuse_port {
+        socket.set_reuse_port(true)?;
+    }
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(config.backlog)?;
+    Ok(socket.into())
+}
+
+/// EMFILE (per-process limit) or ENFILE (system-wide limit).
+fn out_of_descriptors(err: &io::Error) -> bool {
+    matches!(err.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
+}
