@@ -63,6 +63,8 @@ pub struct Config {
     pub greeting: String,
     /// http: serve static files from here (None: built-in routes only).
     pub root: Option<PathBuf>,
+    /// http with --root: list directories that have no index.html.
+    pub autoindex: bool,
     /// Connections beyond this many are accepted and closed at once, so they
     /// never wait unanswered in the backlog.
     pub max_connections: usize,
@@ -98,6 +100,7 @@ impl Default for Config {
             protocol: ProtocolName::Http,
             greeting: "Hola desde el servidor TCP\n".to_string(),
             root: None,
+            autoindex: false,
             max_connections: 10_000,
             request_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),

@@ -50,6 +50,7 @@ use mio::event::Event;
 use mio::net::TcpStream;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr};
+use std::os::unix::io::AsRawFd;
 use std::time::{Duration, Instant, SystemTime};
 
 /// Reads one connection may do before yielding to the others.
@@ -62,6 +63,10 @@ pub(crate) const OUTPUT_HIGH_WATER: usize = 64 * 1024;
 
 /// Size of the chunks a streamed body is read in.
 const BODY_CHUNK: usize = 64 * 1024;
+
+/// Most bytes one sendfile(2) call may send: bounds the time one call can
+/// spend reading a file that isn't in the page cache.
+const SENDFILE_CHUNK: usize = 1024 * 1024;
 
 /// Where a connection is in its life. See the module docs for the diagram.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -540,6 +545,27 @@ impl<S> Connection<S> {
                 }
                 if !self.writable {
                     return Ok(false);
+                }
+                // A file-backed body goes out with sendfile(2): no copy
+                // through user space, no buffer held per connection.
+                match self
+                    .output
+                    .send_body_from_file(self.socket.as_raw_fd(), SENDFILE_CHUNK)
+                {
+                    Some(Ok(0)) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                    Some(Ok(n)) => {
+                        trace!("conn {}: sendfile sent {n} bytes", self.key);
+                        env.metrics.bytes_written += n as u64;
+                        self.last_progress = env.now;
+                        continue;
+                    }
+                    Some(Err(err)) if would_block(&err) => {
+                        self.writable = false;
+                        return Ok(false);
+                    }
+                    Some(Err(err)) if interrupted(&err) => continue,
+                    Some(Err(err)) => return Err(err),
+                    None => {}
                 }
                 if !self.output.refill_from_body(BODY_CHUNK)? {
                     return Ok(true);

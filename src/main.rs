@@ -34,6 +34,9 @@ struct Args {
     /// http: serve static files from DIR
     #[arg(long, value_name = "DIR")]
     root: Option<PathBuf>,
+    /// http with --root: list directories that have no index.html
+    #[arg(long)]
+    autoindex: bool,
     /// Connections beyond this are accepted and closed at once
     #[arg(long, default_value_t = 10_000, value_name = "N")]
     max_connections: usize,
@@ -73,6 +76,7 @@ impl Args {
             protocol: self.protocol,
             greeting: self.greeting,
             root: self.root,
+            autoindex: self.autoindex,
             max_connections: self.max_connections,
             request_timeout: self.request_timeout,
             idle_timeout: self.idle_timeout,
@@ -116,10 +120,17 @@ fn main() -> ExitCode {
             serve(config, greeting)
         }
         ProtocolName::Echo => serve(config, Echo),
-        ProtocolName::Http => {
-            let http = Http::new(&config);
-            serve(config, http)
-        }
+        ProtocolName::Http => match Http::from_config(&config) {
+            Ok(http) => serve(config, http),
+            Err(err) => {
+                let root = config
+                    .root
+                    .as_deref()
+                    .unwrap_or(std::path::Path::new(""))
+                    .display();
+                Err(format!("cannot serve --root {root}: {err}"))
+            }
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

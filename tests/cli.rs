@@ -322,3 +322,20 @@ fn version_exits_0_and_prints_the_version() {
         );
     }
 }
+
+#[test]
+fn a_root_that_is_not_a_directory_exits_1_naming_it() {
+    let (status, stderr) = run_to_exit(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--root",
+        "/nonexistent/reactord-root",
+    ]);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.starts_with("error:") && l.contains("/nonexistent/reactord-root")),
+        "{stderr}"
+    );
+}

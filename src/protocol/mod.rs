@@ -73,6 +73,17 @@ pub trait Body {
     /// (a file truncated under us): the connection then closes, since the
     /// response can no longer be framed correctly.
     fn read_chunk(&mut self, buf: &mut [u8]) -> io::Result<usize>;
+
+    /// For a body that is a region of a file: the file's descriptor and the
+    /// offset of the next byte. The connection then sends it with
+    /// sendfile(2), straight from the page cache to the socket, with no
+    /// copy through our memory. None (the default) means "use read_chunk".
+    fn file_region(&self) -> Option<(std::os::unix::io::RawFd, u64)> {
+        None
+    }
+
+    /// `n` bytes of the body were sent directly from [`Body::file_region`].
+    fn advance(&mut self, _n: u64) {}
 }
 
 /// Where a protocol writes its responses.
@@ -177,6 +188,35 @@ impl Output {
             ));
         }
         Ok(true)
+    }
+
+    /// Send the next part of a file-backed body straight to `socket` with
+    /// sendfile(2), at most `max` bytes. None if the body (if any) is not
+    /// file-backed; otherwise the bytes sent or the error (`WouldBlock`
+    /// included). `Ok(0)` with bytes remaining means the file shrank.
+    pub(crate) fn send_body_from_file(
+        &mut self,
+        socket: std::os::unix::io::RawFd,
+        max: usize,
+    ) -> Option<io::Result<usize>> {
+        let body = self.body.as_deref_mut()?;
+        let (file, offset) = body.file_region()?;
+        let count = usize::try_from(body.remaining())
+            .unwrap_or(usize::MAX)
+            .min(max);
+        let mut offset = libc::off_t::try_from(offset).ok()?;
+        // SAFETY: both descriptors are open for the duration of the call
+        // (the body owns the file, the connection the socket), and `offset`
+        // is a valid place for the kernel to write the new offset.
+        let sent = unsafe { libc::sendfile(socket, file, &mut offset, count) };
+        let Ok(sent) = usize::try_from(sent) else {
+            return Some(Err(io::Error::last_os_error()));
+        };
+        body.advance(sent as u64);
+        if body.remaining() == 0 {
+            self.body = None;
+        }
+        Some(Ok(sent))
     }
 
     /// Drop the streamed body (finished, or the connection is closing).

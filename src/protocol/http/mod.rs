@@ -15,8 +15,10 @@
 //! - `body`: framing and discarding request bodies.
 //! - `response`: writing status lines and headers; the cached Date.
 //! - `route`: which handler answers which path.
+//! - `files`: static files under --root.
 
 mod body;
+mod files;
 mod request;
 mod response;
 mod route;
@@ -24,8 +26,9 @@ mod route;
 use super::{Context, Output, Protocol, Verdict};
 use crate::config::Config;
 use body::{Body, BodyError};
+use files::StaticFiles;
 use log::info;
-use request::{Method, Parsed, Request};
+use request::{Conditions, Method, Parsed, Request};
 use response::{DateCache, Head, Persistence};
 use route::Route;
 use std::net::SocketAddr;
@@ -43,6 +46,8 @@ pub struct Http {
     max_body_bytes: u64,
     access_log: bool,
     dates: DateCache,
+    /// The file tree under --root, if serving one.
+    files: Option<StaticFiles>,
     /// Reused buffer for bodies whose length must be known before the head
     /// is written (/metrics).
     scratch: Vec<u8>,
@@ -63,6 +68,9 @@ struct Pending {
     request: Answer,
     /// "GET /path HTTP/1.1", kept only when the access log is on.
     log_line: Option<String>,
+    /// For a static file: the target and the conditional headers, copied
+    /// out of the input (which is gone by the time the body has been read).
+    static_request: Option<(String, [Option<Vec<u8>>; 4])>,
 }
 
 /// What to answer a valid request with.
@@ -74,19 +82,48 @@ struct Answer {
 }
 
 impl Http {
-    /// The protocol configured from `config` (limits, access log).
+    /// The protocol with its built-in routes only (`/`, `/metrics`),
+    /// configured from `config` (limits, access log); `config.root` is not
+    /// looked at. See [`Http::from_config`] for static files.
     pub fn new(config: &Config) -> Http {
         Http {
             max_request_bytes: config.max_request_bytes,
             max_body_bytes: config.max_body_bytes,
             access_log: config.access_log,
             dates: DateCache::default(),
+            files: None,
             scratch: Vec::new(),
         }
     }
 
+    /// The protocol as `config` asks, serving static files from
+    /// `config.root` when set. Fails if the root is not a readable directory.
+    pub fn from_config(config: &Config) -> std::io::Result<Http> {
+        let mut http = Http::new(config);
+        if let Some(root) = &config.root {
+            http.files = Some(StaticFiles::new(root, config.autoindex)?);
+        }
+        Ok(http)
+    }
+
     /// Write the response for `answer`; returns the status and body length.
-    fn respond(&mut self, answer: Answer, ctx: &mut Context<'_>, out: &mut Output) -> (u16, u64) {
+    fn respond(
+        &mut self,
+        answer: Answer,
+        target: &str,
+        conditions: &Conditions<'_>,
+        ctx: &mut Context<'_>,
+        out: &mut Output,
+    ) -> (u16, u64) {
+        if answer.route == Route::Static
+            && let Some(files) = &self.files
+        {
+            let reply = files.reply(route::path_of(target), conditions);
+            let (status, bytes) =
+                reply.write(answer.head_only, answer.persistence, self.dates.imf(), out);
+            ctx.metrics.count_response(status);
+            return (status, bytes);
+        }
         let out = out.bytes_mut();
         let (status, content_type, body, extra): (u16, Option<&str>, &[u8], &str) =
             match answer.route {
@@ -101,7 +138,7 @@ impl Http {
                         "",
                     )
                 }
-                Route::NotFound => (404, Some(TEXT), b"404 Not Found\n", ""),
+                Route::NotFound | Route::Static => (404, Some(TEXT), b"404 Not Found\n", ""),
                 Route::MethodNotAllowed => (
                     405,
                     Some(TEXT),
@@ -184,7 +221,19 @@ impl Http {
                 let Some((_, pending)) = session.in_body.take() else {
                     return Verdict::Continue(n);
                 };
-                let (status, bytes) = self.respond(pending.request, ctx, out);
+                let (target, conditions) = match &pending.static_request {
+                    Some((target, [a, b, c, d])) => (
+                        target.as_str(),
+                        Conditions {
+                            if_none_match: a.as_deref(),
+                            if_modified_since: b.as_deref(),
+                            range: c.as_deref(),
+                            if_range: d.as_deref(),
+                        },
+                    ),
+                    None => ("", Conditions::default()),
+                };
+                let (status, bytes) = self.respond(pending.request, target, &conditions, ctx, out);
                 let line = pending.log_line.as_deref().unwrap_or("-");
                 self.log(session.peer, format_args!("{line}"), status, bytes);
                 finish(pending.request.persistence, n)
@@ -218,7 +267,7 @@ impl Http {
         let served = matches!(request.method, Method::Get | Method::Head);
         let answer = Answer {
             route: if served {
-                route::route(request.target)
+                route::route(request.target, self.files.is_some())
             } else {
                 Route::MethodNotAllowed
             },
@@ -230,7 +279,8 @@ impl Http {
             },
         };
         let Some(body) = request.body else {
-            let (status, bytes) = self.respond(answer, ctx, out);
+            let (status, bytes) =
+                self.respond(answer, request.target, &request.conditions, ctx, out);
             self.log(
                 session.peer,
                 format_args!(
@@ -251,7 +301,8 @@ impl Http {
                     persistence: Persistence::Close,
                     ..answer
                 };
-                let (status, bytes) = self.respond(refused, ctx, out);
+                let (status, bytes) =
+                    self.respond(refused, request.target, &request.conditions, ctx, out);
                 self.log(
                     session.peer,
                     format_args!(
@@ -272,11 +323,25 @@ impl Http {
                 request.method_text, request.target, request.minor_version
             )
         });
+        let static_request = (answer.route == Route::Static).then(|| {
+            let c = &request.conditions;
+            let own = |v: Option<&[u8]>| v.map(<[u8]>::to_vec);
+            (
+                request.target.to_string(),
+                [
+                    own(c.if_none_match),
+                    own(c.if_modified_since),
+                    own(c.range),
+                    own(c.if_range),
+                ],
+            )
+        });
         session.in_body = Some((
             body,
             Pending {
                 request: answer,
                 log_line,
+                static_request,
             },
         ));
         Verdict::Continue(head_len)

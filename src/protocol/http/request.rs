@@ -36,6 +36,22 @@ pub struct Request<'a> {
     pub body: Option<Body>,
     /// `Expect: 100-continue` on a request with a body.
     pub expect_continue: bool,
+    /// The headers static files answer to (conditionals and ranges).
+    pub conditions: Conditions<'a>,
+}
+
+/// The request headers that decide a static file's answer: 304 Not
+/// Modified, 206 Partial Content or the whole file. Borrowed from the input.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Conditions<'a> {
+    /// `If-None-Match`.
+    pub if_none_match: Option<&'a [u8]>,
+    /// `If-Modified-Since`.
+    pub if_modified_since: Option<&'a [u8]>,
+    /// `Range`.
+    pub range: Option<&'a [u8]>,
+    /// `If-Range`.
+    pub if_range: Option<&'a [u8]>,
 }
 
 /// The outcome of looking at the start of the input.
@@ -81,6 +97,7 @@ pub fn parse(input: &[u8], max_head: usize, max_body: u64) -> Parsed<'_> {
     let mut close = false;
     let mut keep_alive_token = false;
     let mut expect_continue = false;
+    let mut conditions = Conditions::default();
     for header in request.headers.iter() {
         let name = header.name;
         let value = header.value;
@@ -110,6 +127,14 @@ pub fn parse(input: &[u8], max_head: usize, max_body: u64) -> Parsed<'_> {
             }
         } else if name.eq_ignore_ascii_case("expect") {
             expect_continue |= trim(value).eq_ignore_ascii_case(b"100-continue");
+        } else if name.eq_ignore_ascii_case("if-none-match") {
+            conditions.if_none_match = Some(trim(value));
+        } else if name.eq_ignore_ascii_case("if-modified-since") {
+            conditions.if_modified_since = Some(trim(value));
+        } else if name.eq_ignore_ascii_case("range") {
+            conditions.range = Some(trim(value));
+        } else if name.eq_ignore_ascii_case("if-range") {
+            conditions.if_range = Some(trim(value));
         }
     }
 
@@ -143,6 +168,7 @@ pub fn parse(input: &[u8], max_head: usize, max_body: u64) -> Parsed<'_> {
             keep_alive,
             body,
             expect_continue,
+            conditions,
         },
         head_len,
     )

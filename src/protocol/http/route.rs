@@ -11,7 +11,9 @@ pub enum Route {
     Hello,
     /// `GET /metrics`: the counters, in the Prometheus text format.
     Metrics,
-    /// Anything else.
+    /// Anything else, when --root is set: a static file.
+    Static,
+    /// Anything else, without --root.
     NotFound,
     /// A method other than GET and HEAD.
     MethodNotAllowed,
@@ -19,11 +21,14 @@ pub enum Route {
 
 /// Route a request target (origin-form `/path?query`, or absolute-form
 /// `http://host/path`, which RFC 9112 §3.2.2 says servers must accept).
-pub fn route(target: &str) -> Route {
-    match path_of(target) {
-        "/" => Route::Hello,
-        "/metrics" => Route::Metrics,
-        _ => Route::NotFound,
+/// With `static_files`, /metrics stays reachable (shadowing a file named
+/// `metrics` at the root) and everything else is a file.
+pub fn route(target: &str, static_files: bool) -> Route {
+    match (path_of(target), static_files) {
+        ("/metrics", _) => Route::Metrics,
+        (_, true) => Route::Static,
+        ("/", false) => Route::Hello,
+        (_, false) => Route::NotFound,
     }
 }
 
@@ -45,13 +50,15 @@ mod tests {
 
     #[test]
     fn targets_route_by_path_only() {
-        assert_eq!(route("/"), Route::Hello);
-        assert_eq!(route("/?x=1"), Route::Hello);
-        assert_eq!(route("/metrics"), Route::Metrics);
-        assert_eq!(route("/metrics?name=x#frag"), Route::Metrics);
-        assert_eq!(route("http://example.com/metrics"), Route::Metrics);
-        assert_eq!(route("http://example.com"), Route::Hello);
-        assert_eq!(route("/nope"), Route::NotFound);
-        assert_eq!(route("*"), Route::NotFound);
+        assert_eq!(route("/", false), Route::Hello);
+        assert_eq!(route("/?x=1", false), Route::Hello);
+        assert_eq!(route("/metrics", false), Route::Metrics);
+        assert_eq!(route("/metrics?name=x#frag", false), Route::Metrics);
+        assert_eq!(route("http://example.com/metrics", false), Route::Metrics);
+        assert_eq!(route("http://example.com", false), Route::Hello);
+        assert_eq!(route("/nope", false), Route::NotFound);
+        assert_eq!(route("*", false), Route::NotFound);
+        assert_eq!(route("/", true), Route::Static);
+        assert_eq!(route("/metrics", true), Route::Metrics);
     }
 }

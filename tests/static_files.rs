@@ -1,0 +1,335 @@
+//! --root: static files against the real binary, on a generated tree.
+
+mod util;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::time::Duration;
+use util::{Server, read_to_end, require_tool, run_tool};
+
+const BIG: u64 = 64 << 20;
+
+/// A tree with one of everything, under a fresh temporary directory.
+struct Site {
+    dir: PathBuf,
+}
+
+impl Site {
+    fn new(name: &str) -> Site {
+        Site::build(name, false)
+    }
+
+    /// The same tree plus a 64 MiB file.
+    fn with_big_file(name: &str) -> Site {
+        Site::build(name, true)
+    }
+
+    fn build(name: &str, with_big_file: bool) -> Site {
+        let dir = std::env::temp_dir().join(format!("reactord-site-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let root = dir.join("root");
+        std::fs::create_dir_all(root.join("sub")).unwrap();
+        std::fs::create_dir_all(root.join("plain")).unwrap();
+        std::fs::write(root.join("index.html"), "<h1>home</h1>\n").unwrap();
+        std::fs::write(root.join("notes.txt"), "0123456789abcdefghij").unwrap();
+        std::fs::write(root.join("style.css"), "body { color: red }\n").unwrap();
+        std::fs::write(root.join("pixel.png"), b"\x89PNG\r\n\x1a\n fake").unwrap();
+        std::fs::write(root.join("blob.unknownext"), b"\x00\x01").unwrap();
+        std::fs::write(root.join("with space.txt"), "spaced\n").unwrap();
+        std::fs::write(root.join("metrics"), "a file named metrics\n").unwrap();
+        std::fs::write(root.join(".secret"), "hidden\n").unwrap();
+        std::fs::write(root.join("sub/index.html"), "<p>sub</p>\n").unwrap();
+        std::fs::write(root.join("plain/<b>&.txt"), "x").unwrap();
+        std::fs::write(dir.join("outside.txt"), "outside the root\n").unwrap();
+        std::os::unix::fs::symlink(dir.join("outside.txt"), root.join("escape")).unwrap();
+        std::os::unix::fs::symlink(root.join("notes.txt"), root.join("inside-link")).unwrap();
+        // A large file with real content (so a checksum means something),
+        // written in 1 MiB blocks of a repeating pattern.
+        if with_big_file {
+            let mut big = std::fs::File::create(root.join("big.bin")).unwrap();
+            let block = util::noise(1 << 20, 9);
+            for _ in 0..BIG >> 20 {
+                big.write_all(&block).unwrap();
+            }
+        }
+        Site { dir }
+    }
+
+    fn root(&self) -> String {
+        self.dir.join("root").display().to_string()
+    }
+}
+
+impl Drop for Site {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Send a raw request (so no client normalises the path) and return the
+/// whole response.
+fn raw(server: &Server, request: &str) -> String {
+    let mut stream = server.connect();
+    stream.write_all(request.as_bytes()).unwrap();
+    String::from_utf8_lossy(&read_to_end(&mut stream).unwrap()).into_owned()
+}
+
+fn get(server: &Server, path: &str, headers: &str) -> String {
+    raw(
+        server,
+        &format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n{headers}\r\n"),
+    )
+}
+
+fn header<'a>(response: &'a str, name: &str) -> Option<&'a str> {
+    let head = response.split("\r\n\r\n").next()?;
+    head.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(": "))
+}
+
+fn status(response: &str) -> &str {
+    &response[9..12]
+}
+
+#[test]
+fn files_get_their_content_type_and_validators() {
+    let site = Site::new("types");
+    let server = Server::start(&["--root", &site.root()]);
+    for (path, kind) in [
+        ("/notes.txt", "text/plain; charset=utf-8"),
+        ("/style.css", "text/css; charset=utf-8"),
+        ("/index.html", "text/html; charset=utf-8"),
+        ("/pixel.png", "image/png"),
+        ("/blob.unknownext", "application/octet-stream"),
+        ("/with%20space.txt", "text/plain; charset=utf-8"),
+    ] {
+        let response = get(&server, path, "");
+        assert_eq!(status(&response), "200", "{path}: {response}");
+        assert_eq!(header(&response, "Content-Type"), Some(kind), "{path}");
+        assert!(
+            header(&response, "ETag").is_some() && header(&response, "Last-Modified").is_some()
+        );
+    }
+    assert!(get(&server, "/with%20space.txt", "").ends_with("spaced\n"));
+}
+
+#[test]
+fn directories_serve_index_redirect_without_slash_and_list_only_with_autoindex() {
+    let site = Site::new("dirs");
+    let server = Server::start(&["--root", &site.root()]);
+    assert!(get(&server, "/", "").ends_with("<h1>home</h1>\n"));
+    let redirect = get(&server, "/sub", "");
+    assert_eq!(status(&redirect), "301");
+    assert_eq!(header(&redirect, "Location"), Some("/sub/"));
+    assert!(get(&server, "/sub/", "").ends_with("<p>sub</p>\n"));
+    assert_eq!(status(&get(&server, "/plain/", "")), "404");
+
+    let listing_server = Server::start(&["--root", &site.root(), "--autoindex"]);
+    let listing = get(&listing_server, "/plain/", "");
+    assert_eq!(status(&listing), "200");
+    assert!(
+        listing.contains("&lt;b&gt;&amp;.txt"),
+        "names are escaped: {listing}"
+    );
+    assert!(!listing.contains("<b>&"), "{listing}");
+    let top = get(&listing_server, "/sub/", "");
+    assert!(
+        top.ends_with("<p>sub</p>\n"),
+        "index.html still wins over a listing"
+    );
+}
+
+#[test]
+fn no_request_reaches_outside_the_root_or_a_hidden_file() {
+    let site = Site::new("escape");
+    let server = Server::start(&["--root", &site.root()]);
+    for path in [
+        "/../outside.txt",
+        "/sub/../../outside.txt",
+        "/%2e%2e/outside.txt",
+        "/sub/%2e%2e/%2e%2e/outside.txt",
+        "/sub%2f..%2f..%2foutside.txt",
+        "/..%5coutside.txt",
+        "/sub\\..\\..\\outside.txt",
+        "/notes.txt%00.html",
+        "//etc/passwd",
+        "/sub//index.html",
+        "/escape",
+        "/.secret",
+        "/%2esecret",
+    ] {
+        let response = get(&server, path, "");
+        assert!(
+            matches!(status(&response), "403" | "404" | "400"),
+            "{path}: {response}"
+        );
+        assert!(
+            !response.contains("outside the root") && !response.contains("hidden"),
+            "{path}"
+        );
+    }
+    // A symlink that stays inside the root is fine.
+    assert!(get(&server, "/inside-link", "").ends_with("0123456789abcdefghij"));
+}
+
+#[test]
+fn conditional_requests_get_304_and_if_none_match_wins() {
+    let site = Site::new("cond");
+    let server = Server::start(&["--root", &site.root()]);
+    let first = get(&server, "/notes.txt", "");
+    let etag = header(&first, "ETag").unwrap().to_string();
+    let modified = header(&first, "Last-Modified").unwrap().to_string();
+    let not_modified = get(&server, "/notes.txt", &format!("If-None-Match: {etag}\r\n"));
+    assert_eq!(status(&not_modified), "304");
+    assert!(not_modified.ends_with("\r\n\r\n"), "no body with 304");
+    assert_eq!(
+        status(&get(
+            &server,
+            "/notes.txt",
+            &format!("If-Modified-Since: {modified}\r\n")
+        )),
+        "304"
+    );
+    // If-None-Match wins: a stale tag with a fresh date is a 200.
+    let both = get(
+        &server,
+        "/notes.txt",
+        &format!("If-None-Match: \"stale\"\r\nIf-Modified-Since: {modified}\r\n"),
+    );
+    assert_eq!(status(&both), "200");
+    assert_eq!(
+        status(&get(
+            &server,
+            "/notes.txt",
+            "If-Modified-Since: Thu, 01 Jan 1970 00:00:00 GMT\r\n"
+        )),
+        "200"
+    );
+}
+
+#[test]
+fn ranges_get_206_unsatisfiable_ones_416_and_if_range_is_honoured() {
+    let site = Site::new("ranges");
+    let server = Server::start(&["--root", &site.root()]);
+    let cases = [
+        ("bytes=0-3", "0123", "bytes 0-3/20"),
+        ("bytes=15-", "fghij", "bytes 15-19/20"),
+        ("bytes=-2", "ij", "bytes 18-19/20"),
+    ];
+    for (range, body, content_range) in cases {
+        let response = get(&server, "/notes.txt", &format!("Range: {range}\r\n"));
+        assert_eq!(status(&response), "206", "{range}");
+        assert_eq!(header(&response, "Content-Range"), Some(content_range));
+        assert!(
+            response.ends_with(&format!("\r\n\r\n{body}")),
+            "{range}: {response}"
+        );
+    }
+    let unsatisfiable = get(&server, "/notes.txt", "Range: bytes=20-\r\n");
+    assert_eq!(status(&unsatisfiable), "416");
+    assert_eq!(header(&unsatisfiable, "Content-Range"), Some("bytes */20"));
+    assert_eq!(
+        status(&get(&server, "/notes.txt", "Range: bytes=0-1,4-5\r\n")),
+        "200",
+        "multiple ranges: whole file"
+    );
+    let etag = header(&get(&server, "/notes.txt", ""), "ETag")
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        status(&get(
+            &server,
+            "/notes.txt",
+            &format!("Range: bytes=0-1\r\nIf-Range: {etag}\r\n")
+        )),
+        "206"
+    );
+    assert_eq!(
+        status(&get(
+            &server,
+            "/notes.txt",
+            "Range: bytes=0-1\r\nIf-Range: \"old\"\r\n"
+        )),
+        "200"
+    );
+}
+
+#[test]
+fn metrics_stay_reachable_and_shadow_a_file_named_metrics() {
+    let site = Site::new("metrics");
+    let server = Server::start(&["--root", &site.root()]);
+    let response = get(&server, "/metrics", "");
+    assert!(
+        response.contains("reactord_connections_accepted_total"),
+        "{response}"
+    );
+}
+
+#[test]
+fn a_large_file_downloads_intact_and_head_sends_no_body() {
+    if !require_tool("curl", "curl") || !require_tool("sha256sum", "coreutils") {
+        return;
+    }
+    let site = Site::with_big_file("big");
+    let server = Server::start(&["--root", &site.root()]);
+    let target = site.dir.join("downloaded.bin").display().to_string();
+    let url = format!("http://{}/big.bin", server.addr);
+    let (status, out) = run_tool(
+        "curl",
+        &["-sS", "-o", &target, &url],
+        Duration::from_secs(60),
+    );
+    assert!(status.success(), "{out}");
+    let sums = |path: &str| {
+        run_tool("sha256sum", &[path], Duration::from_secs(30))
+            .1
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(sums(&target), sums(&format!("{}/big.bin", site.root())));
+
+    let (_, head) = run_tool("curl", &["-sS", "-I", &url], Duration::from_secs(10));
+    assert!(head.contains(&format!("Content-Length: {BIG}")), "{head}");
+}
+
+#[test]
+fn twenty_clients_stalled_in_a_64_mib_file_keep_memory_bounded_and_files_are_closed() {
+    let site = Site::with_big_file("stall");
+    let server = Server::start(&["--root", &site.root()]);
+    let fds = || {
+        std::fs::read_dir(format!("/proc/{}/fd", server.pid()))
+            .unwrap()
+            .count()
+    };
+    let baseline = fds();
+    let mut stalled: Vec<TcpStream> = Vec::new();
+    for _ in 0..20 {
+        let mut client = server.connect();
+        client
+            .write_all(b"GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
+        let mut some = vec![0u8; 256 * 1024];
+        client.read_exact(&mut some).unwrap();
+        stalled.push(client);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let rss = server.rss_kib();
+    assert!(rss < 128 * 1024, "RSS {rss} KiB with 20 stalled downloads");
+    assert_eq!(
+        fds(),
+        baseline + 40,
+        "one socket and one open file per stalled client"
+    );
+    drop(stalled);
+    assert!(
+        (0..100).any(|_| {
+            std::thread::sleep(Duration::from_millis(50));
+            fds() == baseline
+        }),
+        "files and sockets closed with their connections: {} open, {baseline} before",
+        fds()
+    );
+}
