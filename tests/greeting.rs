@@ -1,81 +1,218 @@
-//! The greeting protocol against the real binary: one request, the
-//! greeting, a clean close — never a reset.
+//! The greeting protocol against the real binary: a request is one line, or
+//! whatever came before the client's shutdown, or the first
+//! `--max-request-bytes` bytes; the reply is the greeting, then a clean FIN,
+//! never a reset however much the client sent.
 
 mod util;
 
-use std::io::Write;
-use std::net::Shutdown;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::thread;
 use std::time::{Duration, Instant};
-use util::{Server, read_to_end};
 
-const GREETING: &[u8] = b"Hola desde el servidor TCP\n";
+use util::{DEFAULT_GREETING, Server, read_to_end_with_timeout};
 
-#[test]
-fn greeting_replies_then_closes_cleanly() {
-    let server = Server::start(&["--protocol", "greeting"]);
-    let mut client = server.connect();
-    client.write_all(b"hola\n").unwrap();
-    assert_eq!(
-        read_to_end(&mut client).expect("a FIN, not a reset"),
-        GREETING
-    );
+/// How long a test waits for a reply that should come at once.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
+
+fn greeting_server(extra: &[&str]) -> Server {
+    let mut args = vec!["--protocol", "greeting"];
+    args.extend_from_slice(extra);
+    Server::start(&args)
+}
+
+/// Read to EOF and insist on exactly `expected` followed by a clean EOF.
+fn assert_reply_then_eof(stream: &mut TcpStream, expected: &str, server: &Server) {
+    match read_to_end_with_timeout(stream, REPLY_TIMEOUT) {
+        Ok(reply) => assert_eq!(
+            String::from_utf8_lossy(&reply),
+            expected,
+            "wrong reply; server stderr:\n{}",
+            server.stderr_text()
+        ),
+        Err(e) => panic!(
+            "expected {expected:?} then EOF, got an error: {e}; server stderr:\n{}",
+            server.stderr_text()
+        ),
+    }
 }
 
 #[test]
-fn greeting_text_is_configurable() {
-    let server = Server::start(&["--protocol", "greeting", "--greeting", "hi there\n"]);
-    let mut client = server.connect();
-    client.write_all(b"x\n").unwrap();
-    assert_eq!(read_to_end(&mut client).unwrap(), b"hi there\n");
+fn greeting_replies_hola_then_closes_cleanly() {
+    let server = greeting_server(&[]);
+    let mut stream = server.connect();
+    stream.write_all(b"hola\n").unwrap();
+    assert_reply_then_eof(&mut stream, DEFAULT_GREETING, &server);
+}
+
+#[test]
+fn greeting_flag_sets_the_reply() {
+    let server = greeting_server(&["--greeting", "Bonjour depuis reactord\n"]);
+    let mut stream = server.connect();
+    stream.write_all(b"salut\n").unwrap();
+    assert_reply_then_eof(&mut stream, "Bonjour depuis reactord\n", &server);
+}
+
+#[test]
+fn greeting_answers_a_line_that_arrives_one_byte_at_a_time() {
+    let server = greeting_server(&[]);
+    let mut stream = server.connect();
+    for byte in b"hola, servidor\n" {
+        stream.write_all(&[*byte]).unwrap();
+        thread::sleep(Duration::from_millis(5));
+    }
+    assert_reply_then_eof(&mut stream, DEFAULT_GREETING, &server);
+}
+
+#[test]
+fn greeting_waits_for_the_newline_before_replying() {
+    let server = greeting_server(&[]);
+    let mut stream = server.connect();
+    stream.write_all(b"no newline yet").unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let mut buf = [0u8; 64];
+    match stream.read(&mut buf) {
+        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+        other => panic!("the server answered before the line was complete: {other:?}"),
+    }
+    stream.write_all(b"\n").unwrap();
+    assert_reply_then_eof(&mut stream, DEFAULT_GREETING, &server);
+}
+
+/// The seed answered a client that sent nothing and shut down; so do we.
+#[test]
+fn greeting_answers_a_client_that_shuts_down_without_sending() {
+    let server = greeting_server(&[]);
+    let mut stream = server.connect();
+    stream.shutdown(Shutdown::Write).unwrap();
+    assert_reply_then_eof(&mut stream, DEFAULT_GREETING, &server);
+}
+
+#[test]
+fn greeting_answers_a_partial_line_ended_by_shutdown() {
+    let server = greeting_server(&[]);
+    let mut stream = server.connect();
+    stream.write_all(b"no newline, then shutdown").unwrap();
+    stream.shutdown(Shutdown::Write).unwrap();
+    assert_reply_then_eof(&mut stream, DEFAULT_GREETING, &server);
+}
+
+#[test]
+fn greeting_answers_max_request_bytes_without_a_newline() {
+    let server = greeting_server(&["--max-request-bytes", "100"]);
+    let mut stream = server.connect();
+    // Exactly the limit, no newline, no shutdown: the limit alone ends it.
+    stream.write_all(&[b'a'; 100]).unwrap();
+    assert_reply_then_eof(&mut stream, DEFAULT_GREETING, &server);
+}
+
+/// 64 KiB with no newline, then a newline, then read to the end: the server
+/// answers at its limit and must keep discarding the rest until the client
+/// is done, because closing with unread input makes the kernel send a reset
+/// that destroys the greeting already sent.
+fn survives_a_64k_request_without_reset(extra: &[&str]) {
+    let server = greeting_server(extra);
+    let mut stream = server.connect();
+    let request = vec![b'x'; 64 * 1024];
+    if let Err(e) = stream.write_all(&request) {
+        panic!(
+            "writing the 64 KiB request failed: {e}; server stderr:\n{}",
+            server.stderr_text()
+        );
+    }
+    if let Err(e) = stream.write_all(b"\n") {
+        panic!(
+            "writing the final newline failed: {e}; server stderr:\n{}",
+            server.stderr_text()
+        );
+    }
+    assert_reply_then_eof(&mut stream, DEFAULT_GREETING, &server);
 }
 
 #[test]
 fn greeting_survives_a_64k_request_without_reset() {
-    for limit in ["16384", "100"] {
-        let server = Server::start(&["--protocol", "greeting", "--max-request-bytes", limit]);
-        let mut client = server.connect();
-        let mut request = vec![b'a'; 64 * 1024];
-        request.push(b'\n');
-        client.write_all(&request).unwrap();
-        let reply = read_to_end(&mut client)
-            .unwrap_or_else(|e| panic!("limit {limit}: expected FIN, got {e}"));
-        assert_eq!(reply, GREETING, "limit {limit}");
-    }
+    survives_a_64k_request_without_reset(&[]);
 }
 
 #[test]
-fn greeting_answers_a_client_that_shuts_down_without_a_newline() {
-    let server = Server::start(&["--protocol", "greeting"]);
-    for request in [&b"no newline"[..], b""] {
-        let mut client = server.connect();
-        client.write_all(request).unwrap();
-        client.shutdown(Shutdown::Write).unwrap();
-        assert_eq!(read_to_end(&mut client).unwrap(), GREETING);
-    }
+fn greeting_survives_a_64k_request_without_reset_at_a_100_byte_limit() {
+    survives_a_64k_request_without_reset(&["--max-request-bytes", "100"]);
 }
 
 #[test]
 fn greeting_serves_500_concurrent_connections() {
-    let server = Server::start(&["--protocol", "greeting"]);
-    let mut clients: Vec<_> = (0..500).map(|_| server.connect()).collect();
-    for client in &mut clients {
-        client.write_all(b"hello\n").unwrap();
+    const CONNECTIONS: usize = 500;
+    let server = greeting_server(&[]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+
+    // All 500 are open at once before any is answered.
+    let mut streams: Vec<TcpStream> = (0..CONNECTIONS).map(|_| server.connect()).collect();
+    for (i, stream) in streams.iter_mut().enumerate() {
+        stream
+            .write_all(format!("client {i}\n").as_bytes())
+            .unwrap_or_else(|e| panic!("write on connection {i}: {e}"));
     }
-    for (i, client) in clients.iter_mut().enumerate() {
-        assert_eq!(read_to_end(client).unwrap(), GREETING, "client {i}");
+
+    let mut failures = Vec::new();
+    for (i, stream) in streams.iter_mut().enumerate() {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        match read_to_end_with_timeout(stream, remaining.max(Duration::from_millis(1))) {
+            Ok(reply) if reply == DEFAULT_GREETING.as_bytes() => {}
+            Ok(reply) => failures.push(format!(
+                "connection {i}: wrong reply {:?}",
+                String::from_utf8_lossy(&reply)
+            )),
+            Err(e) => failures.push(format!("connection {i}: {e}")),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {CONNECTIONS} connections failed, first ones:\n{}\nserver stderr:\n{}",
+        failures.len(),
+        failures[..failures.len().min(10)].join("\n"),
+        server.stderr_text()
+    );
+}
+
+/// Connect, send `sent`, and expect the server to close the connection by
+/// itself after `--request-timeout 500ms`: not before (the timeout, not
+/// something else, closed it) and well before the test gives up.
+fn closed_at_the_request_timeout(sent: &[u8]) {
+    let server = greeting_server(&["--request-timeout", "500ms"]);
+    let mut stream = server.connect();
+    stream.write_all(sent).unwrap();
+    let start = Instant::now();
+    let result = read_to_end_with_timeout(&mut stream, Duration::from_secs(3));
+    let elapsed = start.elapsed();
+    match result {
+        Ok(reply) => {
+            assert!(
+                elapsed >= Duration::from_millis(400),
+                "closed after only {elapsed:?}, before the 500ms request timeout"
+            );
+            // A request that never completed is not answered.
+            assert!(
+                reply.is_empty(),
+                "no greeting for an incomplete request, got {:?}",
+                String::from_utf8_lossy(&reply)
+            );
+        }
+        Err(e) => panic!(
+            "expected EOF within 3 s of a 500ms request timeout, after sending {:?}: {e}; server stderr:\n{}",
+            String::from_utf8_lossy(sent),
+            server.stderr_text()
+        ),
     }
 }
 
 #[test]
-fn greeting_closes_a_half_sent_line_at_the_request_timeout() {
-    let server = Server::start(&["--protocol", "greeting", "--request-timeout", "300ms"]);
-    let mut client = server.connect();
-    client.write_all(b"half a li").unwrap();
-    let started = Instant::now();
-    let reply = read_to_end(&mut client).unwrap_or_default();
-    assert!(reply.is_empty(), "no greeting for an incomplete request");
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "closed by the timeout, not the test's"
-    );
+fn greeting_closes_a_silent_client_at_the_request_timeout() {
+    closed_at_the_request_timeout(b"");
+}
+
+#[test]
+fn greeting_closes_a_client_that_sent_half_a_line_at_the_request_timeout() {
+    closed_at_the_request_timeout(b"half a li");
 }

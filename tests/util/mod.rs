@@ -1,9 +1,13 @@
 //! Helpers shared by the integration tests: start the real binary on port 0,
 //! find its address in the `listening on` line, talk to it, and make sure
 //! it is killed whatever happens.
+//!
+//! Every helper is bounded in time: sockets get read and write timeouts,
+//! waits take a timeout, and a [`Server`] kills and reaps its child when it
+//! is dropped, so a failing test never leaks a process or hangs the run.
 #![allow(dead_code)] // each test file uses a different subset
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
@@ -12,6 +16,9 @@ use std::time::{Duration, Instant};
 /// Socket timeouts: generous, so a slow CI machine doesn't fail a test,
 /// but bounded, so a bug never hangs the suite.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The greeting the contract names as the default reply.
+pub const DEFAULT_GREETING: &str = "Hola desde el servidor TCP\n";
 
 /// The reactord binary built for these tests.
 pub fn binary() -> &'static str {
@@ -23,6 +30,8 @@ pub struct Server {
     child: Child,
     /// The address from the `listening on` line.
     pub addr: SocketAddr,
+    /// The protocol named in the `listening on ADDR (PROTOCOL)` line.
+    pub protocol: String,
     logs: Arc<Mutex<Vec<String>>>,
 }
 
@@ -34,8 +43,8 @@ impl Server {
         Server::spawn(command)
     }
 
-    /// Start a prepared command (its own --listen included) and wait for
-    /// the `listening on` line.
+    /// Start a prepared command (its own --listen included) and wait (at
+    /// most 10 s) for the `listening on` line.
     pub fn spawn(mut command: Command) -> Server {
         let mut child = command
             .stdin(Stdio::null())
@@ -49,32 +58,38 @@ impl Server {
         let sink = Arc::clone(&logs);
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(rest) = line.split("listening on ").nth(1) {
-                    let addr = rest.split_whitespace().next().unwrap_or("").to_string();
-                    let _ = tx.send(addr);
+                if line.contains("listening on ") {
+                    let _ = tx.send(line.clone());
                 }
                 sink.lock().unwrap().push(line);
             }
         });
-        let addr = match rx.recv_timeout(Duration::from_secs(10)) {
-            Ok(addr) => addr.parse().expect("address in the listening line"),
-            Err(_) => {
+        let line = match rx.recv_timeout(Duration::from_secs(10)) {
+            Ok(line) => line,
+            Err(e) => {
                 let _ = child.kill();
+                let status = child.wait().ok();
+                // Let the reader thread collect the last lines.
+                std::thread::sleep(Duration::from_millis(50));
                 panic!(
-                    "no `listening on` line within 10 s; stderr: {:?}",
+                    "no `listening on` line within 10 s ({e}); exit status {status:?}; stderr: {:?}",
                     logs.lock().unwrap()
                 );
             }
         };
-        Server { child, addr, logs }
+        let (addr, protocol) = parse_listening_line(&line)
+            .unwrap_or_else(|| panic!("cannot parse the listening line {line:?}"));
+        Server {
+            child,
+            addr,
+            protocol,
+            logs,
+        }
     }
 
     /// A connected client socket with read and write timeouts.
     pub fn connect(&self) -> TcpStream {
-        let stream = TcpStream::connect(self.addr).expect("connect");
-        stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-        stream.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
-        stream
+        connect(self.addr)
     }
 
     /// The server's process id.
@@ -85,8 +100,19 @@ impl Server {
     /// Send a signal (libc::SIGTERM, ...).
     pub fn signal(&self, signal: i32) {
         let pid = i32::try_from(self.child.id()).unwrap();
-        // SAFETY: kill(2) on our own child's pid.
+        // SAFETY: kill(2) on our own child's pid; the child is not reaped
+        // before wait()/Drop, so the pid cannot have been reused.
         assert_eq!(unsafe { libc::kill(pid, signal) }, 0, "kill failed");
+    }
+
+    /// Send SIGTERM.
+    pub fn sigterm(&self) {
+        self.signal(libc::SIGTERM);
+    }
+
+    /// Send SIGINT (what Ctrl-C sends).
+    pub fn sigint(&self) {
+        self.signal(libc::SIGINT);
     }
 
     /// Wait for the process to exit, at most `timeout`.
@@ -99,13 +125,23 @@ impl Server {
             if Instant::now() >= deadline {
                 return None;
             }
-            std::thread::sleep(Duration::from_millis(20));
+            std::thread::sleep(Duration::from_millis(10));
         }
+    }
+
+    /// Whether the server process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().expect("try_wait").is_none()
     }
 
     /// Every stderr line so far.
     pub fn logs(&self) -> Vec<String> {
         self.logs.lock().unwrap().clone()
+    }
+
+    /// The stderr captured so far as one string, for failure messages.
+    pub fn stderr_text(&self) -> String {
+        self.logs().join("\n")
     }
 
     /// Wait until a stderr line contains `needle`, at most `timeout`.
@@ -144,13 +180,37 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        // Both fail harmlessly if the child already exited and was reaped.
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
 
+/// Parse `... listening on 127.0.0.1:43210 (echo)` into the address and the
+/// protocol name.
+fn parse_listening_line(line: &str) -> Option<(SocketAddr, String)> {
+    let rest = line.split("listening on ").nth(1)?;
+    let mut words = rest.split_whitespace();
+    let addr = words.next()?.parse().ok()?;
+    let protocol = words
+        .next()
+        .map(|w| w.trim_start_matches('(').trim_end_matches(')').to_string())
+        .unwrap_or_default();
+    Some((addr, protocol))
+}
+
+/// A blocking connection to `addr` with read and write timeouts.
+pub fn connect(addr: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT)
+        .unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
+    stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    stream.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
+    stream
+}
+
 /// Run the binary with `args` to completion (for usage and start-up
-/// errors); returns its exit status and stderr. Killed after 10 s.
+/// errors); returns its exit status and stderr followed by stdout. Killed
+/// after 10 s.
 pub fn run_to_exit(args: &[&str]) -> (ExitStatus, String) {
     let mut child = Command::new(binary())
         .args(args)
@@ -159,6 +219,19 @@ pub fn run_to_exit(args: &[&str]) -> (ExitStatus, String) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start reactord");
+    // Drain both pipes on threads so a chatty child cannot block on a full pipe.
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out_thread = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stdout.read_to_string(&mut s);
+        s
+    });
+    let err_thread = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
     let deadline = Instant::now() + Duration::from_secs(10);
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -169,36 +242,60 @@ pub fn run_to_exit(args: &[&str]) -> (ExitStatus, String) {
             let _ = child.wait();
             panic!("reactord {args:?} did not exit within 10 s");
         }
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(10));
     };
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    let mut stdout = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut stdout)
-        .unwrap();
-    (status, stderr + &stdout)
+    (
+        status,
+        err_thread.join().unwrap() + &out_thread.join().unwrap(),
+    )
 }
 
 /// Read until EOF; the error (a reset, say) is returned rather than hidden.
-pub fn read_to_end(stream: &mut TcpStream) -> std::io::Result<Vec<u8>> {
+pub fn read_to_end(stream: &mut TcpStream) -> io::Result<Vec<u8>> {
     let mut buf = Vec::new();
     stream.read_to_end(&mut buf)?;
     Ok(buf)
 }
 
+/// Read until EOF, giving up after `timeout` in total (not per read).
+///
+/// On error (a reset, a timeout) the error message says how many bytes had
+/// arrived and shows the start of them: "got half the greeting, then a
+/// reset" is a different bug from "got nothing".
+pub fn read_to_end_with_timeout(stream: &mut TcpStream, timeout: Duration) -> io::Result<Vec<u8>> {
+    let deadline = Instant::now() + timeout;
+    let mut received = Vec::new();
+    let mut chunk = [0u8; 64 * 1024];
+    loop {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            return Err(partial(io::ErrorKind::TimedOut.into(), &received, timeout));
+        }
+        stream.set_read_timeout(Some(remaining))?;
+        match stream.read(&mut chunk) {
+            Ok(0) => return Ok(received),
+            Ok(n) => received.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(partial(e, &received, timeout)),
+        }
+    }
+}
+
+fn partial(e: io::Error, received: &[u8], timeout: Duration) -> io::Error {
+    let shown = &received[..received.len().min(80)];
+    io::Error::new(
+        e.kind(),
+        format!(
+            "{e} (within {timeout:?}) after {} bytes: {:?}",
+            received.len(),
+            String::from_utf8_lossy(shown)
+        ),
+    )
+}
+
 /// A one-shot `GET path` with `Connection: close`; returns the whole response.
 pub fn http_get(addr: SocketAddr, path: &str) -> String {
-    let mut stream = TcpStream::connect(addr).expect("connect");
-    stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    let mut stream = connect(addr);
     write!(
         stream,
         "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
@@ -219,6 +316,16 @@ pub fn noise(len: usize, mut seed: u64) -> Vec<u8> {
         .collect()
 }
 
+/// Where two byte strings first differ, for readable failure messages about
+/// megabytes of data.
+pub fn first_difference(expected: &[u8], actual: &[u8]) -> Option<usize> {
+    expected
+        .iter()
+        .zip(actual)
+        .position(|(a, b)| a != b)
+        .or_else(|| (expected.len() != actual.len()).then(|| expected.len().min(actual.len())))
+}
+
 /// Is an external tool available? If not: fail under CI (which must have
 /// installed it, see .ci/run), otherwise print a one-line hint and skip.
 pub fn require_tool(tool: &str, package: &str) -> bool {
@@ -231,7 +338,7 @@ pub fn require_tool(tool: &str, package: &str) -> bool {
         if std::env::var_os("CI").is_some() {
             panic!("{tool} is required under CI: apt-get install -y {package}");
         }
-        eprintln!("skipping: {tool} not found (apt-get install -y {package})");
+        println!("skipping: install {tool} (apt-get install -y {package})");
     }
     found
 }
