@@ -1,0 +1,530 @@
+//! `reactord-load`: a load generator that is itself a single-threaded mio
+//! reactor, the client-side sibling of the server's loop (same rules:
+//! register once, read and write until WouldBlock, no threads).
+//!
+//! Closed loop by default: each connection keeps `--pipeline` requests in
+//! flight and sends the next when an answer arrives (like wrk). With
+//! `--rate R` it runs open loop: requests are *scheduled* at R per second
+//! across all connections, and each latency is measured from the request's
+//! intended send time, so a server that stalls shows up in the percentiles
+//! instead of silently slowing the client down (no coordinated omission,
+//! like wrk2). See docs/load.md.
+
+mod response;
+mod stats;
+
+use clap::Parser;
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token};
+use reactord::config::parse_duration;
+use response::Answer;
+use slab::Slab;
+use stats::Stats;
+use std::collections::VecDeque;
+use std::io::{self, IsTerminal, Read, Write};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+/// Load generator for reactord (and any http, echo or greeting server).
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// http | echo | greeting
+    #[arg(long, default_value = "http")]
+    protocol: String,
+    /// Concurrent connections
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// How long to run (ignored with --requests)
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    duration: Duration,
+    /// Stop after this many requests instead of after --duration
+    #[arg(long)]
+    requests: Option<u64>,
+    /// Requests in flight per connection
+    #[arg(long, default_value_t = 1)]
+    pipeline: usize,
+    /// A new connection per request
+    #[arg(long)]
+    close: bool,
+    /// echo: bytes per request
+    #[arg(long, default_value_t = 64)]
+    payload_bytes: usize,
+    /// Open loop at this many requests per second in total
+    #[arg(long)]
+    rate: Option<f64>,
+    /// greeting: the expected reply
+    #[arg(long, default_value = "Hola desde el servidor TCP\n")]
+    expect: String,
+    /// An answer taking longer than this is a timeout error
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    timeout: Duration,
+    /// Print one JSON object instead of the report
+    #[arg(long)]
+    json: bool,
+    /// host:port, or http://host:port/path
+    target: String,
+}
+
+/// The protocol being driven: what to send, how to recognise the answer.
+enum Protocol {
+    Http,
+    Echo(Vec<u8>),
+    Greeting(Vec<u8>),
+}
+
+/// One client connection.
+struct Client {
+    socket: TcpStream,
+    connected: bool,
+    /// Bytes received and not yet matched to an answer.
+    input: Vec<u8>,
+    /// Requests not yet written, and how much of them was.
+    output: Vec<u8>,
+    written: usize,
+    /// One entry per request sent and not answered: the time its latency
+    /// counts from (the send time, or the intended time in open loop).
+    in_flight: VecDeque<Instant>,
+    /// Requests this connection may still send (1 with --close).
+    quota: u64,
+}
+
+struct Load {
+    args: Args,
+    protocol: Protocol,
+    request: Vec<u8>,
+    addr: SocketAddr,
+    poll: Poll,
+    clients: Slab<Client>,
+    stats: Stats,
+    /// Requests sent so far (to stop at --requests).
+    sent: u64,
+    /// Open loop: intended send times not yet given to a connection.
+    queued: VecDeque<Instant>,
+    /// Open loop: how many requests have been scheduled.
+    scheduled: u64,
+    ever_connected: bool,
+    /// After a failed connect, wait a little before the next one.
+    reconnect_at: Option<Instant>,
+    start: Instant,
+}
+
+impl Load {
+    fn open(&mut self) {
+        match TcpStream::connect(self.addr) {
+            Ok(mut socket) => {
+                let entry = self.clients.vacant_entry();
+                let key = entry.key();
+                if self
+                    .poll
+                    .registry()
+                    .register(
+                        &mut socket,
+                        Token(key),
+                        Interest::READABLE | Interest::WRITABLE,
+                    )
+                    .is_err()
+                {
+                    self.stats.errors.connect += 1;
+                    return;
+                }
+                entry.insert(Client {
+                    socket,
+                    connected: false,
+                    input: Vec::with_capacity(16 * 1024),
+                    output: Vec::with_capacity(4 * 1024),
+                    written: 0,
+                    in_flight: VecDeque::new(),
+                    quota: if self.args.close || matches!(self.protocol, Protocol::Greeting(_)) {
+                        1
+                    } else {
+                        u64::MAX
+                    },
+                });
+            }
+            Err(_) => {
+                self.stats.errors.connect += 1;
+                self.reconnect_at = Some(Instant::now() + Duration::from_millis(10));
+            }
+        }
+    }
+
+    /// Close `key` and open a replacement (unless the run is over).
+    fn replace(&mut self, key: usize) {
+        if self.clients.contains(key) {
+            self.clients.remove(key);
+        }
+        if self.reconnect_at.is_none() {
+            self.open();
+        }
+    }
+
+    fn may_send(&self, now: Instant) -> bool {
+        match self.args.requests {
+            Some(limit) => self.sent < limit,
+            None => now < self.start + self.args.duration,
+        }
+    }
+
+    /// Queue requests on `key` up to its pipeline depth (closed loop), or
+    /// hand it scheduled requests (open loop).
+    fn fill(&mut self, key: usize, now: Instant) {
+        let open_loop = self.args.rate.is_some();
+        loop {
+            let Some(client) = self.clients.get(key) else {
+                return;
+            };
+            if !client.connected
+                || client.in_flight.len() >= self.args.pipeline
+                || client.quota == 0
+            {
+                return;
+            }
+            let sent_at = if open_loop {
+                match self.queued.pop_front() {
+                    Some(intended) => intended,
+                    None => return,
+                }
+            } else if self.may_send(now) {
+                now
+            } else {
+                return;
+            };
+            self.sent += 1;
+            let request = &self.request;
+            let Some(client) = self.clients.get_mut(key) else {
+                return;
+            };
+            client.output.extend_from_slice(request);
+            client.in_flight.push_back(sent_at);
+            client.quota -= 1;
+        }
+    }
+
+    /// Write pending requests until done or WouldBlock.
+    fn flush(&mut self, key: usize) -> io::Result<()> {
+        let Some(client) = self.clients.get_mut(key) else {
+            return Ok(());
+        };
+        while client.written < client.output.len() {
+            match client.socket.write(&client.output[client.written..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => client.written += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        client.output.clear();
+        client.written = 0;
+        Ok(())
+    }
+
+    /// Read until WouldBlock and match answers to requests in flight.
+    /// Returns false if the connection must be replaced.
+    fn receive(&mut self, key: usize, now: Instant) -> bool {
+        let mut buf = [0u8; 64 * 1024];
+        let mut eof = false;
+        loop {
+            let Some(client) = self.clients.get_mut(key) else {
+                return false;
+            };
+            match client.socket.read(&mut buf) {
+                Ok(0) => {
+                    eof = true;
+                    break;
+                }
+                Ok(n) => {
+                    client.input.extend_from_slice(&buf[..n]);
+                    self.stats.bytes += n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    self.stats.errors.reset += 1;
+                    return false;
+                }
+            }
+        }
+        let Some(client) = self.clients.get_mut(key) else {
+            return false;
+        };
+        let mut consumed = 0;
+        let mut keep = true;
+        while let Some(&sent_at) = client.in_flight.front() {
+            let rest = &client.input[consumed..];
+            let answer = match &self.protocol {
+                Protocol::Http => response::http(rest),
+                Protocol::Echo(payload) => response::echo(rest, payload),
+                Protocol::Greeting(text) => response::greeting(rest, text),
+            };
+            match answer {
+                Answer::Partial => break,
+                Answer::Invalid => {
+                    self.stats.errors.bad_response += 1;
+                    return false;
+                }
+                Answer::Complete { len, ok, close } => {
+                    consumed += len;
+                    client.in_flight.pop_front();
+                    if ok {
+                        self.stats.record(now.saturating_duration_since(sent_at));
+                    } else {
+                        self.stats.errors.status += 1;
+                    }
+                    if close {
+                        keep = false;
+                        break;
+                    }
+                }
+            }
+        }
+        client.input.drain(..consumed);
+        if !client.in_flight.is_empty() && (eof || !keep) {
+            // The server went away with answers owed.
+            self.stats.errors.reset += 1;
+            return false;
+        }
+        if eof || !keep || (client.quota == 0 && client.in_flight.is_empty()) {
+            return false;
+        }
+        true
+    }
+
+    fn run(&mut self) -> Duration {
+        let mut events = Events::with_capacity(1024);
+        for _ in 0..self.args.connections {
+            self.open();
+        }
+        let tick = Duration::from_millis(100);
+        let mut last_progress = self.start;
+        let progress = io::stderr().is_terminal() && !self.args.json;
+        loop {
+            let now = Instant::now();
+            let finished = match self.args.requests {
+                Some(limit) => {
+                    self.sent >= limit && self.clients.iter().all(|(_, c)| c.in_flight.is_empty())
+                }
+                None => now >= self.start + self.args.duration,
+            };
+            if finished || (!self.ever_connected && now > self.start + Duration::from_secs(2)) {
+                return now - self.start;
+            }
+            // Open loop: schedule every request whose intended time has come.
+            let mut timeout = tick;
+            if let Some(rate) = self.args.rate {
+                loop {
+                    let intended =
+                        self.start + Duration::from_secs_f64(self.scheduled as f64 / rate);
+                    if intended > now || !self.may_send_scheduled(now) {
+                        timeout = timeout.min(intended.saturating_duration_since(now));
+                        break;
+                    }
+                    self.queued.push_back(intended);
+                    self.scheduled += 1;
+                }
+                let keys: Vec<usize> = self.clients.iter().map(|(k, _)| k).collect();
+                for key in keys {
+                    self.fill(key, now);
+                    if self.flush(key).is_err() {
+                        self.stats.errors.reset += 1;
+                        self.replace(key);
+                    }
+                }
+            }
+            if self.reconnect_at.is_some_and(|at| at <= now) {
+                self.reconnect_at = None;
+                let missing = self.args.connections.saturating_sub(self.clients.len());
+                for _ in 0..missing {
+                    self.open();
+                }
+            }
+            if self.poll.poll(&mut events, Some(timeout)).is_err() {
+                continue;
+            }
+            let now = Instant::now();
+            for event in events.iter() {
+                let key = event.token().0;
+                let Some(client) = self.clients.get_mut(key) else {
+                    continue;
+                };
+                if !client.connected {
+                    if event.is_error() || client.socket.take_error().ok().flatten().is_some() {
+                        self.stats.errors.connect += 1;
+                        self.clients.remove(key);
+                        self.reconnect_at
+                            .get_or_insert(now + Duration::from_millis(10));
+                        continue;
+                    }
+                    if !event.is_writable() || client.socket.peer_addr().is_err() {
+                        continue;
+                    }
+                    client.connected = true;
+                    let _ = client.socket.set_nodelay(true);
+                    self.ever_connected = true;
+                }
+                if (event.is_readable() || event.is_read_closed() || event.is_error())
+                    && !self.receive(key, now)
+                {
+                    self.replace(key);
+                    continue;
+                }
+                self.fill(key, now);
+                if self.flush(key).is_err() {
+                    self.stats.errors.reset += 1;
+                    self.replace(key);
+                }
+            }
+            // Timeouts: a request older than --timeout closes its connection.
+            let expired: Vec<usize> = self
+                .clients
+                .iter()
+                .filter(|(_, c)| {
+                    c.in_flight
+                        .front()
+                        .is_some_and(|&t| now.saturating_duration_since(t) > self.args.timeout)
+                })
+                .map(|(k, _)| k)
+                .collect();
+            for key in expired {
+                self.stats.errors.timeout += 1;
+                self.replace(key);
+            }
+            if progress && now.duration_since(last_progress) >= Duration::from_secs(1) {
+                last_progress = now;
+                let secs = now.duration_since(self.start).as_secs_f64();
+                eprint!(
+                    "\r{secs:5.1}s  {} requests  {:.0} req/s  {} errors   ",
+                    self.stats.requests,
+                    self.stats.requests as f64 / secs,
+                    self.stats.errors.total()
+                );
+            }
+        }
+    }
+
+    fn may_send_scheduled(&self, now: Instant) -> bool {
+        match self.args.requests {
+            Some(limit) => self.scheduled < limit,
+            None => now < self.start + self.args.duration,
+        }
+    }
+}
+
+/// `host:port` or `http://host:port/path` → address, Host header, path.
+fn parse_target(target: &str) -> Result<(SocketAddr, String, String), String> {
+    let rest = target.strip_prefix("http://").unwrap_or(target);
+    let (authority, path) = match rest.find('/') {
+        Some(at) => (&rest[..at], &rest[at..]),
+        None => (rest, "/"),
+    };
+    let with_port = if authority.contains(':') {
+        authority.to_string()
+    } else {
+        format!("{authority}:80")
+    };
+    let addr = with_port
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {authority}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("no address for {authority}"))?;
+    Ok((addr, authority.to_string(), path.to_string()))
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let (addr, host, path) = match parse_target(&args.target) {
+        Ok(target) => target,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    if args.connections == 0
+        || args.pipeline == 0
+        || args.rate.is_some_and(|r| r.is_nan() || r <= 0.0)
+    {
+        eprintln!("error: --connections, --pipeline and --rate must be positive");
+        return ExitCode::from(2);
+    }
+    let _ = reactord::rlimit::raise_nofile_limit();
+    let (protocol, request) = match args.protocol.as_str() {
+        "http" => {
+            let close = if args.close {
+                "Connection: close\r\n"
+            } else {
+                ""
+            };
+            (
+                Protocol::Http,
+                format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n{close}\r\n").into_bytes(),
+            )
+        }
+        "echo" => {
+            let payload: Vec<u8> = (0..args.payload_bytes)
+                .map(|i| b'a' + (i % 26) as u8)
+                .collect();
+            (Protocol::Echo(payload.clone()), payload)
+        }
+        "greeting" => (
+            Protocol::Greeting(args.expect.clone().into_bytes()),
+            b"hello\n".to_vec(),
+        ),
+        other => {
+            eprintln!("error: unknown protocol {other:?} (http, echo or greeting)");
+            return ExitCode::from(2);
+        }
+    };
+    let poll = match Poll::new() {
+        Ok(poll) => poll,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let label = format!(
+        "{} {} ({} connections, pipeline {}{}{})",
+        args.protocol,
+        args.target,
+        args.connections,
+        args.pipeline,
+        if args.close {
+            ", connection per request"
+        } else {
+            ""
+        },
+        args.rate
+            .map(|r| format!(", open loop at {r} req/s"))
+            .unwrap_or_default()
+    );
+    let mut load = Load {
+        args,
+        protocol,
+        request,
+        addr,
+        poll,
+        clients: Slab::new(),
+        stats: Stats::new(),
+        sent: 0,
+        queued: VecDeque::new(),
+        scheduled: 0,
+        ever_connected: false,
+        reconnect_at: None,
+        start: Instant::now(),
+    };
+    let elapsed = load.run();
+    if io::stderr().is_terminal() && !load.args.json {
+        eprintln!();
+    }
+    if load.args.json {
+        println!("{}", load.stats.json(elapsed));
+    } else {
+        print!("{}", load.stats.text(elapsed, &label));
+    }
+    if !load.ever_connected {
+        eprintln!("error: could not connect to {}", load.addr);
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
