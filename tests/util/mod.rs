@@ -212,42 +212,7 @@ pub fn connect(addr: SocketAddr) -> TcpStream {
 /// errors); returns its exit status and stderr followed by stdout. Killed
 /// after 10 s.
 pub fn run_to_exit(args: &[&str]) -> (ExitStatus, String) {
-    let mut child = Command::new(binary())
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start reactord");
-    // Drain both pipes on threads so a chatty child cannot block on a full pipe.
-    let mut stdout = child.stdout.take().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let out_thread = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stdout.read_to_string(&mut s);
-        s
-    });
-    let err_thread = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stderr.read_to_string(&mut s);
-        s
-    });
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("reactord {args:?} did not exit within 10 s");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    (
-        status,
-        err_thread.join().unwrap() + &out_thread.join().unwrap(),
-    )
+    run_tool(binary(), args, Duration::from_secs(10))
 }
 
 /// Read until EOF; the error (a reset, say) is returned rather than hidden.

@@ -185,6 +185,25 @@ impl Http {
         ctx.metrics.count_response(status);
     }
 
+    /// Answer a request whose head is at hand, and log it.
+    fn respond_and_log(
+        &mut self,
+        answer: Answer,
+        request: &Request<'_>,
+        peer: SocketAddr,
+        ctx: &mut Context<'_>,
+        out: &mut Output,
+    ) {
+        let (status, bytes) = self.respond(answer, request.target, &request.conditions, ctx, out);
+        let (method, target, minor) = (request.method_text, request.target, request.minor_version);
+        self.log(
+            peer,
+            format_args!("{method} {target} HTTP/1.{minor}"),
+            status,
+            bytes,
+        );
+    }
+
     /// One Common Log Format line, if the access log is on.
     fn log(
         &self,
@@ -259,7 +278,7 @@ impl Http {
     fn start_request(
         &mut self,
         session: &mut Session,
-        request: Request<'_>,
+        mut request: Request<'_>,
         head_len: usize,
         ctx: &mut Context<'_>,
         out: &mut Output,
@@ -278,18 +297,8 @@ impl Http {
                 (true, _) => Persistence::KeepAlive,
             },
         };
-        let Some(body) = request.body else {
-            let (status, bytes) =
-                self.respond(answer, request.target, &request.conditions, ctx, out);
-            self.log(
-                session.peer,
-                format_args!(
-                    "{} {} HTTP/1.{}",
-                    request.method_text, request.target, request.minor_version
-                ),
-                status,
-                bytes,
-            );
+        let Some(body) = request.body.take() else {
+            self.respond_and_log(answer, &request, session.peer, ctx, out);
             return finish(answer.persistence, head_len);
         };
         if request.expect_continue {
@@ -301,17 +310,7 @@ impl Http {
                     persistence: Persistence::Close,
                     ..answer
                 };
-                let (status, bytes) =
-                    self.respond(refused, request.target, &request.conditions, ctx, out);
-                self.log(
-                    session.peer,
-                    format_args!(
-                        "{} {} HTTP/1.{}",
-                        request.method_text, request.target, request.minor_version
-                    ),
-                    status,
-                    bytes,
-                );
+                self.respond_and_log(refused, &request, session.peer, ctx, out);
                 return Verdict::Close(head_len);
             }
             out.extend(b"HTTP/1.1 100 Continue\r\n\r\n");
