@@ -163,7 +163,7 @@ mod tests {
         assert_eq!(
             http(b"HTTP/1.1 304 Not Modified\r\n\r\n"),
             Answer::Complete {
-                len: 30,
+                len: 29,
                 ok: false,
                 close: false
             }
