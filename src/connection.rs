@@ -375,6 +375,20 @@ impl<S> Connection<S> {
             }
             self.transition(State::Reading, "output drained", env.now);
             if self.close_after_flush {
+                // Nothing unread here or in the kernel (the last read was
+                // short), and the protocol expects nothing more: close(2)
+                // now sends a plain FIN after the response, no reset.
+                if self.input.is_empty()
+                    && !self.readable
+                    && !env.protocol.expects_more_input(&self.session)
+                {
+                    self.transition(
+                        State::Closed,
+                        "last response sent, nothing more expected",
+                        env.now,
+                    );
+                    return Turn::Done;
+                }
                 let why = if self.peer_closed {
                     "client closed, all sent"
                 } else {

@@ -304,6 +304,17 @@ pub trait Protocol {
     ) {
     }
 
+    /// After the protocol asked to close: may the client still be sending?
+    /// If so (the default), the connection lingers, reading and discarding
+    /// until the client's EOF, so that closing can't reset the response. A
+    /// protocol returns false when the last request ended cleanly and the
+    /// client has said it will send nothing more (HTTP `Connection: close`
+    /// on a complete request): the connection then closes at once, saving
+    /// the shutdown, a wake-up and a read per connection, as nginx does.
+    fn expects_more_input(&self, _session: &Self::Session) -> bool {
+        true
+    }
+
     /// True while a request has started but not finished in a way the
     /// connection cannot see from its buffered input (a request body being
     /// discarded, say). Such a connection is held to the request timeout and

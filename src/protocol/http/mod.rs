@@ -59,6 +59,9 @@ pub struct Session {
     peer: SocketAddr,
     /// A request body being discarded, and the answer owed once it is.
     in_body: Option<(Body, Pending)>,
+    /// Set when the last response closed the connection after a complete
+    /// request whose client asked for the close: it will send nothing more.
+    clean_close: bool,
 }
 
 /// An answer decided when a request's head arrived, sent once its body has
@@ -255,6 +258,7 @@ impl Http {
                 let (status, bytes) = self.respond(pending.request, target, &conditions, ctx, out);
                 let line = pending.log_line.as_deref().unwrap_or("-");
                 self.log(session.peer, format_args!("{line}"), status, bytes);
+                session.clean_close = pending.request.persistence == Persistence::Close;
                 finish(pending.request.persistence, n)
             }
             Err(error) => {
@@ -299,6 +303,7 @@ impl Http {
         };
         let Some(body) = request.body.take() else {
             self.respond_and_log(answer, &request, session.peer, ctx, out);
+            session.clean_close = answer.persistence == Persistence::Close;
             return finish(answer.persistence, head_len);
         };
         if request.expect_continue {
@@ -366,6 +371,7 @@ impl Protocol for Http {
         Session {
             peer,
             in_body: None,
+            clean_close: false,
         }
     }
 
@@ -396,6 +402,10 @@ impl Protocol for Http {
     /// A client that closes in the middle of a request gets no answer (as
     /// with nginx): there is nobody left to read it.
     fn on_eof(&mut self, _: &mut Session, _: &[u8], _: &mut Context<'_>, _: &mut Output) {}
+
+    fn expects_more_input(&self, session: &Session) -> bool {
+        !session.clean_close
+    }
 
     fn request_in_progress(&self, session: &Session) -> bool {
         session.in_body.is_some()

@@ -338,3 +338,32 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn only_a_clean_requested_close_skips_the_linger() {
+    let mut protocol = http();
+    let peer = std::net::SocketAddr::from(([127, 0, 0, 1], 1));
+    let mut metrics = crate::metrics::Metrics::new(std::time::Instant::now());
+    let mut run = |input: &[u8]| {
+        let mut session = protocol.open(peer);
+        let mut ctx = Context {
+            now: std::time::Instant::now(),
+            wall: std::time::SystemTime::now(),
+            metrics: &mut metrics,
+        };
+        let verdict = protocol.on_input(&mut session, input, &mut ctx, &mut Output::default());
+        (verdict, protocol.expects_more_input(&session))
+    };
+    let (verdict, more) = run(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert!(
+        matches!(verdict, Verdict::Close(_)) && !more,
+        "a requested close needs no linger"
+    );
+    let (verdict, more) = run(b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 999999999\r\n\r\n");
+    assert!(
+        matches!(verdict, Verdict::Close(_)) && more,
+        "after a 413 the body may still be coming"
+    );
+    let (_, more) = run(b"GET / HTTP/1.0\r\n\r\n");
+    assert!(!more, "HTTP/1.0 without keep-alive is a requested close");
+}
