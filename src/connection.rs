@@ -21,7 +21,9 @@
 //! Every change of state goes through [`Connection::transition`], which logs
 //! it at trace level and performs the one side effect a state has on entry
 //! (shutting down the write side when entering `Closing`). Any state can go
-//! to `Closed` on an I/O error or a timeout.
+//! to `Closed` on an I/O error or a timeout, and `Reading` goes straight to
+//! `Closed` after a close the client asked for, when nothing is left to
+//! read (see `Protocol::expects_more_input`).
 //!
 //! # Readiness is remembered, not re-registered
 //!
