@@ -368,20 +368,12 @@ impl<P: Protocol> Server<P> {
             now,
             wall,
         };
-        let turn = conn.drive(&mut env);
+        let mut turn = conn.drive(&mut env);
         // While shutting down, a connection that has finished its request
         // closes instead of waiting for another.
-        if self.shutdown_deadline.is_some() && conn.is_idle(&self.protocol) {
+        if self.shutdown_deadline.is_some() && conn.is_idle(&*env.protocol) {
             conn.close_when_flushed();
-            let mut env = Env {
-                protocol: &mut self.protocol,
-                metrics: &mut self.metrics,
-                pool: &mut self.pool,
-                scratch: &mut self.scratch,
-                now,
-                wall,
-            };
-            conn.drive(&mut env);
+            turn = conn.drive(&mut env);
         }
         if turn == Turn::MoreWork && !conn.queued {
             conn.queued = true;
