@@ -598,7 +598,15 @@ impl<S> Connection<S> {
             if !self.writable {
                 return Ok(false);
             }
-            match self.socket.write(self.output.as_slice()) {
+            // The last bytes before a close are held back for the FIN, so
+            // the two leave in one segment (see `write_before_close`).
+            let last = self.close_after_flush && !self.output.has_body();
+            let written = if last {
+                write_before_close(&self.socket, self.output.as_slice())
+            } else {
+                self.socket.write(self.output.as_slice())
+            };
+            match written {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
                     trace!(
@@ -681,6 +689,27 @@ enum ReadOutcome {
 }
 
 /// The kernel has nothing more for us (or no room) right now.
+/// Write the last bytes a connection will send, knowing that a close (or a
+/// `shutdown(Write)`) follows as soon as they are all taken.
+///
+/// On Linux, `MSG_MORE` tells the kernel to hold a short segment back for
+/// more data; the FIN that the close adds is that "more", so the response
+/// and the FIN leave as one segment instead of two. Every segment costs a
+/// transmit here and a receive at the client (both on our CPU over
+/// loopback), so each connection-per-request exchange is one segment
+/// shorter. The caller must close or shut down right after the write
+/// completes, or the held bytes would wait: `drive_until_blocked` does.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn write_before_close(socket: &TcpStream, bytes: &[u8]) -> io::Result<usize> {
+    socket2::SockRef::from(socket).send_with_flags(bytes, libc::MSG_MORE)
+}
+
+/// Elsewhere there is no `MSG_MORE`: a plain write.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn write_before_close(mut socket: &TcpStream, bytes: &[u8]) -> io::Result<usize> {
+    socket.write(bytes)
+}
+
 pub(crate) fn would_block(err: &io::Error) -> bool {
     err.kind() == io::ErrorKind::WouldBlock
 }

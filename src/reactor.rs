@@ -288,11 +288,6 @@ impl<P: Protocol> Server<P> {
         now: Instant,
         wall: SystemTime,
     ) {
-        // Responses are written whole (a batch at a time), so Nagle's
-        // algorithm would only delay them.
-        if let Err(err) = socket.set_nodelay(true) {
-            debug!("set_nodelay for {peer}: {err}");
-        }
         if self.connections.len() >= self.config.max_connections {
             self.reject(socket, peer, now, wall);
             return;
@@ -539,6 +534,11 @@ fn bind_listener(config: &Config) -> io::Result<std::net::TcpListener> {
     if addr.is_ipv6() {
         socket.set_only_v6(true)?;
     }
+    // Responses are written whole (a batch at a time), so Nagle's algorithm
+    // would only delay them. Accepted sockets inherit TCP_NODELAY from the
+    // listener (Linux and the BSDs copy it; a test below checks), which
+    // saves a setsockopt per connection.
+    socket.set_tcp_nodelay(true)?;
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
     socket.listen(config.backlog)?;
@@ -548,4 +548,25 @@ fn bind_listener(config: &Config) -> io::Result<std::net::TcpListener> {
 /// EMFILE (per-process limit) or ENFILE (system-wide limit).
 fn out_of_descriptors(err: &io::Error) -> bool {
     matches!(err.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The reactor relies on accepted sockets inheriting TCP_NODELAY from
+    /// the listener instead of setting it on each one.
+    #[test]
+    fn accepted_sockets_inherit_nodelay() -> io::Result<()> {
+        let config = Config {
+            listen: "127.0.0.1:0".parse().map_err(io::Error::other)?,
+            ..Config::default()
+        };
+        let listener = bind_listener(&config)?;
+        let _client = std::net::TcpStream::connect(listener.local_addr()?)?;
+        listener.set_nonblocking(false)?;
+        let (accepted, _) = listener.accept()?;
+        assert!(accepted.nodelay()?, "TCP_NODELAY was not inherited");
+        Ok(())
+    }
 }
