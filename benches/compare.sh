@@ -11,6 +11,12 @@
 #   ROUNDS=5 DURATION=8 benches/compare.sh
 #   SCENARIOS="ka64 pipe16" benches/compare.sh
 #
+# Scenarios: ka1, ka64, ka1000 (keep-alive with 1, 64, 1000 connections),
+# pipe16 (64 connections, 16 requests per write), close64 (a new connection
+# per request, 64 at a time), and close64d: close64 with the kernel's deferred
+# accept on both reactord (--defer-accept) and nginx (listen ... deferred);
+# tokio's TcpListener has no such option, so tokio sits that one out.
+#
 # Output: a table on stdout, and raw rows in target/compare/results.tsv
 # (scenario server round rps cpu_us_per_req errors), which
 # benches/chart.py turns into docs/benchmarks.svg.
@@ -19,7 +25,7 @@ cd "$(dirname "$0")/.."
 
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-5}
-SCENARIOS=${SCENARIOS:-"ka1 ka64 ka1000 pipe16 close64"}
+SCENARIOS=${SCENARIOS:-"ka1 ka64 ka1000 pipe16 close64 close64d"}
 SERVERS=${SERVERS:-"reactord nginx tokio"}
 SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
@@ -46,12 +52,13 @@ EOF
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 SERVER_PID=""
-start_server() { # name port
-    local name=$1 port=$2
+start_server() { # name port scenario
+    local name=$1 port=$2 defer=() deferred=""
+    if [ "$3" = close64d ]; then defer=(--defer-accept 1s); deferred=" deferred"; fi
     case $name in
         reactord)
             taskset -c "$SERVER_CPU" target/release/reactord --listen "127.0.0.1:$port" --protocol http \
-                --log-level warn --max-connections 20000 2>"$OUT/reactord.log" &
+                --log-level warn --max-connections 20000 "${defer[@]}" 2>"$OUT/reactord.log" &
             ;;
         tokio)
             taskset -c "$SERVER_CPU" benches/tokio-hello/target/release/tokio-hello "127.0.0.1:$port" 2>"$OUT/tokio.log" &
@@ -71,7 +78,7 @@ http {
     keepalive_requests 100000000;
     client_body_temp_path $PWD/$OUT/nginx;
     server {
-        listen 127.0.0.1:$port;
+        listen 127.0.0.1:$port$deferred;
         location / { default_type "text/plain; charset=utf-8"; return 200 "Hello from reactord\n"; }
     }
 }
@@ -105,7 +112,7 @@ run_wrk() { # scenario port
         ka64) args+=(-c64) ;;
         ka1000) args+=(-c1000) ;;
         pipe16) args+=(-c64 -s "$OUT/pipeline.lua") ;;
-        close64) args+=(-c64 -H "Connection: close") ;;
+        close64 | close64d) args+=(-c64 -H "Connection: close") ;;
     esac
     taskset -c "$LOAD_CPU" wrk "${args[@]}" "http://127.0.0.1:$2/"
 }
@@ -116,8 +123,9 @@ hz=$(getconf CLK_TCK)
 for scenario in $SCENARIOS; do
     for round in $(seq "$ROUNDS"); do
         for server in $SERVERS; do
+            if [ "$scenario" = close64d ] && [ "$server" = tokio ]; then continue; fi
             port=$(free_port)
-            start_server "$server" "$port"
+            start_server "$server" "$port" "$scenario"
             before=$(cpu_ticks "$SERVER_PID")
             out=$(run_wrk "$scenario" "$port" 2>&1)
             after=$(cpu_ticks "$SERVER_PID")

@@ -18,6 +18,7 @@ SCENARIO_NAMES = {
     "ka1000": "keep-alive, 1000 conns",
     "pipe16": "pipelined x16, 64 conns",
     "close64": "conn per request, 64 conns",
+    "close64d": "conn per request, deferred accept",
 }
 COLOURS = {"reactord": "#2b6cb0", "nginx": "#38a169", "tokio": "#dd6b20"}
 

@@ -89,6 +89,13 @@ pub struct Config {
     pub backlog: i32,
     /// Set SO_REUSEPORT so several processes can share the port.
     pub reuse_port: bool,
+    /// Linux TCP_DEFER_ACCEPT: the kernel hands over a connection only once
+    /// its first bytes have arrived (or, for a silent client, after about
+    /// this long), so the server wakes once per connection instead of twice.
+    /// Every protocol here waits for the client to speak first, so nothing
+    /// is lost; but silent connections then wait in the kernel, not in a
+    /// connection slot, and are not counted until they are handed over.
+    pub defer_accept: Option<Duration>,
     /// http: one Common Log Format line per request, at info.
     pub access_log: bool,
 }
@@ -110,6 +117,7 @@ impl Default for Config {
             shutdown_timeout: Duration::from_secs(10),
             backlog: 1024,
             reuse_port: false,
+            defer_accept: None,
             access_log: false,
         }
     }
@@ -134,6 +142,9 @@ impl Config {
             if value.is_zero() {
                 return Err(format!("{flag} must be greater than zero"));
             }
+        }
+        if self.defer_accept.is_some() && !cfg!(any(target_os = "linux", target_os = "android")) {
+            return Err("--defer-accept needs Linux (TCP_DEFER_ACCEPT)".into());
         }
         Ok(())
     }

@@ -27,8 +27,12 @@
 //!
 //! # Readiness is remembered, not re-registered
 //!
-//! The socket is registered once, for both directions, edge-triggered. An
-//! edge says "something changed"; the connection remembers it in `readable`
+//! The socket is registered once, for both directions, edge-triggered, and
+//! only after its first turn. That turn, straight from accept, normally
+//! finds nothing to do; but with `--defer-accept` the kernel hands over a
+//! connection only once its request has arrived, so the first turn reads
+//! it, answers, and (connection per request) closes: such a connection is
+//! never registered at all. An edge says "something changed"; the connection remembers it in `readable`
 //! and `writable` and clears the flag only when the kernel says `WouldBlock`
 //! (or a short read proves the receive queue empty, see [`Connection::read`]).
 //! So there is no `epoll_ctl` per request: a response is written as soon as
@@ -205,6 +209,28 @@ impl<S> Connection<S> {
             queued: false,
             removal_queued: false,
         }
+    }
+
+    /// The kernel handed this connection over only once its first bytes had
+    /// arrived (--defer-accept): read at once instead of waiting for an event
+    /// that registration would only report back. A new socket's send buffer
+    /// is empty, so it can take a first write too.
+    pub(crate) fn assume_ready(&mut self) {
+        self.readable = true;
+        self.writable = true;
+    }
+
+    /// Register the socket with the poller, for both directions, edge-
+    /// triggered. Done once, and only if the connection has to wait: a
+    /// request answered and closed on its first turn never needs it. It is
+    /// safe after I/O: epoll reports readiness the socket already has when
+    /// it is added, so nothing that arrived meanwhile is missed.
+    pub(crate) fn register(&mut self, registry: &mio::Registry) -> io::Result<()> {
+        registry.register(
+            &mut self.socket,
+            mio::Token(self.key),
+            mio::Interest::READABLE | mio::Interest::WRITABLE,
+        )
     }
 
     pub(crate) fn state(&self) -> State {

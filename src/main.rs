@@ -61,6 +61,10 @@ struct Args {
     /// SO_REUSEPORT, so several processes share one port
     #[arg(long)]
     reuse_port: bool,
+    /// Linux: hand a connection to the server only once its first bytes
+    /// have arrived (TCP_DEFER_ACCEPT); silent ones after about DUR
+    #[arg(long, value_parser = parse_duration, value_name = "DUR")]
+    defer_accept: Option<Duration>,
     /// One Common Log Format line per http request
     #[arg(long)]
     access_log: bool,
@@ -85,6 +89,7 @@ impl Args {
             shutdown_timeout: self.shutdown_timeout,
             backlog: self.backlog,
             reuse_port: self.reuse_port,
+            defer_accept: self.defer_accept,
             access_log: self.access_log,
             ..Config::default()
         }

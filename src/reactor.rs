@@ -283,7 +283,7 @@ impl<P: Protocol> Server<P> {
     /// Take in an accepted socket, or refuse it if the server is full.
     fn admit(
         &mut self,
-        mut socket: mio::net::TcpStream,
+        socket: mio::net::TcpStream,
         peer: SocketAddr,
         now: Instant,
         wall: SystemTime,
@@ -292,26 +292,30 @@ impl<P: Protocol> Server<P> {
             self.reject(socket, peer, now, wall);
             return;
         }
-        let entry = self.connections.vacant_entry();
-        let key = entry.key();
-        if let Err(err) = self.poll.registry().register(
-            &mut socket,
-            Token(key),
-            Interest::READABLE | Interest::WRITABLE,
-        ) {
-            warn!("register {peer}: {err}");
-            return;
-        }
         let serial = self.next_serial;
         self.next_serial += 1;
         let session = self.protocol.open(peer);
+        let entry = self.connections.vacant_entry();
+        let key = entry.key();
         let conn = entry.insert(Connection::new(key, serial, socket, peer, session, now));
         self.metrics.connections_accepted += 1;
         self.metrics.connections_active += 1;
         trace!("conn {key}: accepted from {peer}");
-        if let Some((due, _)) = conn.deadline(&self.timeouts) {
-            let id = conn.timer_id();
-            self.timers.schedule(&mut conn.timer, due, id);
+        if self.config.defer_accept.is_some() {
+            conn.assume_ready();
+        }
+        // The first turn (which also arms the request deadline), then
+        // register only if the connection has to wait for something.
+        self.drive(key, now, wall);
+        let Some(conn) = self.connections.get_mut(key) else {
+            return;
+        };
+        if conn.state() != State::Closed
+            && let Err(err) = conn.register(self.poll.registry())
+        {
+            warn!("register {peer}: {err}");
+            conn.abort("could not register", now);
+            self.after_change(key);
         }
     }
 
@@ -539,10 +543,42 @@ fn bind_listener(config: &Config) -> io::Result<std::net::TcpListener> {
     // listener (Linux and the BSDs copy it; a test below checks), which
     // saves a setsockopt per connection.
     socket.set_tcp_nodelay(true)?;
+    if let Some(wait) = config.defer_accept {
+        set_defer_accept(&socket, wait)?;
+    }
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
     socket.listen(config.backlog)?;
     Ok(socket.into())
+}
+
+/// TCP_DEFER_ACCEPT, which socket2 does not wrap. The kernel counts the
+/// wait in SYN-ACK retransmissions, rounding the seconds up to the next one.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn set_defer_accept(socket: &socket2::Socket, wait: Duration) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let seconds = libc::c_int::try_from(wait.as_secs().max(1)).unwrap_or(libc::c_int::MAX);
+    // SAFETY: setsockopt reads `size_of::<c_int>()` bytes from a live c_int.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_DEFER_ACCEPT,
+            (&seconds as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// `Config::validate` refuses --defer-accept elsewhere.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn set_defer_accept(_: &socket2::Socket, _: Duration) -> io::Result<()> {
+    Err(io::ErrorKind::Unsupported.into())
 }
 
 /// EMFILE (per-process limit) or ENFILE (system-wide limit).
