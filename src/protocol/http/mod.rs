@@ -29,7 +29,7 @@ use body::{Body, BodyError};
 use files::StaticFiles;
 use log::info;
 use request::{Conditions, Method, Parsed, Request};
-use response::{DateCache, Head, Persistence};
+use response::{Canned, DateCache, Head, Persistence};
 use route::Route;
 use std::net::SocketAddr;
 
@@ -46,6 +46,8 @@ pub struct Http {
     max_body_bytes: u64,
     access_log: bool,
     dates: DateCache,
+    /// The hello page, kept whole (see `Canned`), one per `Persistence`.
+    hello: [Canned; 3],
     /// The file tree under --root, if serving one.
     files: Option<StaticFiles>,
     /// Reused buffer for bodies whose length must be known before the head
@@ -94,6 +96,7 @@ impl Http {
             max_body_bytes: config.max_body_bytes,
             access_log: config.access_log,
             dates: DateCache::default(),
+            hello: Default::default(),
             files: None,
             scratch: Vec::new(),
         }
@@ -156,9 +159,18 @@ impl Http {
             persistence: answer.persistence,
             extra,
         };
-        response::write_head(out, &head, self.dates.imf());
-        if !answer.head_only {
-            out.extend_from_slice(body);
+        let canned = match answer.persistence {
+            Persistence::KeepAlive => &mut self.hello[0],
+            Persistence::KeepAlive10 => &mut self.hello[1],
+            Persistence::Close => &mut self.hello[2],
+        };
+        if answer.route == Route::Hello && !answer.head_only {
+            out.extend_from_slice(canned.get(&self.dates, &head, body));
+        } else {
+            response::write_head(out, &head, self.dates.imf());
+            if !answer.head_only {
+                out.extend_from_slice(body);
+            }
         }
         ctx.metrics.count_response(status);
         (status, body.len() as u64)
