@@ -37,11 +37,21 @@ def median(cell, field):
     return statistics.median(values) if values else float("nan")
 
 
-def ratio(a, b):
-    return f"{a / b:.2f}" if b and b == b and a == a else "-"
+def paired_ratio(by_server, a, b, field):
+    """The median over rounds of a's value divided by b's in the same round.
+
+    Runs alternate between servers, so the two runs of one round saw the
+    same machine; on a shared machine whose speed drifts from round to
+    round, this is steadier than the ratio of the two medians."""
+    va = {r["round"]: float(r[field]) for r in by_server.get(a, []) if r[field]}
+    vb = {r["round"]: float(r[field]) for r in by_server.get(b, []) if r[field]}
+    ratios = [va[k] / vb[k] for k in va if vb.get(k)]
+    return f"{statistics.median(ratios):.2f}" if ratios else "-"
 
 
 def table(rows):
+    """Medians per scenario and server, then the ratios of reactord to the
+    others (median of per-round ratios, see `paired_ratio`)."""
     servers = ["reactord", "nginx", "tokio"]
     lines = [
         "| scenario | server | req/s (median) | server CPU µs/req | p50 µs | errors |",
@@ -63,17 +73,18 @@ def table(rows):
                 f"| {SCENARIO_NAMES.get(scenario, scenario)} | {server} | {med[server]['rps']:,.0f} "
                 f"| {med[server]['cpu_us_per_req']:.2f} | {med[server]['p50_us']:.0f} | {errors} |"
             )
-        r = med.get("reactord")
-        n = med.get("nginx", {})
-        t = med.get("tokio", {})
-        if r:
-            ratios.append(
-                f"| {SCENARIO_NAMES.get(scenario, scenario)} "
-                f"| {ratio(r['rps'], n.get('rps'))} | {ratio(r['rps'], t.get('rps'))} "
-                f"| {ratio(r['cpu_us_per_req'], n.get('cpu_us_per_req'))} "
-                f"| {ratio(r['cpu_us_per_req'], t.get('cpu_us_per_req'))} "
-                f"| {ratio(r['p50_us'], n.get('p50_us'))} |"
-            )
+        if "reactord" in med:
+            cells = [
+                paired_ratio(by_server, "reactord", other, field)
+                for other, field in [
+                    ("nginx", "rps"),
+                    ("tokio", "rps"),
+                    ("nginx", "cpu_us_per_req"),
+                    ("tokio", "cpu_us_per_req"),
+                    ("nginx", "p50_us"),
+                ]
+            ]
+            ratios.append(f"| {SCENARIO_NAMES.get(scenario, scenario)} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n\n" + "\n".join(ratios)
 
 
@@ -112,11 +123,13 @@ def svg(rows, path):
                 f'<rect x="{x:.1f}" y="{top + plot_h - h:.1f}" width="{bar_w - 2:.1f}" '
                 f'height="{h:.1f}" fill="{COLOURS[server]}"><title>{server}: {value:,.0f}</title></rect>'
             )
-        label = SCENARIO_NAMES.get(scenario, scenario)
-        out.append(
-            f'<text x="{left + gi * group_w + group_w / 2:.1f}" y="{top + plot_h + 18}" '
-            f'text-anchor="middle">{label}</text>'
-        )
+        # Two lines ("keep-alive," / "64 conns") so neighbours don't overlap.
+        cx = left + gi * group_w + group_w / 2
+        for li, line in enumerate(SCENARIO_NAMES.get(scenario, scenario).split(", ")):
+            out.append(
+                f'<text x="{cx:.1f}" y="{top + plot_h + 18 + 15 * li}" '
+                f'text-anchor="middle">{line}</text>'
+            )
     for si, server in enumerate(servers):
         x = left + si * 110
         y = height - 22

@@ -25,8 +25,10 @@ OUTPUT = os.path.join(ROOT, "docs", "walkthrough.md")
 # (pattern, annotation). The first match wins; {0}, {1}… are the groups.
 ANNOTATIONS = [
     (r"registering event source with poller: token=Token\((\d+)\), interests=READABLE \| WRITABLE",
-     "mio registers the new socket with epoll under token {0}, for both directions, edge-triggered. "
-     "This is the only `epoll_ctl` the connection will ever cost (`reactor.rs`, `Server::admit`)."),
+     "mio registers the new socket with epoll under token {0}, for both directions, edge-triggered, "
+     "after the connection's first turn found nothing to do yet. This is the only `epoll_ctl` the "
+     "connection will ever cost; with `--defer-accept`, one answered and closed in that first turn "
+     "costs none (`reactor.rs`, `Server::admit`)."),
     (r"conn (\d+): accepted from (\S+)",
      "The listener's readable event led to `accept` (until WouldBlock); the client {1} got slab slot {0}, "
      "and its first request is now on the clock of `--request-timeout` (`reactor.rs`, `Server::admit`)."),
@@ -53,6 +55,10 @@ ANNOTATIONS = [
     (r"conn (\d+): protocol Close\((\d+)\), (\d+) bytes pending output",
      "The protocol consumed {1} bytes and asked to close after its response "
      "(`Connection::answer_buffered`)."),
+    (r"conn (\d+): wrote (\d+) bytes, (\d+) left \(last: MSG_MORE",
+     "The last response goes out with one `send(MSG_MORE)`: the kernel holds the segment back for the "
+     "FIN that the close right after adds, so response and FIN travel as one segment "
+     "(`connection.rs`, `write_before_close`)."),
     (r"conn (\d+): wrote (\d+) bytes, (\d+) left",
      "One `write` sent {1} bytes: every response produced from that read leaves together "
      "(`connection.rs`, `Connection::flush`)."),

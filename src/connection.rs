@@ -636,9 +636,14 @@ impl<S> Connection<S> {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
                     trace!(
-                        "conn {}: wrote {n} bytes, {} left",
+                        "conn {}: wrote {n} bytes, {} left{}",
                         self.key,
-                        self.output.buffered_len() - n
+                        self.output.buffered_len() - n,
+                        if last {
+                            " (last: MSG_MORE, the FIN rides along)"
+                        } else {
+                            ""
+                        }
                     );
                     self.output.advance(n);
                     env.metrics.bytes_written += n as u64;
@@ -727,7 +732,9 @@ enum ReadOutcome {
 /// completes, or the held bytes would wait: `drive_until_blocked` does.
 #[cfg(any(target_os = "linux", target_os = "android"))]
 fn write_before_close(socket: &TcpStream, bytes: &[u8]) -> io::Result<usize> {
-    socket2::SockRef::from(socket).send_with_flags(bytes, libc::MSG_MORE)
+    // MSG_NOSIGNAL as in every other write (mio's): a peer that has gone
+    // away is an EPIPE to handle, not a SIGPIPE.
+    socket2::SockRef::from(socket).send_with_flags(bytes, libc::MSG_MORE | libc::MSG_NOSIGNAL)
 }
 
 /// Elsewhere there is no `MSG_MORE`: a plain write.
