@@ -1,6 +1,7 @@
 //! `reactord-load`: a load generator that is itself a single-threaded mio
 //! reactor, the client-side sibling of the server's loop (same rules:
-//! register once, read and write until WouldBlock, no threads).
+//! register once, read until WouldBlock or a short read, write until
+//! WouldBlock, no threads).
 //!
 //! Closed loop by default: each connection keeps `--pipeline` requests in
 //! flight and sends the next when an answer arrives (like wrk). With
