@@ -731,7 +731,7 @@ enum ReadOutcome {
 /// shorter. The caller must close or shut down right after the write
 /// completes, or the held bytes would wait: `drive_until_blocked` does.
 #[cfg(any(target_os = "linux", target_os = "android"))]
-fn write_before_close(socket: &TcpStream, bytes: &[u8]) -> io::Result<usize> {
+pub(crate) fn write_before_close(socket: &TcpStream, bytes: &[u8]) -> io::Result<usize> {
     // MSG_NOSIGNAL as in every other write (mio's): a peer that has gone
     // away is an EPIPE to handle, not a SIGPIPE.
     socket2::SockRef::from(socket).send_with_flags(bytes, libc::MSG_MORE | libc::MSG_NOSIGNAL)
@@ -739,7 +739,7 @@ fn write_before_close(socket: &TcpStream, bytes: &[u8]) -> io::Result<usize> {
 
 /// Elsewhere there is no `MSG_MORE`: a plain write.
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn write_before_close(mut socket: &TcpStream, bytes: &[u8]) -> io::Result<usize> {
+pub(crate) fn write_before_close(mut socket: &TcpStream, bytes: &[u8]) -> io::Result<usize> {
     socket.write(bytes)
 }
 

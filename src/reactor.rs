@@ -26,6 +26,7 @@ use crate::buffer::BufferPool;
 use crate::config::Config;
 use crate::connection::{
     Connection, DeadlineKind, Env, State, Timeouts, Turn, interrupted, would_block,
+    write_before_close,
 };
 use crate::metrics::Metrics;
 use crate::protocol::{Context, Output, Protocol};
@@ -38,7 +39,7 @@ use signal_hook_mio::v1_0::Signals;
 use slab::Slab;
 use std::collections::VecDeque;
 use std::fmt;
-use std::io::{self, Write};
+use std::io::{self, Read};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -340,10 +341,20 @@ impl<P: Protocol> Server<P> {
             metrics: &mut self.metrics,
         };
         self.protocol.on_reject(&mut ctx, &mut out);
+        // Read what the client has already sent (with --defer-accept its
+        // request is always there): a close with unread bytes sends a reset
+        // instead of a FIN, and a reset can destroy the reply before the
+        // client reads it. Bounded: a client still sending gets the reset.
+        for _ in 0..4 {
+            match socket.read(&mut self.scratch) {
+                Ok(n) if n == self.scratch.len() => continue,
+                _ => break,
+            }
+        }
         if out.buffered_len() > 0 {
             // Best effort: a fresh socket's send buffer has room for a short
             // reply, and we are not going to wait for this client.
-            if let Ok(n) = socket.write(out.as_slice()) {
+            if let Ok(n) = write_before_close(&socket, out.as_slice()) {
                 self.metrics.bytes_written += n as u64;
             }
             let _ = socket.shutdown(std::net::Shutdown::Write);

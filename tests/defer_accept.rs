@@ -109,3 +109,47 @@ fn a_silent_client_waits_in_the_kernel_then_times_out() {
     );
     assert_eq!(server.metric("reactord_connections_timed_out_total"), 1.0);
 }
+
+/// A client refused for --max-connections gets the whole 503 even though its
+/// request had already arrived (with --defer-accept it always has): closing
+/// with those bytes unread would make the kernel send a reset, which can
+/// destroy the 503 before the client reads it.
+#[test]
+fn a_refused_client_whose_request_arrived_reads_the_whole_503() {
+    let server = Server::start(&[
+        "--protocol",
+        "http",
+        "--defer-accept",
+        "1s",
+        "--max-connections",
+        "1",
+    ]);
+    // Take the only slot with a keep-alive connection.
+    let mut holder = server.connect();
+    holder
+        .write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    let mut buf = [0u8; 256];
+    assert!(holder.read(&mut buf).unwrap() > 0);
+
+    for attempt in 0..20 {
+        let mut stream = server.connect();
+        stream.write_all(GET_CLOSE).unwrap();
+        let response = read_to_end(&mut stream)
+            .unwrap_or_else(|err| panic!("attempt {attempt}: {err} instead of a 503"));
+        let text = String::from_utf8_lossy(&response);
+        assert!(
+            text.starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
+            "attempt {attempt}: {text:?}"
+        );
+        // Linux keeps received data readable even after a reset, so the
+        // read above can succeed anyway; but a reset that arrives after the
+        // FIN leaves its mark as a pending socket error.
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(
+            stream.take_error().unwrap().is_none(),
+            "attempt {attempt}: the server reset the connection"
+        );
+    }
+    drop(holder);
+}
