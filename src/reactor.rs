@@ -195,6 +195,7 @@ impl<P: Protocol> Server<P> {
                                 "second signal: exiting now with {} connections open",
                                 self.connections.len()
                             );
+                            self.protocol.end_of_turn();
                             return Ok(());
                         }
                     }
@@ -213,6 +214,7 @@ impl<P: Protocol> Server<P> {
             }
             self.fire_timers(now);
             self.remove_closed();
+            self.protocol.end_of_turn();
 
             if let Some(deadline) = self.shutdown_deadline {
                 if self.connections.is_empty() {

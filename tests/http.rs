@@ -259,6 +259,37 @@ fn the_access_log_has_one_common_log_format_line_per_request() {
         .unwrap();
     assert!(line.contains("127.0.0.1 - - ["), "{line}");
     assert!(line.contains(" +0000] "), "{line}");
+    // Formatted like the logger's own lines: UTC timestamp to the
+    // millisecond, level, target.
+    let (stamp, rest) = line.split_once(' ').unwrap();
+    assert!(
+        stamp.len() == 24 && stamp.ends_with('Z') && stamp.as_bytes()[10] == b'T',
+        "{line}"
+    );
+    assert!(rest.starts_with("INFO  [reactord::access] "), "{line}");
+}
+
+#[test]
+fn access_log_lines_of_pipelined_requests_come_whole_and_in_order() {
+    let server = Server::start(&["--access-log"]);
+    let mut stream = server.connect();
+    let burst: String = (0..3)
+        .map(|i| format!("GET /p{i} HTTP/1.1\r\nHost: t\r\n\r\n"))
+        .collect();
+    stream.write_all(burst.as_bytes()).unwrap();
+    assert!(server.wait_for_log("\"GET /p2 HTTP/1.1\" 404", Duration::from_secs(5)));
+    let lines: Vec<String> = server
+        .logs()
+        .into_iter()
+        .filter(|l| l.contains("[reactord::access]"))
+        .collect();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    for (i, line) in lines.iter().enumerate() {
+        assert!(
+            line.ends_with(&format!("\"GET /p{i} HTTP/1.1\" 404 14")),
+            "{lines:?}"
+        );
+    }
 }
 
 #[test]

@@ -328,4 +328,11 @@ pub trait Protocol {
     /// (--max-connections): write what it should be told before the close
     /// (an HTTP 503, say). Nothing by default.
     fn on_reject(&mut self, _ctx: &mut Context<'_>, _out: &mut Output) {}
+
+    /// Called once per turn of the loop, after every connection with work
+    /// has had its turn, and once more before the server exits: the place
+    /// to write out what was batched during the turn (HTTP writes its
+    /// access log lines here, one write(2) for all of them). Nothing by
+    /// default.
+    fn end_of_turn(&mut self) {}
 }

@@ -106,6 +106,10 @@ impl Canned {
     }
 }
 
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
 /// The Date header value (IMF-fixdate) and the access log's date, formatted
 /// at most once a second rather than once per request.
 #[derive(Debug)]
@@ -113,6 +117,7 @@ pub struct DateCache {
     second: u64,
     imf: [u8; 29],
     clf: [u8; 26],
+    iso: [u8; 19],
 }
 
 impl Default for DateCache {
@@ -121,6 +126,7 @@ impl Default for DateCache {
             second: u64::MAX,
             imf: [b' '; 29],
             clf: [b' '; 26],
+            iso: [b' '; 19],
         };
         cache.update(UNIX_EPOCH);
         cache
@@ -160,6 +166,16 @@ impl DateCache {
         if let Ok(bytes) = <[u8; 26]>::try_from(clf.as_slice()) {
             self.clf = bytes;
         }
+        // And the log lines' "1994-11-06T08:49:37": the month as a number.
+        let month = MONTHS
+            .iter()
+            .position(|name| f(8..11) == name.as_bytes())
+            .map_or(0, |index| index + 1);
+        let month = [b'0' + month as u8 / 10, b'0' + month as u8 % 10];
+        let iso = [f(12..16), b"-", &month, b"-", f(5..7), b"T", f(17..25)].concat();
+        if let Ok(bytes) = <[u8; 19]>::try_from(iso.as_slice()) {
+            self.iso = bytes;
+        }
     }
 
     /// The Date header value.
@@ -170,6 +186,11 @@ impl DateCache {
     /// The access log's timestamp.
     pub fn clf(&self) -> &str {
         std::str::from_utf8(&self.clf).unwrap_or("-")
+    }
+
+    /// The log line's timestamp, to the second: `1994-11-06T08:49:37`.
+    pub fn iso(&self) -> &str {
+        std::str::from_utf8(&self.iso).unwrap_or("-")
     }
 }
 
@@ -204,6 +225,9 @@ mod tests {
         cache.update(UNIX_EPOCH + Duration::from_secs(784_111_777));
         assert_eq!(cache.imf(), b"Sun, 06 Nov 1994 08:49:37 GMT");
         assert_eq!(cache.clf(), "06/Nov/1994:08:49:37 +0000");
+        assert_eq!(cache.iso(), "1994-11-06T08:49:37");
+        cache.update(UNIX_EPOCH + Duration::from_secs(1_796_083_200));
+        assert_eq!(cache.iso(), "2026-12-01T00:00:00");
     }
 
     #[test]
