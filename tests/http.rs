@@ -304,3 +304,41 @@ fn metrics_count_connections_and_requests_and_active_returns_to_zero() {
     assert!(server.metric("reactord_connections_accepted_total") >= 6.0);
     assert!(server.metric("reactord_http_responses_total{class=\"2xx\"}") >= 5.0);
 }
+
+/// The last response before a close is written with MSG_MORE, so the FIN
+/// travels in the same segment. The client counts the segments it received
+/// (TCP_INFO's tcpi_segs_in, Linux 4.2+): the SYN-ACK, perhaps a bare ACK
+/// of the request, and the response with the FIN: three at most. A FIN of
+/// its own would make four (as it did before).
+#[cfg(target_os = "linux")]
+#[test]
+fn the_last_response_and_the_fin_arrive_in_one_segment() {
+    use std::os::fd::AsRawFd;
+    let server = Server::start(&[]);
+    for _ in 0..5 {
+        let mut stream = server.connect();
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let response = read_to_end(&mut stream).unwrap();
+        assert!(response.starts_with(b"HTTP/1.1 200 OK\r\n"));
+        // struct tcp_info: 8 bytes of u8 fields, 24 u32, 4 u64, then
+        // tcpi_segs_out and tcpi_segs_in.
+        let mut info = [0u8; 256];
+        let mut len = info.len() as libc::socklen_t;
+        // SAFETY: getsockopt writes at most `len` bytes into `info`.
+        let rc = unsafe {
+            libc::getsockopt(
+                stream.as_raw_fd(),
+                libc::IPPROTO_TCP,
+                libc::TCP_INFO,
+                info.as_mut_ptr().cast(),
+                &mut len,
+            )
+        };
+        assert_eq!(rc, 0, "{}", std::io::Error::last_os_error());
+        assert!(len >= 144, "this kernel's tcp_info has no tcpi_segs_in");
+        let segs_in = u32::from_ne_bytes(info[140..144].try_into().unwrap());
+        assert!(segs_in <= 3, "{segs_in} segments: the FIN came on its own");
+    }
+}
