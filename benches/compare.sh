@@ -45,15 +45,6 @@ done
 cargo build --release --quiet --bins
 (cd benches/tokio-hello && cargo build --release --quiet)
 
-# The pipelining script: 16 requests per write, as in wrk's own example.
-cat > "$OUT/pipeline.lua" <<'EOF'
-init = function(args)
-  local r = {}
-  for i = 1, 16 do r[i] = wrk.format(nil, "/") end
-  req = table.concat(r)
-end
-request = function() return req end
-EOF
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
@@ -117,7 +108,7 @@ run_wrk() { # scenario port
         ka1) args+=(-c1) ;;
         ka64) args+=(-c64) ;;
         ka1000) args+=(-c1000) ;;
-        pipe16) args+=(-c64 -s "$OUT/pipeline.lua") ;;
+        pipe16) args+=(-c64 -s benches/pipeline.lua) ;;
         close64 | close64d) args+=(-c64 -H "Connection: close") ;;
     esac
     taskset -c "$LOAD_CPU" wrk "${args[@]}" "http://127.0.0.1:$2/"

@@ -18,21 +18,13 @@ for tool in wrk perf taskset; do
     command -v "$tool" >/dev/null || { echo "syscalls.sh needs $tool" >&2; exit 1; }
 done
 cargo build --release --quiet --bin reactord
-cat > "$OUT/pipeline.lua" <<'LUA'
-init = function(args)
-  local r = {}
-  for i = 1, 16 do r[i] = wrk.format(nil, "/") end
-  req = table.concat(r)
-end
-request = function() return req end
-LUA
 
 printf '%-9s %9s %9s %9s %9s %9s %9s %9s %9s\n' load requests accept4 epoll_ctl epoll_wait recvfrom sendto close per_req
 for load in $LOADS; do
     server_args=() wrk_args=(-c64)
     case $load in
         ka64) ;;
-        pipe16) wrk_args+=(-s "$OUT/pipeline.lua") ;;
+        pipe16) wrk_args+=(-s benches/pipeline.lua) ;;
         close64) wrk_args+=(-H "Connection: close") ;;
         close64d) wrk_args+=(-H "Connection: close"); server_args=(--defer-accept 1s) ;;
         *) echo "unknown load $load" >&2; exit 2 ;;

@@ -32,12 +32,14 @@
 //! finds nothing to do; but with `--defer-accept` the kernel hands over a
 //! connection only once its request has arrived, so the first turn reads
 //! it, answers, and (connection per request) closes: such a connection is
-//! never registered at all. An edge says "something changed"; the connection remembers it in `readable`
-//! and `writable` and clears the flag only when the kernel says `WouldBlock`
-//! (or a short read proves the receive queue empty, see [`Connection::read`]).
-//! So there is no `epoll_ctl` per request: a response is written as soon as
-//! it is produced, and a writable edge is only waited for when the kernel's
-//! send buffer was full.
+//! never registered at all.
+//!
+//! An edge says "something changed"; the connection remembers it in
+//! `readable` and `writable` and clears the flag only when the kernel says
+//! `WouldBlock` (or a short read proves the receive queue empty, see
+//! [`Connection::read`]). So there is no `epoll_ctl` per request: a response
+//! is written as soon as it is produced, and a writable edge is only waited
+//! for when the kernel's send buffer was full.
 //!
 //! # Fairness
 //!
@@ -719,7 +721,6 @@ enum ReadOutcome {
     BufferFull,
 }
 
-/// The kernel has nothing more for us (or no room) right now.
 /// Write the last bytes a connection will send, knowing that a close (or a
 /// `shutdown(Write)`) follows as soon as they are all taken.
 ///
@@ -743,6 +744,7 @@ pub(crate) fn write_before_close(mut socket: &TcpStream, bytes: &[u8]) -> io::Re
     socket.write(bytes)
 }
 
+/// The kernel has nothing more for us (or no room) right now.
 pub(crate) fn would_block(err: &io::Error) -> bool {
     err.kind() == io::ErrorKind::WouldBlock
 }

@@ -170,12 +170,12 @@ impl Http {
             persistence: answer.persistence,
             extra,
         };
-        let canned = match answer.persistence {
-            Persistence::KeepAlive => &mut self.hello[0],
-            Persistence::KeepAlive10 => &mut self.hello[1],
-            Persistence::Close => &mut self.hello[2],
-        };
         if answer.route == Route::Hello && !answer.head_only {
+            let canned = match answer.persistence {
+                Persistence::KeepAlive => &mut self.hello[0],
+                Persistence::KeepAlive10 => &mut self.hello[1],
+                Persistence::Close => &mut self.hello[2],
+            };
             out.extend_from_slice(canned.get(&self.dates, &head, body));
         } else {
             response::write_head(out, &head, self.dates.imf());
