@@ -149,7 +149,9 @@ fn the_hello_path_allocates_nothing_even_when_the_second_changes() {
     });
     let addr = rx.recv().unwrap();
     let stream = TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     let mut client = Responses {
         stream,
         buffered: Vec::new(),
