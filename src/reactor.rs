@@ -618,4 +618,86 @@ mod tests {
         assert!(accepted.nodelay()?, "TCP_NODELAY was not inherited");
         Ok(())
     }
+
+    /// Wait (on the poller, at most 10 s) until the listener has a
+    /// connection, accept it, and return its slab key.
+    fn accept_next<P: Protocol>(server: &mut Server<P>) -> io::Result<usize> {
+        let serial = server.next_serial;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut events = Events::with_capacity(16);
+        while server.next_serial == serial {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(io::ErrorKind::TimedOut.into());
+            }
+            server.poll.poll(&mut events, Some(left))?;
+            server.accept(Instant::now(), SystemTime::now());
+        }
+        server
+            .connections
+            .iter()
+            .find(|(_, conn)| conn.serial == serial)
+            .map(|(key, _)| key)
+            .ok_or_else(|| io::Error::other("the accepted connection is not in the slab"))
+    }
+
+    /// Close a connection and remove it, as a timeout would.
+    fn close_and_remove<P: Protocol>(server: &mut Server<P>, key: usize) {
+        if let Some(conn) = server.connections.get_mut(key) {
+            conn.abort("test", Instant::now());
+        }
+        server.after_change(key);
+        server.remove_closed();
+    }
+
+    /// A slab slot is reused as soon as its connection is removed, so a
+    /// timer entry left behind by the old connection names the slot of the
+    /// new one. The entry's serial number tells them apart: `fire_timers`
+    /// must drop the stale entry, not adopt it for the new connection (which
+    /// would leave the new connection with two entries, and one of them
+    /// behind when it closes, ready to misfire on the slot's next owner).
+    ///
+    /// (Binding a `Server` installs its SIGINT/SIGTERM handlers in this
+    /// test process; no other unit test uses signals.)
+    #[test]
+    fn a_stale_timer_entry_does_not_act_on_the_next_connection_in_its_slot() -> io::Result<()> {
+        let config = Config {
+            listen: "127.0.0.1:0".parse().map_err(io::Error::other)?,
+            ..Config::default()
+        };
+        let mut server = Server::bind(config, crate::protocol::echo::Echo)
+            .map_err(|err| io::Error::other(err.to_string()))?;
+        let _first = std::net::TcpStream::connect(server.local_addr())?;
+        let slot = accept_next(&mut server)?;
+        let stale = server.connections[slot].timer_id();
+        close_and_remove(&mut server, slot);
+        assert!(server.timers.is_empty(), "removal cancels the deadline");
+        // Leave an entry for the gone connection, due at once.
+        let left_behind = Instant::now();
+        server
+            .timers
+            .schedule(&mut crate::timer::TimerSlot::default(), left_behind, stale);
+
+        let _second = std::net::TcpStream::connect(server.local_addr())?;
+        assert_eq!(accept_next(&mut server)?, slot, "the slot is reused");
+        let fresh = server.connections[slot].timer_id();
+        assert_ne!(fresh.serial, stale.serial);
+        let (due, _) = server.connections[slot]
+            .deadline(&server.timeouts)
+            .ok_or_else(|| io::Error::other("a new connection has a deadline"))?;
+
+        // The stale entry is due, the new connection's deadline is not.
+        server.fire_timers(Instant::now());
+        assert_ne!(server.connections[slot].state(), State::Closed);
+        assert_eq!(server.metrics.connections_timed_out, 0);
+        assert_eq!(server.timers.len(), 1, "only the new connection's entry");
+        assert_eq!(server.timers.next_wakeup(), Some(due));
+
+        close_and_remove(&mut server, slot);
+        assert!(
+            server.timers.is_empty(),
+            "the closed connection left an entry behind"
+        );
+        Ok(())
+    }
 }

@@ -228,6 +228,8 @@ mod tests {
         timers.schedule(&mut slots[0], t0, old);
         // The old connection is removed without cancel (the reactor always
         // cancels; this checks the serial is part of the identity anyway).
+        // Dropping such an entry is the reactor's job: see its test
+        // `a_stale_timer_entry_does_not_act_on_the_next_connection_in_its_slot`.
         slots[0] = TimerSlot::default();
         timers.schedule(&mut slots[0], t0 + Duration::from_secs(5), new);
         let popped = timers.pop_expired(t0).unwrap();
