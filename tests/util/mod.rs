@@ -35,6 +35,24 @@ pub struct Server {
     logs: Arc<Mutex<Vec<String>>>,
 }
 
+/// How often the `wait_*` helpers look again: polling a condition with a
+/// deadline, not a sleep standing in for the event.
+const POLL_INTERVAL: Duration = Duration::from_millis(10);
+
+/// Poll `condition` until it holds or `timeout` passes; true if it held.
+pub fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if condition() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(POLL_INTERVAL);
+    }
+}
+
 impl Server {
     /// Start `reactord --listen 127.0.0.1:0 ARGS` and wait for it to listen.
     pub fn start(args: &[&str]) -> Server {
@@ -56,7 +74,7 @@ impl Server {
         let logs = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = mpsc::channel();
         let sink = Arc::clone(&logs);
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if line.contains("listening on ") {
                     let _ = tx.send(line.clone());
@@ -69,8 +87,9 @@ impl Server {
             Err(e) => {
                 let _ = child.kill();
                 let status = child.wait().ok();
-                // Let the reader thread collect the last lines.
-                std::thread::sleep(Duration::from_millis(50));
+                // The child is gone, so its stderr ends: the reader thread
+                // finishes once it has collected the last lines.
+                let _ = reader.join();
                 panic!(
                     "no `listening on` line within 10 s ({e}); exit status {status:?}; stderr: {:?}",
                     logs.lock().unwrap()
@@ -146,14 +165,57 @@ impl Server {
 
     /// Wait until a stderr line contains `needle`, at most `timeout`.
     pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if self.logs().iter().any(|line| line.contains(needle)) {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        false
+        self.wait_for_line(timeout, |line| line.contains(needle))
+            .is_some()
+    }
+
+    /// Wait until a stderr line satisfies `matches`, at most `timeout`;
+    /// returns the first such line.
+    pub fn wait_for_line(
+        &self,
+        timeout: Duration,
+        matches: impl Fn(&str) -> bool,
+    ) -> Option<String> {
+        let mut found = None;
+        wait_until(timeout, || {
+            found = self.logs().into_iter().find(|line| matches(line));
+            found.is_some()
+        });
+        found
+    }
+
+    /// Wait until at least `count` stderr lines satisfy `matches`, at most
+    /// `timeout`; true if they did.
+    pub fn wait_for_lines(
+        &self,
+        count: usize,
+        timeout: Duration,
+        matches: impl Fn(&str) -> bool,
+    ) -> bool {
+        wait_until(timeout, || {
+            self.logs().iter().filter(|line| matches(line)).count() >= count
+        })
+    }
+
+    /// The slab key (`conn N` in trace lines) the server gave to `client`,
+    /// from its `accepted from` line. Needs `--log-level trace`. Waiting for
+    /// that line is also how a test knows the server has accepted `client`
+    /// (a connection still in the backlog proves nothing).
+    pub fn connection_key(&self, client: &TcpStream) -> usize {
+        let suffix = format!(": accepted from {}", client.local_addr().unwrap());
+        let line = self
+            .wait_for_line(IO_TIMEOUT, |line| line.ends_with(&suffix))
+            .unwrap_or_else(|| {
+                panic!(
+                    "no `{suffix}` line (is --log-level trace set?): {}",
+                    self.stderr_text()
+                )
+            });
+        line.split("conn ")
+            .nth(1)
+            .and_then(|rest| rest.split(':').next())
+            .and_then(|key| key.parse().ok())
+            .unwrap_or_else(|| panic!("no connection key in {line:?}"))
     }
 
     /// Resident memory of the server process, in KiB.
@@ -165,6 +227,22 @@ impl Server {
             .find_map(|line| line.strip_prefix("VmRSS:"))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
             .expect("VmRSS")
+    }
+
+    /// Poll a /metrics value until `condition` holds, at most `timeout`;
+    /// returns the last value read (check it with `condition` again).
+    pub fn wait_for_metric(
+        &self,
+        name: &str,
+        timeout: Duration,
+        condition: impl Fn(f64) -> bool,
+    ) -> f64 {
+        let mut value = f64::NAN;
+        wait_until(timeout, || {
+            value = self.metric(name);
+            condition(value)
+        });
+        value
     }
 
     /// One value from /metrics (http servers only), over a fresh connection.
