@@ -6,7 +6,7 @@ mod util;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::time::Duration;
-use util::{Server, read_to_end};
+use util::{IO_TIMEOUT, Server, read_to_end};
 
 /// Read exactly `n` complete responses (heads plus Content-Length bodies)
 /// from a keep-alive connection; returns them as text.
@@ -99,6 +99,9 @@ fn bodies_are_discarded_and_the_pipelined_request_after_them_served() {
 fn a_body_split_across_many_writes_is_framed_correctly() {
     let server = Server::start(&[]);
     let mut client = server.connect();
+    // Each write its own segment: the pauses below are the splitting under
+    // test, not synchronisation (the outcome is the same at any speed).
+    client.set_nodelay(true).unwrap();
     client
         .write_all(b"GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 30000\r\n\r\n")
         .unwrap();
@@ -160,8 +163,11 @@ fn every_error_gets_its_status_a_short_body_and_a_graceful_close() {
         let mut client = server.connect();
         client.write_all(&request).unwrap();
         // Send more after the bad request: the close must still be a FIN,
-        // not a reset that destroys the response.
-        let _ = client.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+        // not a reset that destroys the response (and the server keeps
+        // taking, and discarding, what we send until it closes).
+        client
+            .write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap_or_else(|e| panic!("{expected}: the server refused more bytes: {e}"));
         let response = read_to_end(&mut client)
             .unwrap_or_else(|e| panic!("{expected}: reset instead of FIN: {e}"));
         let response = String::from_utf8_lossy(&response);
@@ -228,18 +234,23 @@ fn expect_100_continue_gets_a_100_before_the_body_is_sent() {
 
 #[test]
 fn beyond_max_connections_a_client_gets_503_and_a_close() {
-    let server = Server::start(&["--max-connections", "2"]);
-    let _a = server.connect();
-    let _b = server.connect();
-    std::thread::sleep(Duration::from_millis(100));
+    let server = Server::start(&["--max-connections", "2", "--log-level", "trace"]);
+    let a = server.connect();
+    let b = server.connect();
+    // Both slots taken: the server has accepted both (not just the kernel).
+    let keys = [server.connection_key(&a), server.connection_key(&b)];
     let mut third = server.connect();
-    let response = String::from_utf8(read_to_end(&mut third).unwrap_or_default()).unwrap();
+    let response = read_to_end(&mut third).expect("a 503, then a FIN");
+    let response = String::from_utf8(response).unwrap();
     assert!(
         response.starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
         "{response}"
     );
-    drop((_a, _b));
-    std::thread::sleep(Duration::from_millis(100));
+    drop((a, b));
+    for key in keys {
+        let removed = format!("conn {key}: removed");
+        assert!(server.wait_for_log(&removed, IO_TIMEOUT), "no `{removed}`");
+    }
     assert!(util::http_get(server.addr, "/").starts_with("HTTP/1.1 200 OK"));
     assert_eq!(server.metric("reactord_connections_rejected_total"), 1.0);
 }
@@ -292,16 +303,32 @@ fn access_log_lines_of_pipelined_requests_come_whole_and_in_order() {
     }
 }
 
+/// Closed connections leave the active count: once the five clients are
+/// gone, the /metrics request's own connection is the only one counted.
 #[test]
-fn metrics_count_connections_and_requests_and_active_returns_to_zero() {
+fn metrics_count_connections_and_requests_and_active_falls_to_the_metrics_connection() {
     let server = Server::start(&[]);
     for _ in 0..5 {
         util::http_get(server.addr, "/");
     }
-    std::thread::sleep(Duration::from_millis(100));
-    // The /metrics request itself is the only active connection.
-    assert_eq!(server.metric("reactord_connections_active"), 1.0);
-    assert!(server.metric("reactord_connections_accepted_total") >= 6.0);
+    let active = server.wait_for_metric("reactord_connections_active", IO_TIMEOUT, |n| n == 1.0);
+    assert_eq!(active, 1.0, "closed connections still counted as active");
+    // From one response: every connection accepted but this one is closed.
+    let metrics = util::http_get(server.addr, "/metrics");
+    let value = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {metrics}"))
+    };
+    let accepted = value("reactord_connections_accepted_total");
+    let closed = value("reactord_connections_closed_total");
+    assert_eq!(
+        accepted - closed,
+        1.0,
+        "accepted {accepted}, closed {closed}"
+    );
+    assert!(accepted >= 7.0, "{accepted}");
     assert!(server.metric("reactord_http_responses_total{class=\"2xx\"}") >= 5.0);
 }
 
@@ -322,23 +349,27 @@ fn the_last_response_and_the_fin_arrive_in_one_segment() {
             .unwrap();
         let response = read_to_end(&mut stream).unwrap();
         assert!(response.starts_with(b"HTTP/1.1 200 OK\r\n"));
-        // struct tcp_info: 8 bytes of u8 fields, 24 u32, 4 u64, then
-        // tcpi_segs_out and tcpi_segs_in.
-        let mut info = [0u8; 256];
-        let mut len = info.len() as libc::socklen_t;
+        // SAFETY: tcp_info is plain integers, for which zero is valid.
+        let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+        let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
         // SAFETY: getsockopt writes at most `len` bytes into `info`.
         let rc = unsafe {
             libc::getsockopt(
                 stream.as_raw_fd(),
                 libc::IPPROTO_TCP,
                 libc::TCP_INFO,
-                info.as_mut_ptr().cast(),
+                (&mut info as *mut libc::tcp_info).cast(),
                 &mut len,
             )
         };
         assert_eq!(rc, 0, "{}", std::io::Error::last_os_error());
-        assert!(len >= 144, "this kernel's tcp_info has no tcpi_segs_in");
-        let segs_in = u32::from_ne_bytes(info[140..144].try_into().unwrap());
+        // An older kernel fills less of the struct than libc declares.
+        let filled = std::mem::offset_of!(libc::tcp_info, tcpi_segs_in) + 4;
+        assert!(
+            len as usize >= filled,
+            "this kernel's tcp_info has no tcpi_segs_in"
+        );
+        let segs_in = info.tcpi_segs_in;
         assert!(segs_in <= 3, "{segs_in} segments: the FIN came on its own");
     }
 }
