@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::time::Duration;
-use util::{Server, read_to_end, require_tool, run_tool};
+use util::{IO_TIMEOUT, Server, read_to_end, require_tool, run_tool, wait_until};
 
 const BIG: u64 = 64 << 20;
 
@@ -291,14 +291,23 @@ fn a_large_file_downloads_intact_and_head_sends_no_body() {
     };
     assert_eq!(sums(&target), sums(&format!("{}/big.bin", site.root())));
 
-    let (_, head) = run_tool("curl", &["-sS", "-I", &url], Duration::from_secs(10));
-    assert!(head.contains(&format!("Content-Length: {BIG}")), "{head}");
+    // HEAD: the GET's length, and not one byte of body before the close.
+    let head = raw(
+        &server,
+        "HEAD /big.bin HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    );
+    assert!(
+        head.contains(&format!("Content-Length: {BIG}\r\n")),
+        "{head}"
+    );
+    assert!(head.ends_with("\r\n\r\n"), "{head}");
+    assert_eq!(head.matches("\r\n\r\n").count(), 1, "{head}");
 }
 
 #[test]
 fn twenty_clients_stalled_in_a_64_mib_file_keep_memory_bounded_and_files_are_closed() {
     let site = Site::with_big_file("stall");
-    let server = Server::start(&["--root", &site.root()]);
+    let server = Server::start(&["--root", &site.root(), "--log-level", "trace"]);
     let fds = || {
         std::fs::read_dir(format!("/proc/{}/fd", server.pid()))
             .unwrap()
@@ -315,7 +324,13 @@ fn twenty_clients_stalled_in_a_64_mib_file_keep_memory_bounded_and_files_are_clo
         client.read_exact(&mut some).unwrap();
         stalled.push(client);
     }
-    std::thread::sleep(Duration::from_millis(300));
+    // Every download has filled its socket: from here on the server can
+    // only hold on to what it has, so this is when memory would show.
+    for client in &stalled {
+        let key = server.connection_key(client);
+        let full = format!("conn {key}: Reading -> Writing (socket send buffer full)");
+        assert!(server.wait_for_log(&full, IO_TIMEOUT), "no `{full}`");
+    }
     let rss = server.rss_kib();
     assert!(rss < 128 * 1024, "RSS {rss} KiB with 20 stalled downloads");
     assert_eq!(
@@ -325,10 +340,7 @@ fn twenty_clients_stalled_in_a_64_mib_file_keep_memory_bounded_and_files_are_clo
     );
     drop(stalled);
     assert!(
-        (0..100).any(|_| {
-            std::thread::sleep(Duration::from_millis(50));
-            fds() == baseline
-        }),
+        wait_until(IO_TIMEOUT, || fds() == baseline),
         "files and sockets closed with their connections: {} open, {baseline} before",
         fds()
     );
