@@ -10,7 +10,7 @@ use std::net::{Shutdown, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use util::{Server, first_difference, noise, read_to_end_with_timeout};
+use util::{IO_TIMEOUT, Server, first_difference, noise, read_to_end_with_timeout};
 
 fn echo_server(extra: &[&str]) -> Server {
     let mut args = vec!["--protocol", "echo"];
@@ -160,12 +160,17 @@ fn echo_memory_stays_bounded_when_64_mib_meet_a_stalled_reader() {
     );
 }
 
-/// Expect the server to close `stream` by itself within 3 s, but not before
-/// `at_least` (so the timeout under test, not something else, closed it).
-fn assert_closed_by_server(stream: &mut TcpStream, at_least: Duration, server: &Server) {
-    let start = Instant::now();
-    let result = read_to_end_with_timeout(stream, Duration::from_secs(3));
-    let elapsed = start.elapsed();
+/// Expect the server to close `stream` by itself, not before `at_least`
+/// after `since` (so the timeout under test, not something else, closed
+/// it), and within a bound generous for a slow machine.
+fn assert_closed_by_server(
+    stream: &mut TcpStream,
+    since: Instant,
+    at_least: Duration,
+    server: &Server,
+) {
+    let result = read_to_end_with_timeout(stream, IO_TIMEOUT);
+    let elapsed = since.elapsed();
     match result {
         Ok(rest) => {
             assert!(
@@ -178,7 +183,7 @@ fn assert_closed_by_server(stream: &mut TcpStream, at_least: Duration, server: &
             );
         }
         Err(e) => panic!(
-            "expected the server to close the connection (EOF) within 3 s: {e}; server stderr:\n{}",
+            "expected the server to close the connection (EOF) within {IO_TIMEOUT:?}: {e}; server stderr:\n{}",
             server.stderr_text()
         ),
     }
@@ -187,39 +192,43 @@ fn assert_closed_by_server(stream: &mut TcpStream, at_least: Duration, server: &
 #[test]
 fn echo_closes_a_silent_client_at_the_idle_timeout() {
     let server = echo_server(&["--idle-timeout", "500ms"]);
+    let connecting = Instant::now();
     let mut stream = server.connect();
-    assert_closed_by_server(&mut stream, Duration::from_millis(400), &server);
+    assert_closed_by_server(&mut stream, connecting, Duration::from_millis(500), &server);
 }
 
 #[test]
 fn echo_closes_a_client_at_the_idle_timeout_after_traffic() {
     let server = echo_server(&["--idle-timeout", "500ms"]);
     let mut stream = server.connect();
+    let writing = Instant::now();
     stream.write_all(b"ping").unwrap();
     let mut back = [0u8; 4];
     stream.read_exact(&mut back).unwrap();
     assert_eq!(&back, b"ping");
-    assert_closed_by_server(&mut stream, Duration::from_millis(400), &server);
+    // The server's last traffic (the echo) came after `writing`.
+    assert_closed_by_server(&mut stream, writing, Duration::from_millis(500), &server);
 }
 
 #[test]
 fn echo_client_that_keeps_talking_outlives_the_idle_timeout() {
-    let server = echo_server(&["--idle-timeout", "500ms"]);
+    let server = echo_server(&["--idle-timeout", "1500ms"]);
     let mut stream = server.connect();
-    // 8 round trips 200 ms apart: 1.6 s in all, three idle timeouts, but
-    // never 500 ms without traffic.
-    for i in 0..8u8 {
+    // 10 round trips 300 ms apart: 3 s in all, two idle timeouts, but never
+    // 1.5 s without traffic (a margin of 1.2 s for a slow round trip).
+    for i in 0..10u8 {
         stream
             .write_all(&[b'a' + i])
             .unwrap_or_else(|e| panic!("write {i}: {e}"));
         let mut back = [0u8; 1];
         stream.read_exact(&mut back).unwrap_or_else(|e| {
             panic!(
-                "round trip {i}: the connection was closed although it was never idle for 500ms: {e}"
+                "round trip {i}: the connection was closed although it was never idle for 1.5 s: {e}"
             )
         });
         assert_eq!(back[0], b'a' + i);
-        thread::sleep(Duration::from_millis(200));
+        // Traffic spread over time is what is under test.
+        thread::sleep(Duration::from_millis(300));
     }
     stream.shutdown(Shutdown::Write).unwrap();
     let rest = read_to_end_with_timeout(&mut stream, Duration::from_secs(5)).unwrap();
@@ -229,6 +238,7 @@ fn echo_client_that_keeps_talking_outlives_the_idle_timeout() {
 #[test]
 fn echo_closes_a_silent_client_at_the_request_timeout() {
     let server = echo_server(&["--request-timeout", "500ms"]);
+    let connecting = Instant::now();
     let mut stream = server.connect();
-    assert_closed_by_server(&mut stream, Duration::from_millis(400), &server);
+    assert_closed_by_server(&mut stream, connecting, Duration::from_millis(500), &server);
 }

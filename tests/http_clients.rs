@@ -8,7 +8,7 @@
 mod util;
 
 use std::time::Duration;
-use util::{Server, require_tool, run_tool};
+use util::{IO_TIMEOUT, Server, require_tool, run_tool};
 
 fn url(server: &Server, path: &str) -> String {
     format!("http://{}{path}", server.addr)
@@ -160,12 +160,8 @@ fn wrk_reports_no_errors_with_64_keep_alive_connections() {
     assert!(out.contains("requests in"), "{out}");
     assert!(!out.contains("Socket errors"), "{out}");
     assert!(!out.contains("Non-2xx"), "{out}");
-    std::thread::sleep(Duration::from_millis(200));
-    assert_eq!(
-        server.metric("reactord_connections_active"),
-        1.0,
-        "every wrk connection was closed and removed"
-    );
+    let active = server.wait_for_metric("reactord_connections_active", IO_TIMEOUT, |n| n == 1.0);
+    assert_eq!(active, 1.0, "every wrk connection was closed and removed");
 }
 
 #[test]

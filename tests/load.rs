@@ -115,11 +115,12 @@ fn a_server_that_answers_garbage_is_counted_as_bad_responses() {
 
 #[test]
 fn nothing_listening_is_a_connect_error_and_exit_1() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // A socket bound but never listening holds the port for the whole
+    // test, so no other process can start listening on it meanwhile.
+    let holder = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    let any_port: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+    holder.bind(&any_port.into()).unwrap();
+    let port = holder.local_addr().unwrap().as_socket().unwrap().port();
     let (status, out) = run_tool(
         env!("CARGO_BIN_EXE_reactord-load"),
         &["--json", "--duration", "1s", &format!("127.0.0.1:{port}")],
