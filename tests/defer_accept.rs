@@ -144,7 +144,10 @@ fn a_refused_client_whose_request_arrived_reads_the_whole_503() {
         );
         // Linux keeps received data readable even after a reset, so the
         // read above can succeed anyway; but a reset that arrives after the
-        // FIN leaves its mark as a pending socket error.
+        // FIN leaves its mark as a pending socket error. The server's close
+        // follows its FIN at once, and the absence of a reset has no event
+        // to wait for: give it 20 ms to arrive. (A slow machine can only
+        // make this pass wrongly, never fail a correct server.)
         std::thread::sleep(Duration::from_millis(20));
         assert!(
             stream.take_error().unwrap().is_none(),

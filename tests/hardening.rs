@@ -123,8 +123,10 @@ fn a_thousand_slowloris_clients_do_not_keep_a_normal_client_waiting_and_are_clos
     // 1000 slow, the normal one, and the /metrics request.
     assert_eq!(server.metric("reactord_connections_active"), 1002.0);
     // One more byte each, as slowloris does: it doesn't buy more time.
-    for client in &mut slow {
-        let _ = client.write_all(b"x");
+    for (i, client) in slow.iter_mut().enumerate() {
+        client
+            .write_all(b"x")
+            .unwrap_or_else(|e| panic!("slow client {i} was cut off early: {e}"));
     }
     let timed_out = server.wait_for_metric(
         "reactord_connections_timed_out_total",
