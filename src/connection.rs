@@ -485,7 +485,6 @@ impl<S> Connection<S> {
     /// close, or enough output is pending. Returns true if there is now
     /// something to send or a close to carry out.
     fn answer_buffered<P: Protocol<Session = S>>(&mut self, env: &mut Env<'_, P>) -> bool {
-        let mut consumed_any = false;
         while !self.input.is_empty()
             && self.unparsed_input
             && !self.close_after_flush
@@ -511,7 +510,14 @@ impl<S> Connection<S> {
                 self.output.buffered_len()
             );
             self.input.consume(consumed);
-            consumed_any |= consumed > 0;
+            // A request ended here unless the protocol is still inside one
+            // (a body being read): only then does the request clock stop.
+            // Bytes of a body do not restart it, so --request-timeout
+            // covers the whole request, head and body, and a body dribbled
+            // a byte at a time can't hold the connection forever.
+            if consumed > 0 && !env.protocol.request_in_progress(&self.session) {
+                self.request_started = None;
+            }
             match verdict {
                 Verdict::Continue(n) if n > 0 => {}
                 // Continue(0) would loop forever; treat it as "need more".
@@ -522,11 +528,10 @@ impl<S> Connection<S> {
                 Verdict::Close(_) => self.close_after_flush = true,
             }
         }
-        // Track when the request being read started, for --request-timeout.
+        // The next request started (bytes of it are buffered, or its body
+        // is being read) when none was running: start its clock.
         let in_progress = !self.input.is_empty() || env.protocol.request_in_progress(&self.session);
-        if consumed_any {
-            self.request_started = in_progress.then_some(env.now);
-        } else if in_progress && self.request_started.is_none() {
+        if in_progress && self.request_started.is_none() {
             self.request_started = Some(env.now);
         }
         !self.output.is_empty() || self.close_after_flush

@@ -44,6 +44,7 @@ pub fn reason(status: u16) -> &'static str {
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        414 => "URI Too Long",
         408 => "Request Timeout",
         413 => "Content Too Large",
         416 => "Range Not Satisfiable",
@@ -53,6 +54,34 @@ pub fn reason(status: u16) -> &'static str {
         503 => "Service Unavailable",
         505 => "HTTP Version Not Supported",
         _ => "",
+    }
+}
+
+/// Whether a response's body goes on the wire: never in answer to HEAD
+/// (RFC 9110 §9.3.2), and never for 1xx, 204 or 304, which have none
+/// (RFC 9110 §6.4.1). Every response this module writes asks here, so no
+/// handler can get it wrong (hyper's `role.rs` keeps the same rule in one
+/// place).
+pub fn sends_body(status: u16, head_only: bool) -> bool {
+    !head_only && !matches!(status, 100..=199 | 204 | 304)
+}
+
+/// Append a whole response held in memory: the head, then the body if
+/// [`sends_body`] says so. Returns the body bytes written (for the access
+/// log).
+pub fn write_response(
+    out: &mut Vec<u8>,
+    head: &Head<'_>,
+    date: &[u8],
+    body: &[u8],
+    head_only: bool,
+) -> u64 {
+    write_head(out, head, date);
+    if sends_body(head.status, head_only) {
+        out.extend_from_slice(body);
+        body.len() as u64
+    } else {
+        0
     }
 }
 

@@ -15,8 +15,10 @@ pub enum Route {
     Static,
     /// Anything else, without --root.
     NotFound,
-    /// A method other than GET and HEAD.
+    /// A method RFC 9110 defines, other than GET and HEAD: 405 with Allow.
     MethodNotAllowed,
+    /// A method this server doesn't know: 501 (RFC 9110 §9.1, §15.6.2).
+    NotImplemented,
 }
 
 /// Route a request target (origin-form `/path?query`, or absolute-form
