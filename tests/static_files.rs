@@ -208,6 +208,43 @@ fn conditional_requests_get_304_and_if_none_match_wins() {
     );
 }
 
+/// RFC 9110 §8.6, §15.4.5: a 304 has no body, so it sends no
+/// Content-Length (the `0` it used to send is a wrong length for a
+/// 20-byte file), and the next response on the connection follows its head
+/// at once.
+#[test]
+fn a_304_has_no_content_length_and_no_body_before_the_next_response() {
+    let site = Site::new("304");
+    let server = Server::start(&["--root", &site.root()]);
+    let etag = header(&get(&server, "/notes.txt", ""), "ETag")
+        .unwrap()
+        .to_string();
+    for method in ["GET", "HEAD"] {
+        let response = raw(
+            &server,
+            &format!(
+                "{method} /notes.txt HTTP/1.1\r\nHost: t\r\nIf-None-Match: {etag}\r\n\r\n\
+                 GET /notes.txt HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+            ),
+        );
+        let (not_modified, next) = response.split_once("\r\n\r\n").unwrap();
+        assert_eq!(status(not_modified), "304", "{method}: {response}");
+        assert!(
+            !not_modified.contains("Content-Length"),
+            "{method}: {not_modified}"
+        );
+        assert!(
+            not_modified.contains(&format!("ETag: {etag}")),
+            "{response}"
+        );
+        assert!(
+            next.starts_with("HTTP/1.1 200 OK\r\n"),
+            "{method}: {response}"
+        );
+        assert!(next.ends_with("\r\n\r\n0123456789abcdefghij"), "{response}");
+    }
+}
+
 #[test]
 fn ranges_get_206_unsatisfiable_ones_416_and_if_range_is_honoured() {
     let site = Site::new("ranges");

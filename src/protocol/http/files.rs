@@ -55,7 +55,8 @@ pub struct Reply {
 enum ReplyBody {
     Text(String),
     File(FileBody),
-    Empty { length: u64 },
+    /// No body, and no length to announce: a 304.
+    Nothing,
 }
 
 impl StaticFiles {
@@ -151,7 +152,7 @@ impl Reply {
         let length = match &self.body {
             ReplyBody::Text(text) => text.len() as u64,
             ReplyBody::File(file) => file.remaining,
-            ReplyBody::Empty { length } => *length,
+            ReplyBody::Nothing => 0,
         };
         let head = Head {
             status: self.status,
@@ -161,13 +162,13 @@ impl Reply {
             extra: &self.extra,
         };
         response::write_head(out.bytes_mut(), &head, date);
-        if head_only {
+        if head_only || !response::has_body(self.status) {
             return (self.status, 0);
         }
         match self.body {
             ReplyBody::Text(text) => out.extend(text.as_bytes()),
             ReplyBody::File(file) if file.remaining > 0 => out.stream(Box::new(file)),
-            ReplyBody::File(_) | ReplyBody::Empty { .. } => {}
+            ReplyBody::File(_) | ReplyBody::Nothing => {}
         }
         (self.status, length)
     }
@@ -230,7 +231,7 @@ fn file_reply(path: &Path, conditions: &Conditions<'_>) -> io::Result<Reply> {
             status: 304,
             content_type: String::new(),
             extra,
-            body: ReplyBody::Empty { length: 0 },
+            body: ReplyBody::Nothing,
         });
     }
     let content_type = content_type(path);
@@ -435,6 +436,66 @@ impl Body for FileBody {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A root holding `notes.txt` (20 bytes) and `sub/index.html`, removed
+    /// when dropped.
+    struct Tree(PathBuf);
+
+    impl Tree {
+        fn new(name: &str) -> Tree {
+            let dir = std::env::temp_dir()
+                .join(format!("reactord-files-unit-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(dir.join("sub")).unwrap();
+            std::fs::write(dir.join("notes.txt"), "0123456789abcdefghij").unwrap();
+            std::fs::write(dir.join("sub/index.html"), "<p>sub</p>\n").unwrap();
+            Tree(dir)
+        }
+
+        fn files(&self) -> StaticFiles {
+            StaticFiles::new(&self.0, false).unwrap()
+        }
+    }
+
+    impl Drop for Tree {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// Everything a reply puts in the output buffer, and whether it also
+    /// attached a streamed body.
+    fn written(reply: Reply, head_only: bool) -> (String, bool) {
+        let mut out = Output::default();
+        reply.write(head_only, Persistence::KeepAlive, b"DATE", &mut out);
+        let text = String::from_utf8(out.bytes_mut().clone()).unwrap();
+        (text, out.has_body())
+    }
+
+    /// The ETag `reply` gives `notes.txt`.
+    fn etag_of_notes(files: &StaticFiles) -> String {
+        let (text, _) = written(files.reply("/notes.txt", &Conditions::default()), true);
+        text.lines()
+            .find_map(|l| l.strip_prefix("ETag: "))
+            .unwrap()
+            .to_string()
+    }
+
+    #[test]
+    fn a_304_has_neither_content_length_nor_body() {
+        let tree = Tree::new("304");
+        let files = tree.files();
+        let etag = etag_of_notes(&files);
+        let conditions = Conditions {
+            if_none_match: Some(etag.as_bytes()),
+            ..Conditions::default()
+        };
+        let reply = files.reply("/notes.txt", &conditions);
+        assert_eq!(reply.status, 304);
+        let (text, streamed) = written(reply, false);
+        assert!(!text.contains("Content-Length"), "{text}");
+        assert!(text.ends_with("\r\n\r\n") && !streamed, "{text}");
+    }
 
     #[test]
     fn traversal_and_hidden_paths_are_refused() {
