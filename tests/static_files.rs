@@ -292,6 +292,20 @@ fn ranges_get_206_unsatisfiable_ones_416_and_if_range_is_honoured() {
     );
 }
 
+/// RFC 9110 §14.1: the range unit is case-insensitive; §5.6.1: empty list
+/// elements are tolerated, so each of these asks for one range.
+#[test]
+fn the_range_unit_ignores_case_and_empty_list_elements_are_tolerated() {
+    let site = Site::new("range-syntax");
+    let server = Server::start(&["--root", &site.root()]);
+    for range in ["BYTES=0-1", "Bytes=0-1", "bytes=0-1,", "bytes=, 0-1"] {
+        let response = get(&server, "/notes.txt", &format!("Range: {range}\r\n"));
+        assert_eq!(status(&response), "206", "{range}: {response}");
+        assert_eq!(header(&response, "Content-Range"), Some("bytes 0-1/20"));
+        assert!(response.ends_with("\r\n\r\n01"), "{range}: {response}");
+    }
+}
+
 #[test]
 fn metrics_stay_reachable_and_shadow_a_file_named_metrics() {
     let site = Site::new("metrics");

@@ -307,17 +307,34 @@ enum ByteRange {
     Whole,
 }
 
+/// Parse `Range: bytes=...` (RFC 9110 §14.1.1). The unit is matched
+/// without regard to case (§14.1), and empty list elements are skipped
+/// (§5.6.1: `bytes=0-1,` and `bytes=, 0-1` are one range). More than one
+/// range is answered with the whole file: multipart/byteranges is not
+/// implemented, and §14.2 lets a server ignore Range.
 fn parse_range(value: &[u8], size: u64) -> ByteRange {
-    let Some(spec) = std::str::from_utf8(value)
+    let Some((unit, set)) = std::str::from_utf8(value)
         .ok()
-        .and_then(|v| v.strip_prefix("bytes="))
+        .and_then(|v| v.split_once('='))
     else {
         return ByteRange::Whole;
     };
-    if spec.contains(',') {
+    if !unit.eq_ignore_ascii_case("bytes") {
         return ByteRange::Whole;
     }
-    let Some((first, last)) = spec.trim().split_once('-') else {
+    let mut specs = set
+        .split(',')
+        .map(|spec| spec.trim_matches([' ', '\t']))
+        .filter(|spec| !spec.is_empty());
+    match (specs.next(), specs.next()) {
+        (Some(spec), None) => parse_range_spec(spec, size),
+        _ => ByteRange::Whole,
+    }
+}
+
+/// One range-spec: `a-b`, `a-` or `-n`.
+fn parse_range_spec(spec: &str, size: u64) -> ByteRange {
+    let Some((first, last)) = spec.split_once('-') else {
         return ByteRange::Whole;
     };
     let parse = |s: &str| {
@@ -535,6 +552,27 @@ mod tests {
         assert_eq!(parse_range(b"bytes=0-1,5-6", 100), ByteRange::Whole);
         assert_eq!(parse_range(b"items=0-1", 100), ByteRange::Whole);
         assert_eq!(parse_range(b"bytes=5-1", 100), ByteRange::Whole);
+        assert_eq!(parse_range(b"bytes=", 100), ByteRange::Whole);
+        assert_eq!(parse_range(b"bytes=,", 100), ByteRange::Whole);
+        assert_eq!(parse_range(b"bytes 0-1", 100), ByteRange::Whole);
+    }
+
+    #[test]
+    fn the_range_unit_ignores_case_and_empty_list_elements_are_skipped() {
+        for value in [
+            "BYTES=0-1",
+            "Bytes=0-1",
+            "bytes=0-1,",
+            "bytes=, 0-1",
+            "bytes=,,0-1 ,\t,",
+        ] {
+            assert_eq!(
+                parse_range(value.as_bytes(), 100),
+                ByteRange::Within(0, 1),
+                "{value}"
+            );
+        }
+        assert_eq!(parse_range(b"BYTES=0-1, 5-6", 100), ByteRange::Whole);
     }
 
     #[test]
