@@ -140,6 +140,23 @@ fn directories_serve_index_redirect_without_slash_and_list_only_with_autoindex()
     );
 }
 
+/// The redirect that adds a directory's slash keeps the query: it is part
+/// of what was asked for.
+#[test]
+fn a_directory_redirect_keeps_the_query() {
+    let site = Site::new("redirect-query");
+    let server = Server::start(&["--root", &site.root()]);
+    for (target, location) in [
+        ("/sub?q=1", "/sub/?q=1"),
+        ("/sub?a=1&b=%2F", "/sub/?a=1&b=%2F"),
+        ("/sub", "/sub/"),
+    ] {
+        let redirect = get(&server, target, "");
+        assert_eq!(status(&redirect), "301", "{target}: {redirect}");
+        assert_eq!(header(&redirect, "Location"), Some(location), "{target}");
+    }
+}
+
 #[test]
 fn no_request_reaches_outside_the_root_or_a_hidden_file() {
     let site = Site::new("escape");

@@ -15,6 +15,7 @@
 
 use super::request::Conditions;
 use super::response::{self, Head, Persistence};
+use super::route;
 use crate::protocol::{Body, Output};
 use log::debug;
 use std::fmt::Write as _;
@@ -72,13 +73,14 @@ impl StaticFiles {
         Ok(StaticFiles { root, autoindex })
     }
 
-    /// Answer `GET`/`HEAD` of `path` (the target's path, query removed).
-    pub fn reply(&self, path: &str, conditions: &Conditions<'_>) -> Reply {
+    /// Answer `GET`/`HEAD` of `target` (as sent: origin- or absolute-form).
+    pub fn reply(&self, target: &str, conditions: &Conditions<'_>) -> Reply {
+        let path = route::path_of(target);
         match self.resolve(path) {
             Resolved::NotFound => text_reply(404, "404 Not Found\n"),
             Resolved::Redirect => {
                 let mut reply = text_reply(301, "301 Moved Permanently\n");
-                reply.extra = format!("Location: {path}/\r\n");
+                reply.extra = redirect_location(path, route::query_of(target));
                 reply
             }
             Resolved::Listing(dir) => match listing(&dir, path) {
@@ -171,6 +173,17 @@ impl Reply {
             ReplyBody::File(_) | ReplyBody::Nothing => {}
         }
         (self.status, length)
+    }
+}
+
+/// The `Location` header that adds the slash a directory's path lacks. The
+/// query goes along (`/sub?q=1` → `/sub/?q=1`): it is part of what the
+/// client asked for, and dropping it would change the request (RFC 9110
+/// §10.2.2 makes Location a URI reference, query included).
+fn redirect_location(path: &str, query: Option<&str>) -> String {
+    match query {
+        Some(query) => format!("Location: {path}/?{query}\r\n"),
+        None => format!("Location: {path}/\r\n"),
     }
 }
 
@@ -496,6 +509,21 @@ mod tests {
             .find_map(|l| l.strip_prefix("ETag: "))
             .unwrap()
             .to_string()
+    }
+
+    #[test]
+    fn a_directory_redirect_keeps_the_query() {
+        let tree = Tree::new("redirect");
+        let files = tree.files();
+        for (target, location) in [
+            ("/sub", "Location: /sub/\r\n"),
+            ("/sub?q=1&r=%20", "Location: /sub/?q=1&r=%20\r\n"),
+            ("http://host/sub?q=1", "Location: /sub/?q=1\r\n"),
+        ] {
+            let reply = files.reply(target, &Conditions::default());
+            assert_eq!(reply.status, 301, "{target}");
+            assert_eq!(reply.extra, location, "{target}");
+        }
     }
 
     #[test]

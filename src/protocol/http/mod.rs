@@ -135,7 +135,7 @@ impl Http {
         if answer.route == Route::Static
             && let Some(files) = &self.files
         {
-            let reply = files.reply(route::path_of(target), conditions);
+            let reply = files.reply(target, conditions);
             let (status, bytes) =
                 reply.write(answer.head_only, answer.persistence, self.dates.imf(), out);
             ctx.metrics.count_response(status);
