@@ -225,6 +225,88 @@ fn conditional_requests_get_304_and_if_none_match_wins() {
     );
 }
 
+/// RFC 9110 §13.1.1, §13.1.4: If-Match (strong comparison, `*` for any
+/// existing file) and, without it, If-Unmodified-Since are preconditions;
+/// when one fails the answer is 412 with a short body (none for HEAD), and
+/// they are evaluated before If-None-Match (§13.2.2).
+#[test]
+fn if_match_and_if_unmodified_since_that_fail_get_412() {
+    let site = Site::new("412");
+    let server = Server::start(&["--root", &site.root()]);
+    let first = get(&server, "/notes.txt", "");
+    let etag = header(&first, "ETag").unwrap().to_string();
+    let modified = header(&first, "Last-Modified").unwrap().to_string();
+    let epoch = "Thu, 01 Jan 1970 00:00:00 GMT";
+    let cases = [
+        (format!("If-Match: {etag}\r\n"), "200"),
+        ("If-Match: \"x\", *\r\n".to_string(), "412"),
+        ("If-Match: *\r\n".to_string(), "200"),
+        (format!("If-Match: \"x\", {etag}\r\n"), "200"),
+        ("If-Match: \"x\"\r\n".to_string(), "412"),
+        (format!("If-Match: W/{etag}\r\n"), "412"),
+        (format!("If-Unmodified-Since: {modified}\r\n"), "200"),
+        (format!("If-Unmodified-Since: {epoch}\r\n"), "412"),
+        ("If-Unmodified-Since: not a date\r\n".to_string(), "200"),
+        // If-Match decides alone when both are sent (§13.1.4).
+        (
+            format!("If-Match: {etag}\r\nIf-Unmodified-Since: {epoch}\r\n"),
+            "200",
+        ),
+        // The preconditions come before If-None-Match (§13.2.2).
+        (
+            format!("If-Match: \"x\"\r\nIf-None-Match: {etag}\r\n"),
+            "412",
+        ),
+        (
+            format!("If-Match: {etag}\r\nIf-None-Match: {etag}\r\n"),
+            "304",
+        ),
+    ];
+    for (headers, expected) in &cases {
+        let response = get(&server, "/notes.txt", headers);
+        assert_eq!(status(&response), *expected, "{headers}: {response}");
+    }
+    let failed = get(&server, "/notes.txt", "If-Match: \"x\"\r\n");
+    assert!(
+        failed.starts_with("HTTP/1.1 412 Precondition Failed\r\n"),
+        "{failed}"
+    );
+    assert!(
+        failed.ends_with("\r\n\r\n412 Precondition Failed\n"),
+        "{failed}"
+    );
+
+    // HEAD: the same head, no body, and the connection goes on.
+    let response = raw(
+        &server,
+        "HEAD /notes.txt HTTP/1.1\r\nHost: t\r\nIf-Match: \"x\"\r\n\r\n\
+         GET /notes.txt HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    );
+    let (failed_head, next) = response.split_once("\r\n\r\n").unwrap();
+    assert_eq!(status(failed_head), "412", "{response}");
+    assert!(next.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
+
+    // A missing file stays a 404 (§13.2.1).
+    assert_eq!(
+        status(&get(&server, "/missing.txt", "If-Match: *\r\n")),
+        "404"
+    );
+
+    // The preconditions survive a request body, answered after it.
+    let with_body = raw(
+        &server,
+        "GET /notes.txt HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\
+         If-Unmodified-Since: Thu, 01 Jan 1970 00:00:00 GMT\r\nContent-Length: 5\r\n\r\nhello",
+    );
+    assert_eq!(status(&with_body), "412", "{with_body}");
+    let with_body = raw(
+        &server,
+        "GET /notes.txt HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\
+         If-Match: \"x\"\r\nContent-Length: 5\r\n\r\nhello",
+    );
+    assert_eq!(status(&with_body), "412", "{with_body}");
+}
+
 /// RFC 9110 §8.6, §15.4.5: a 304 has no body, so it sends no
 /// Content-Length (the `0` it used to send is a wrong length for a
 /// 20-byte file), and the next response on the connection follows its head
