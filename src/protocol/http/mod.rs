@@ -27,7 +27,7 @@ use super::{Context, Output, Protocol, Verdict};
 use crate::config::Config;
 use body::{Body, BodyError};
 use files::StaticFiles;
-use request::{Conditions, Method, Parsed, Request};
+use request::{Conditions, Method, OwnedConditions, Parsed, Request};
 use response::{Canned, DateCache, Head, Persistence};
 use route::Route;
 use std::io::Write;
@@ -85,7 +85,7 @@ struct Pending {
     log_line: Option<String>,
     /// For a static file: the target and the conditional headers, copied
     /// out of the input (which is gone by the time the body has been read).
-    static_request: Option<(String, [Option<Vec<u8>>; 4])>,
+    static_request: Option<(String, OwnedConditions)>,
 }
 
 /// What to answer a valid request with.
@@ -135,7 +135,7 @@ impl Http {
         if answer.route == Route::Static
             && let Some(files) = &self.files
         {
-            let reply = files.reply(route::path_of(target), conditions);
+            let reply = files.reply(target, conditions);
             let (status, bytes) =
                 reply.write(answer.head_only, answer.persistence, self.dates.imf(), out);
             ctx.metrics.count_response(status);
@@ -298,15 +298,7 @@ impl Http {
                     return Verdict::Continue(n);
                 };
                 let (target, conditions) = match &pending.static_request {
-                    Some((target, [a, b, c, d])) => (
-                        target.as_str(),
-                        Conditions {
-                            if_none_match: a.as_deref(),
-                            if_modified_since: b.as_deref(),
-                            range: c.as_deref(),
-                            if_range: d.as_deref(),
-                        },
-                    ),
+                    Some((target, conditions)) => (target.as_str(), conditions.borrow()),
                     None => ("", Conditions::default()),
                 };
                 let (status, bytes) = self.respond(pending.request, target, &conditions, ctx, out);
@@ -390,16 +382,9 @@ impl Http {
             )
         });
         let static_request = (answer.route == Route::Static).then(|| {
-            let c = &request.conditions;
-            let own = |v: Option<&[u8]>| v.map(<[u8]>::to_vec);
             (
                 request.target.to_string(),
-                [
-                    own(c.if_none_match),
-                    own(c.if_modified_since),
-                    own(c.range),
-                    own(c.if_range),
-                ],
+                OwnedConditions::new(&request.conditions),
             )
         });
         session.in_body = Some((

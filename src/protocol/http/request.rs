@@ -63,10 +63,16 @@ pub struct Request<'a> {
     pub conditions: Conditions<'a>,
 }
 
-/// The request headers that decide a static file's answer: 304 Not
-/// Modified, 206 Partial Content or the whole file. Borrowed from the input.
+/// The request headers that decide a static file's answer: 412
+/// Precondition Failed, 304 Not Modified, 206 Partial Content or the whole
+/// file. Borrowed from the input. A field sent twice counts by its last
+/// line.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Conditions<'a> {
+    /// `If-Match`.
+    pub if_match: Option<&'a [u8]>,
+    /// `If-Unmodified-Since`.
+    pub if_unmodified_since: Option<&'a [u8]>,
     /// `If-None-Match`.
     pub if_none_match: Option<&'a [u8]>,
     /// `If-Modified-Since`.
@@ -75,6 +81,45 @@ pub struct Conditions<'a> {
     pub range: Option<&'a [u8]>,
     /// `If-Range`.
     pub if_range: Option<&'a [u8]>,
+}
+
+/// [`Conditions`] copied out of the input, for an answer that waits until
+/// the request body has been read: by then the input is gone.
+#[derive(Debug)]
+pub struct OwnedConditions {
+    if_match: Option<Box<[u8]>>,
+    if_unmodified_since: Option<Box<[u8]>>,
+    if_none_match: Option<Box<[u8]>>,
+    if_modified_since: Option<Box<[u8]>>,
+    range: Option<Box<[u8]>>,
+    if_range: Option<Box<[u8]>>,
+}
+
+impl OwnedConditions {
+    /// Copy each field present in `conditions`.
+    pub fn new(conditions: &Conditions<'_>) -> OwnedConditions {
+        let own = |value: Option<&[u8]>| value.map(Box::from);
+        OwnedConditions {
+            if_match: own(conditions.if_match),
+            if_unmodified_since: own(conditions.if_unmodified_since),
+            if_none_match: own(conditions.if_none_match),
+            if_modified_since: own(conditions.if_modified_since),
+            range: own(conditions.range),
+            if_range: own(conditions.if_range),
+        }
+    }
+
+    /// The same conditions, borrowed again.
+    pub fn borrow(&self) -> Conditions<'_> {
+        Conditions {
+            if_match: self.if_match.as_deref(),
+            if_unmodified_since: self.if_unmodified_since.as_deref(),
+            if_none_match: self.if_none_match.as_deref(),
+            if_modified_since: self.if_modified_since.as_deref(),
+            range: self.range.as_deref(),
+            if_range: self.if_range.as_deref(),
+        }
+    }
 }
 
 /// The outcome of looking at the start of the input.
@@ -195,6 +240,10 @@ fn interpret<'b>(
             }
         } else if name.eq_ignore_ascii_case("expect") {
             expect_continue |= trim(value).eq_ignore_ascii_case(b"100-continue");
+        } else if name.eq_ignore_ascii_case("if-match") {
+            conditions.if_match = Some(trim(value));
+        } else if name.eq_ignore_ascii_case("if-unmodified-since") {
+            conditions.if_unmodified_since = Some(trim(value));
         } else if name.eq_ignore_ascii_case("if-none-match") {
             conditions.if_none_match = Some(trim(value));
         } else if name.eq_ignore_ascii_case("if-modified-since") {
