@@ -336,21 +336,27 @@ impl<P: Protocol> Server<P> {
             "refusing {peer}: {} connections open",
             self.connections.len()
         );
+        // Read what the client has already sent (with --defer-accept its
+        // request is always there): a close with unread bytes sends a reset
+        // instead of a FIN, and a reset can destroy the reply before the
+        // client reads it. Bounded: a client still sending gets the reset.
+        // The protocol sees the first bytes (HTTP answers HEAD without a
+        // body).
+        let first = socket.read(&mut self.scratch).unwrap_or(0);
         let mut out = Output::default();
         let mut ctx = Context {
             now,
             wall,
             metrics: &mut self.metrics,
         };
-        self.protocol.on_reject(&mut ctx, &mut out);
-        // Read what the client has already sent (with --defer-accept its
-        // request is always there): a close with unread bytes sends a reset
-        // instead of a FIN, and a reset can destroy the reply before the
-        // client reads it. Bounded: a client still sending gets the reset.
-        for _ in 0..4 {
-            match socket.read(&mut self.scratch) {
-                Ok(n) if n == self.scratch.len() => continue,
-                _ => break,
+        let seen = self.scratch.get(..first).unwrap_or_default();
+        self.protocol.on_reject(seen, &mut ctx, &mut out);
+        if first == self.scratch.len() {
+            for _ in 0..3 {
+                match socket.read(&mut self.scratch) {
+                    Ok(n) if n == self.scratch.len() => continue,
+                    _ => break,
+                }
             }
         }
         if out.buffered_len() > 0 {

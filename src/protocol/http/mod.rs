@@ -458,9 +458,9 @@ impl Protocol for Http {
         session.in_body.is_some()
     }
 
-    fn on_reject(&mut self, ctx: &mut Context<'_>, out: &mut Output) {
+    fn on_reject(&mut self, input: &[u8], ctx: &mut Context<'_>, out: &mut Output) {
         self.dates.update(ctx.wall);
-        self.refuse(503, false, ctx, out);
+        self.refuse(503, request::is_head_request(input), ctx, out);
     }
 
     fn end_of_turn(&mut self) {
