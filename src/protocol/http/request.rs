@@ -426,7 +426,9 @@ fn is_absolute_form(target: &str) -> bool {
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
     scheme.next().is_some_and(|b| b.is_ascii_alphabetic())
         && scheme.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
-        // userinfo (`user@host`) fails here: RFC 9110 §4.2.4 calls it an error.
+        // An empty host is invalid (RFC 9110 §4.2.1), and userinfo
+        // (`user@host`) fails here: RFC 9110 §4.2.4 calls it an error.
+        && !authority.is_empty()
         && valid_host(authority.as_bytes())
 }
 
@@ -643,6 +645,7 @@ mod tests {
             (b"GET http://a/x HTTP/1.1\r\nHost: a\r\n\r\n", 200),
             (b"GET http://a HTTP/1.1\r\nHost: a\r\n\r\n", 200),
             (b"GET http://u@a/ HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            (b"GET http:///x HTTP/1.1\r\nHost: a\r\n\r\n", 400),
             (b"GET 1http://a/ HTTP/1.1\r\nHost: a\r\n\r\n", 400),
             (b"CONNECT a:443 HTTP/1.1\r\nHost: a\r\n\r\n", 200),
             (b"CONNECT [::1]:443 HTTP/1.1\r\nHost: a\r\n\r\n", 200),
