@@ -52,7 +52,7 @@
 use crate::buffer::{BufferPool, InputBuffer};
 use crate::metrics::Metrics;
 use crate::protocol::{Context, Output, Protocol, Verdict};
-use crate::timer::{TimerId, TimerSlot};
+use crate::timer::{TimerId, TimerSlot, deadline_after};
 use log::{debug, trace};
 use mio::event::Event;
 use mio::net::TcpStream;
@@ -341,18 +341,25 @@ impl<S> Connection<S> {
             // that started (or a new connection's first) must also finish
             // within --request-timeout. Whichever comes first.
             State::Reading => {
-                let idle = (self.last_progress + timeouts.idle, DeadlineKind::Idle);
-                Some(match self.request_started {
-                    Some(started) if started + timeouts.request < idle.0 => {
-                        (started + timeouts.request, DeadlineKind::Request)
-                    }
+                let idle = (
+                    deadline_after(self.last_progress, timeouts.idle),
+                    DeadlineKind::Idle,
+                );
+                let request = self
+                    .request_started
+                    .map(|started| deadline_after(started, timeouts.request));
+                Some(match request {
+                    Some(due) if due < idle.0 => (due, DeadlineKind::Request),
                     _ => idle,
                 })
             }
-            State::Writing => Some((self.last_progress + timeouts.idle, DeadlineKind::Idle)),
+            State::Writing => Some((
+                deadline_after(self.last_progress, timeouts.idle),
+                DeadlineKind::Idle,
+            )),
             State::Closing => self
                 .closing_since
-                .map(|since| (since + timeouts.linger, DeadlineKind::Linger)),
+                .map(|since| (deadline_after(since, timeouts.linger), DeadlineKind::Linger)),
             State::Closed => None,
         }
     }

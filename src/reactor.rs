@@ -30,7 +30,7 @@ use crate::connection::{
 };
 use crate::metrics::Metrics;
 use crate::protocol::{Context, Output, Protocol};
-use crate::timer::Timers;
+use crate::timer::{Timers, deadline_after};
 use log::{debug, info, trace, warn};
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
@@ -273,7 +273,7 @@ impl<P: Protocol> Server<P> {
                         warn!("accept: {err}; pausing accepts for {ACCEPT_BACKOFF:?}");
                         self.last_fd_warning = Some(now);
                     }
-                    self.accept_paused_until = Some(now + ACCEPT_BACKOFF);
+                    self.accept_paused_until = Some(deadline_after(now, ACCEPT_BACKOFF));
                     return;
                 }
                 // A connection reset before we accepted it, or similar:
@@ -509,7 +509,7 @@ impl<P: Protocol> Server<P> {
 
     /// Stop accepting, close idle connections, let the others finish.
     fn begin_shutdown(&mut self, now: Instant) {
-        self.shutdown_deadline = Some(now + self.config.shutdown_timeout);
+        self.shutdown_deadline = Some(deadline_after(now, self.config.shutdown_timeout));
         if let Some(mut listener) = self.listener.take() {
             let _ = self.poll.registry().deregister(&mut listener);
         }
