@@ -10,6 +10,52 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+// # Bounds
+//
+// Every numeric setting has an upper bound, checked when the command line is
+// parsed (a usage error, exit 2) and again by `Config::validate`, because a
+// program that embeds the library builds its Config without the parser. A
+// value nobody needs must not be able to overflow a clock or size a buffer:
+// `--idle-timeout 10000000000000000000` used to start and then panic on the
+// first connection, when `Instant + Duration` overflowed. (The deadline
+// arithmetic is also checked, see `timer::deadline_after`, so even a Config
+// that skipped validation cannot panic; the bounds make the behaviour
+// sensible, not just safe.)
+
+/// Longest `--request-timeout`, `--idle-timeout` and `--shutdown-timeout`
+/// (and the linger limit): a year. A deadline is `now + timeout`, so an
+/// unbounded timeout can overflow the clock; a year is as good as "never"
+/// for any of them, and far from any clock's range.
+pub const TIMEOUT_CEILING: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+
+/// Longest `--defer-accept`: an hour. The kernel takes whole seconds as a C
+/// int and turns them into a number of SYN-ACK retransmissions (at most 255,
+/// backing off to two minutes apart), so beyond about eight hours a larger
+/// value changes nothing; an hour is already far longer than any client
+/// waits before it speaks.
+pub const DEFER_ACCEPT_CEILING: Duration = Duration::from_secs(60 * 60);
+
+/// Largest `--max-connections`: 2^20 = 1048576, the default ceiling on the
+/// descriptors one process may hold (`fs.nr_open`); every connection is one
+/// descriptor, so more could never be open at once.
+pub const MAX_CONNECTIONS_CEILING: usize = 1 << 20;
+
+/// Largest `--max-request-bytes`: 1 MiB. Each busy connection's read buffer
+/// is sized from it, so the worst-case memory is `--max-connections` times
+/// this; request heads are a few hundred bytes (nginx's default limit is
+/// 8 KiB, ours 16 KiB).
+pub const MAX_REQUEST_BYTES_CEILING: usize = 1 << 20;
+
+/// Largest `--max-body-bytes`: 1 TiB. Bodies are discarded as they stream,
+/// so this costs no memory; the bound keeps every body byte count far from
+/// overflowing a `u64`.
+pub const MAX_BODY_BYTES_CEILING: u64 = 1 << 40;
+
+/// Largest `--backlog`: 65535. listen(2) takes an int, and the kernel
+/// silently caps it at `net.core.somaxconn` anyway (4096 by default on
+/// recent kernels; 65535 was its historical maximum).
+pub const BACKLOG_CEILING: i32 = 65535;
+
 /// Which protocol the server speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProtocolName {
@@ -124,30 +170,142 @@ impl Default for Config {
 }
 
 impl Config {
-    /// Reject combinations that cannot work, with a message naming the flag.
+    /// Reject values and combinations that cannot work, with a message
+    /// naming the flag. The command line checks the same bounds while
+    /// parsing; this is for programs that build a Config themselves.
     pub fn validate(&self) -> Result<(), String> {
-        if self.max_connections == 0 {
-            return Err("--max-connections must be at least 1".into());
-        }
-        if self.max_request_bytes == 0 {
-            return Err("--max-request-bytes must be at least 1".into());
-        }
-        if self.backlog <= 0 {
-            return Err("--backlog must be at least 1".into());
-        }
+        check_count(
+            "--max-connections",
+            self.max_connections,
+            1,
+            MAX_CONNECTIONS_CEILING,
+        )?;
+        check_count(
+            "--max-request-bytes",
+            self.max_request_bytes,
+            1,
+            MAX_REQUEST_BYTES_CEILING,
+        )?;
+        check_count(
+            "--max-body-bytes",
+            self.max_body_bytes,
+            0,
+            MAX_BODY_BYTES_CEILING,
+        )?;
+        check_count("--backlog", self.backlog, 1, BACKLOG_CEILING)?;
         for (flag, value) in [
             ("--request-timeout", self.request_timeout),
             ("--idle-timeout", self.idle_timeout),
         ] {
-            if value.is_zero() {
-                return Err(format!("{flag} must be greater than zero"));
-            }
+            check_duration(flag, value, true, TIMEOUT_CEILING)?;
+        }
+        check_duration(
+            "--shutdown-timeout",
+            self.shutdown_timeout,
+            false,
+            TIMEOUT_CEILING,
+        )?;
+        check_duration(
+            "linger timeout",
+            self.linger_timeout,
+            false,
+            TIMEOUT_CEILING,
+        )?;
+        if let Some(wait) = self.defer_accept {
+            check_duration("--defer-accept", wait, false, DEFER_ACCEPT_CEILING)?;
         }
         if self.defer_accept.is_some() && !cfg!(any(target_os = "linux", target_os = "android")) {
             return Err("--defer-accept needs Linux (TCP_DEFER_ACCEPT)".into());
         }
         Ok(())
     }
+}
+
+/// `value` must lie in `min..=max`.
+fn check_count<T: PartialOrd + fmt::Display>(
+    flag: &str,
+    value: T,
+    min: T,
+    max: T,
+) -> Result<(), String> {
+    if value < min || value > max {
+        return Err(format!(
+            "{flag} must be between {min} and {max}, not {value}"
+        ));
+    }
+    Ok(())
+}
+
+/// `value` must be at most `max` (and, if `positive`, more than zero).
+fn check_duration(
+    flag: &str,
+    value: Duration,
+    positive: bool,
+    max: Duration,
+) -> Result<(), String> {
+    if positive && value.is_zero() {
+        return Err(format!("{flag} must be greater than zero"));
+    }
+    if value > max {
+        return Err(format!(
+            "{flag} must be at most {} ({} s), not {} s",
+            format_duration(max),
+            max.as_secs(),
+            value.as_secs_f64()
+        ));
+    }
+    Ok(())
+}
+
+/// A duration in the largest unit of [`parse_duration`]'s syntax that
+/// shows it exactly: `8760h`, `90s`, `250ms`.
+pub fn format_duration(value: Duration) -> String {
+    let millis = value.as_millis();
+    let seconds = value.as_secs();
+    if !millis.is_multiple_of(1000) {
+        format!("{millis}ms")
+    } else if seconds != 0 && seconds.is_multiple_of(3600) {
+        format!("{}h", seconds / 3600)
+    } else if seconds != 0 && seconds.is_multiple_of(60) {
+        format!("{}m", seconds / 60)
+    } else {
+        format!("{seconds}s")
+    }
+}
+
+/// Parse `--request-timeout` or `--idle-timeout`: more than zero, at most
+/// [`TIMEOUT_CEILING`].
+pub fn parse_timeout(text: &str) -> Result<Duration, String> {
+    parse_bounded_duration(text, true, TIMEOUT_CEILING)
+}
+
+/// Parse `--shutdown-timeout`: zero (drop work in flight at once) up to
+/// [`TIMEOUT_CEILING`].
+pub fn parse_shutdown_timeout(text: &str) -> Result<Duration, String> {
+    parse_bounded_duration(text, false, TIMEOUT_CEILING)
+}
+
+/// Parse `--defer-accept`: at most [`DEFER_ACCEPT_CEILING`].
+pub fn parse_defer_accept(text: &str) -> Result<Duration, String> {
+    parse_bounded_duration(text, false, DEFER_ACCEPT_CEILING)
+}
+
+/// [`parse_duration`], then the bounds; the parser (clap) puts the flag's
+/// name in front of the message.
+fn parse_bounded_duration(text: &str, positive: bool, max: Duration) -> Result<Duration, String> {
+    let value = parse_duration(text)?;
+    if positive && value.is_zero() {
+        return Err("must be greater than zero".into());
+    }
+    if value > max {
+        return Err(format!(
+            "{} is more than the largest accepted, {} ({} s)",
+            text.trim(),
+            format_duration(max),
+            max.as_secs()
+        ));
+    }
+    Ok(value)
 }
 
 /// Parse a duration: `250ms`, `10s`, `2m`, `1h`, or a bare number of seconds.
@@ -209,5 +367,101 @@ mod tests {
         assert_eq!(c.shutdown_timeout, Duration::from_secs(10));
         assert_eq!(c.backlog, 1024);
         assert!(c.validate().is_ok());
+    }
+
+    /// Each bound, as the command line and `validate` both see it: the
+    /// ceiling itself is accepted, one step past it is refused with a
+    /// message naming the flag and the bound.
+    #[test]
+    fn validate_accepts_each_ceiling_and_refuses_one_past_it_naming_the_flag() {
+        type Set = fn(&mut Config, bool);
+        let cases: [(&str, &str, Set); 8] = [
+            ("--max-connections", "1048576", |c, over| {
+                c.max_connections = MAX_CONNECTIONS_CEILING + usize::from(over)
+            }),
+            ("--max-request-bytes", "1048576", |c, over| {
+                c.max_request_bytes = MAX_REQUEST_BYTES_CEILING + usize::from(over)
+            }),
+            ("--max-body-bytes", "1099511627776", |c, over| {
+                c.max_body_bytes = MAX_BODY_BYTES_CEILING + u64::from(over)
+            }),
+            ("--backlog", "65535", |c, over| {
+                c.backlog = BACKLOG_CEILING + i32::from(over)
+            }),
+            ("--request-timeout", "8760h", |c, over| {
+                c.request_timeout = TIMEOUT_CEILING + Duration::from_millis(u64::from(over))
+            }),
+            ("--idle-timeout", "8760h", |c, over| {
+                c.idle_timeout = TIMEOUT_CEILING + Duration::from_millis(u64::from(over))
+            }),
+            ("--shutdown-timeout", "8760h", |c, over| {
+                c.shutdown_timeout = TIMEOUT_CEILING + Duration::from_millis(u64::from(over))
+            }),
+            ("--defer-accept", "1h", |c, over| {
+                c.defer_accept = Some(DEFER_ACCEPT_CEILING + Duration::from_millis(u64::from(over)))
+            }),
+        ];
+        for (flag, bound, set) in cases {
+            let mut at_ceiling = Config::default();
+            set(&mut at_ceiling, false);
+            assert_eq!(at_ceiling.validate(), Ok(()), "{flag} at its ceiling");
+            let mut past = Config::default();
+            set(&mut past, true);
+            let message = past.validate().expect_err(flag);
+            assert!(
+                message.contains(flag) && message.contains(bound),
+                "{flag}: {message:?} should name the flag and {bound}"
+            );
+        }
+    }
+
+    #[test]
+    fn validate_refuses_zero_where_zero_cannot_work() {
+        type Set = fn(&mut Config);
+        let cases: [(&str, Set); 5] = [
+            ("--max-connections", |c| c.max_connections = 0),
+            ("--max-request-bytes", |c| c.max_request_bytes = 0),
+            ("--backlog", |c| c.backlog = 0),
+            ("--request-timeout", |c| c.request_timeout = Duration::ZERO),
+            ("--idle-timeout", |c| c.idle_timeout = Duration::ZERO),
+        ];
+        for (flag, set) in cases {
+            let mut config = Config::default();
+            set(&mut config);
+            let message = config.validate().expect_err(flag);
+            assert!(message.contains(flag), "{message:?}");
+        }
+    }
+
+    #[test]
+    fn the_duration_flags_parse_up_to_their_ceiling_and_no_further() {
+        assert_eq!(parse_timeout("8760h"), Ok(TIMEOUT_CEILING));
+        assert_eq!(parse_shutdown_timeout("8760h"), Ok(TIMEOUT_CEILING));
+        assert_eq!(parse_shutdown_timeout("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_defer_accept("1h"), Ok(DEFER_ACCEPT_CEILING));
+        for (parse, too_long, bound) in [
+            (
+                parse_timeout as fn(&str) -> Result<Duration, String>,
+                "8761h",
+                "8760h",
+            ),
+            (parse_timeout, "10000000000000000000", "8760h"),
+            (parse_shutdown_timeout, "31536001", "8760h"),
+            (parse_defer_accept, "3601s", "1h"),
+        ] {
+            let message = parse(too_long).expect_err(too_long);
+            assert!(message.contains(bound), "{too_long}: {message:?}");
+        }
+        assert!(parse_timeout("0").is_err());
+        assert!(parse_timeout("0ms").is_err());
+    }
+
+    #[test]
+    fn durations_are_shown_in_the_largest_exact_unit() {
+        assert_eq!(format_duration(TIMEOUT_CEILING), "8760h");
+        assert_eq!(format_duration(Duration::from_secs(90)), "90s");
+        assert_eq!(format_duration(Duration::from_secs(120)), "2m");
+        assert_eq!(format_duration(Duration::from_millis(250)), "250ms");
+        assert_eq!(format_duration(Duration::ZERO), "0s");
     }
 }

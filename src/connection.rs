@@ -7,8 +7,8 @@
 //!            accept
 //!              │
 //!              ▼
-//!   ┌────▶ Reading ──── socket would not take all output ───▶ Writing
-//!   │          │  ▲                                              │
+//!   ┌────▶ Reading ──── socket would not take all output, ──▶ Writing
+//!   │          │  ▲        or the write budget ran out          │
 //!   │          │  └─────────────── output drained ───────────────┘
 //!   │          │
 //!   │          └── protocol said Close / client sent EOF, output drained ──▶ Closing
@@ -43,16 +43,19 @@
 //!
 //! # Fairness
 //!
-//! One call to [`Connection::drive`] does at most [`READS_PER_TURN`] reads. A
-//! client that sends faster than we answer would otherwise keep the loop on
-//! its socket forever; instead `drive` returns [`Turn::MoreWork`] and the
-//! reactor puts the connection on its ready list, to be continued after every
-//! other connection with events has had its turn.
+//! One call to [`Connection::drive`] does at most [`READS_PER_TURN`] reads
+//! and writes at most [`WRITE_BUDGET_PER_TURN`] bytes. A client that sends
+//! faster than we answer, or reads a big file as fast as we send it, would
+//! otherwise keep the loop on its socket forever; instead `drive` returns
+//! [`Turn::MoreWork`] and the reactor puts the connection on its ready list,
+//! to be continued after every other connection with events has had its
+//! turn. The ready list is what brings it back: a socket that still had room
+//! (no `WouldBlock`) raises no new edge.
 
 use crate::buffer::{BufferPool, InputBuffer};
 use crate::metrics::Metrics;
 use crate::protocol::{Context, Output, Protocol, Verdict};
-use crate::timer::{TimerId, TimerSlot};
+use crate::timer::{TimerId, TimerSlot, deadline_after};
 use log::{debug, trace};
 use mio::event::Event;
 use mio::net::TcpStream;
@@ -64,6 +67,27 @@ use std::time::{Duration, Instant, SystemTime};
 /// Reads one connection may do before yielding to the others.
 pub(crate) const READS_PER_TURN: u32 = 16;
 
+/// Bytes one connection may write before yielding to the others (Redis
+/// caps writes per event the same way, `NET_MAX_WRITES_PER_EVENT`).
+///
+/// Without it a client that reads as fast as we write (a big file over
+/// loopback) keeps `drive` in `flush` until the kernel's send buffer fills,
+/// which for a fast enough reader is never. In a measurement here a small
+/// request on another connection waited up to 28 ms behind one curl
+/// download; behind a reader that never falls behind, it would wait for the
+/// whole file.
+///
+/// Why 256 KiB: at the 2-4 GB/s at which loopback moved a file here, that
+/// is about 100 µs of sending, which is how long a small request can wait
+/// per busy download in front of it; and it costs a download one more turn
+/// of the loop (an `epoll_wait` that returns at once) per 256 KiB. Measured
+/// (an 8 GiB file to curl over loopback, release build), 64 KiB, 256 KiB,
+/// 1 MiB and no budget at all gave the same throughput within run-to-run
+/// noise; 256 KiB is in the middle of that flat range. Over a network
+/// slower than that, the kernel's buffer fills first and the budget never
+/// binds.
+pub(crate) const WRITE_BUDGET_PER_TURN: usize = 256 * 1024;
+
 /// Once this much output is pending, the protocol is not handed more input
 /// (and so nothing more is read) until the client has taken some: the cap
 /// that keeps a client that doesn't read from growing our memory.
@@ -73,7 +97,8 @@ pub(crate) const OUTPUT_HIGH_WATER: usize = 64 * 1024;
 const BODY_CHUNK: usize = 64 * 1024;
 
 /// Most bytes one sendfile(2) call may send: bounds the time one call can
-/// spend reading a file that isn't in the page cache.
+/// spend reading a file that isn't in the page cache. The write budget per
+/// turn ([`WRITE_BUDGET_PER_TURN`]) is smaller and bounds it further.
 const SENDFILE_CHUNK: usize = 1024 * 1024;
 
 /// Where a connection is in its life. See the module docs for the diagram.
@@ -81,8 +106,9 @@ const SENDFILE_CHUNK: usize = 1024 * 1024;
 pub(crate) enum State {
     /// Waiting for (the rest of) a request. No output is stuck in our buffer.
     Reading,
-    /// Output is pending that the kernel would not take; waiting for a
-    /// writable edge. Nothing is read meanwhile: that is backpressure.
+    /// Output is pending: the kernel would not take it all (waiting for a
+    /// writable edge), or this turn's write budget ran out (waiting on the
+    /// ready list). Nothing is read meanwhile: that is backpressure.
     Writing,
     /// The last response was sent and our write side shut down (FIN sent);
     /// discarding whatever the client still sends until its EOF or the
@@ -97,7 +123,8 @@ pub(crate) enum State {
 pub(crate) enum Turn {
     /// Nothing more can be done until the next readiness event or timeout.
     Done,
-    /// The read budget ran out with work left: come back after the others.
+    /// A budget (reads or bytes written) ran out with work left: come back
+    /// after the others.
     MoreWork,
 }
 
@@ -341,18 +368,25 @@ impl<S> Connection<S> {
             // that started (or a new connection's first) must also finish
             // within --request-timeout. Whichever comes first.
             State::Reading => {
-                let idle = (self.last_progress + timeouts.idle, DeadlineKind::Idle);
-                Some(match self.request_started {
-                    Some(started) if started + timeouts.request < idle.0 => {
-                        (started + timeouts.request, DeadlineKind::Request)
-                    }
+                let idle = (
+                    deadline_after(self.last_progress, timeouts.idle),
+                    DeadlineKind::Idle,
+                );
+                let request = self
+                    .request_started
+                    .map(|started| deadline_after(started, timeouts.request));
+                Some(match request {
+                    Some(due) if due < idle.0 => (due, DeadlineKind::Request),
                     _ => idle,
                 })
             }
-            State::Writing => Some((self.last_progress + timeouts.idle, DeadlineKind::Idle)),
+            State::Writing => Some((
+                deadline_after(self.last_progress, timeouts.idle),
+                DeadlineKind::Idle,
+            )),
             State::Closing => self
                 .closing_since
-                .map(|since| (since + timeouts.linger, DeadlineKind::Linger)),
+                .map(|since| (deadline_after(since, timeouts.linger), DeadlineKind::Linger)),
             State::Closed => None,
         }
     }
@@ -379,6 +413,7 @@ impl<S> Connection<S> {
 
     fn drive_until_blocked<P: Protocol<Session = S>>(&mut self, env: &mut Env<'_, P>) -> Turn {
         let mut reads_left = READS_PER_TURN;
+        let mut write_budget = WRITE_BUDGET_PER_TURN;
         loop {
             match self.state {
                 State::Closed => return Turn::Done,
@@ -388,13 +423,20 @@ impl<S> Connection<S> {
 
             // 1. Send what is pending. Responses go out as soon as they are
             //    produced; we wait for a writable edge only if the kernel's
-            //    buffer is full.
+            //    buffer is full, and yield (MoreWork) once this turn has
+            //    written its budget.
             if !self.output.is_empty() {
-                match self.flush(env) {
-                    Ok(true) => {}
-                    Ok(false) => {
+                match self.flush(env, &mut write_budget) {
+                    Ok(Flushed::All) => {}
+                    Ok(Flushed::WouldBlock) => {
                         self.transition(State::Writing, "socket send buffer full", env.now);
                         return Turn::Done;
+                    }
+                    Ok(Flushed::BudgetSpent) => {
+                        // The socket is still writable (no WouldBlock), so
+                        // no edge will come: the ready list brings us back.
+                        self.transition(State::Writing, "write budget spent", env.now);
+                        return Turn::MoreWork;
                     }
                     Err(err) => {
                         debug!("conn {}: write failed: {err}", self.key);
@@ -485,7 +527,6 @@ impl<S> Connection<S> {
     /// close, or enough output is pending. Returns true if there is now
     /// something to send or a close to carry out.
     fn answer_buffered<P: Protocol<Session = S>>(&mut self, env: &mut Env<'_, P>) -> bool {
-        let mut consumed_any = false;
         while !self.input.is_empty()
             && self.unparsed_input
             && !self.close_after_flush
@@ -511,7 +552,14 @@ impl<S> Connection<S> {
                 self.output.buffered_len()
             );
             self.input.consume(consumed);
-            consumed_any |= consumed > 0;
+            // A request ended here unless the protocol is still inside one
+            // (a body being read): only then does the request clock stop.
+            // Bytes of a body do not restart it, so --request-timeout
+            // covers the whole request, head and body, and a body dribbled
+            // a byte at a time can't hold the connection forever.
+            if consumed > 0 && !env.protocol.request_in_progress(&self.session) {
+                self.request_started = None;
+            }
             match verdict {
                 Verdict::Continue(n) if n > 0 => {}
                 // Continue(0) would loop forever; treat it as "need more".
@@ -522,11 +570,10 @@ impl<S> Connection<S> {
                 Verdict::Close(_) => self.close_after_flush = true,
             }
         }
-        // Track when the request being read started, for --request-timeout.
+        // The next request started (bytes of it are buffered, or its body
+        // is being read) when none was running: start its clock.
         let in_progress = !self.input.is_empty() || env.protocol.request_in_progress(&self.session);
-        if consumed_any {
-            self.request_started = in_progress.then_some(env.now);
-        } else if in_progress && self.request_started.is_none() {
+        if in_progress && self.request_started.is_none() {
             self.request_started = Some(env.now);
         }
         !self.output.is_empty() || self.close_after_flush
@@ -586,53 +633,64 @@ impl<S> Connection<S> {
         }
     }
 
-    /// Write pending output until it is all sent (`Ok(true)`) or the kernel
-    /// says `WouldBlock` (`Ok(false)`). Streamed bodies are pulled one chunk
-    /// at a time, and only when the socket has taken everything before them.
-    fn flush<P>(&mut self, env: &mut Env<'_, P>) -> io::Result<bool> {
+    /// Write pending output until it is all sent, the kernel says
+    /// `WouldBlock`, or `budget` bytes have gone out (each byte written is
+    /// taken from it). Streamed bodies are pulled one chunk at a time, and
+    /// only when the socket has taken everything before them.
+    fn flush<P>(&mut self, env: &mut Env<'_, P>, budget: &mut usize) -> io::Result<Flushed> {
         loop {
             if self.output.buffered_len() == 0 {
                 if !self.output.has_body() {
-                    return Ok(true);
+                    return Ok(Flushed::All);
                 }
                 if !self.writable {
-                    return Ok(false);
+                    return Ok(Flushed::WouldBlock);
+                }
+                if *budget == 0 {
+                    return Ok(Flushed::BudgetSpent);
                 }
                 // A file-backed body goes out with sendfile(2): no copy
                 // through user space, no buffer held per connection.
                 match self
                     .output
-                    .send_body_from_file(self.socket.as_raw_fd(), SENDFILE_CHUNK)
+                    .send_body_from_file(self.socket.as_raw_fd(), SENDFILE_CHUNK.min(*budget))
                 {
                     Some(Ok(0)) => return Err(io::ErrorKind::UnexpectedEof.into()),
                     Some(Ok(n)) => {
                         trace!("conn {}: sendfile sent {n} bytes", self.key);
+                        *budget = budget.saturating_sub(n);
                         env.metrics.bytes_written += n as u64;
                         self.last_progress = env.now;
                         continue;
                     }
                     Some(Err(err)) if would_block(&err) => {
                         self.writable = false;
-                        return Ok(false);
+                        return Ok(Flushed::WouldBlock);
                     }
                     Some(Err(err)) if interrupted(&err) => continue,
                     Some(Err(err)) => return Err(err),
                     None => {}
                 }
                 if !self.output.refill_from_body(BODY_CHUNK)? {
-                    return Ok(true);
+                    return Ok(Flushed::All);
                 }
             }
             if !self.writable {
-                return Ok(false);
+                return Ok(Flushed::WouldBlock);
             }
+            if *budget == 0 {
+                return Ok(Flushed::BudgetSpent);
+            }
+            let pending = self.output.as_slice();
+            let allowed = pending.get(..*budget).unwrap_or(pending);
             // The last bytes before a close are held back for the FIN, so
             // the two leave in one segment (see `write_before_close`).
-            let last = self.close_after_flush && !self.output.has_body();
+            let last =
+                self.close_after_flush && !self.output.has_body() && allowed.len() == pending.len();
             let written = if last {
-                write_before_close(&self.socket, self.output.as_slice())
+                write_before_close(&self.socket, allowed)
             } else {
-                self.socket.write(self.output.as_slice())
+                self.socket.write(allowed)
             };
             match written {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
@@ -640,7 +698,7 @@ impl<S> Connection<S> {
                     trace!(
                         "conn {}: wrote {n} bytes, {} left{}",
                         self.key,
-                        self.output.buffered_len() - n,
+                        self.output.buffered_len().saturating_sub(n),
                         if last {
                             " (last: MSG_MORE, the FIN rides along)"
                         } else {
@@ -648,6 +706,7 @@ impl<S> Connection<S> {
                         }
                     );
                     self.output.advance(n);
+                    *budget = budget.saturating_sub(n);
                     env.metrics.bytes_written += n as u64;
                     self.last_progress = env.now;
                 }
@@ -658,7 +717,7 @@ impl<S> Connection<S> {
                         self.output.buffered_len()
                     );
                     self.writable = false;
-                    return Ok(false);
+                    return Ok(Flushed::WouldBlock);
                 }
                 Err(err) if interrupted(&err) => continue,
                 Err(err) => return Err(err),
@@ -709,6 +768,19 @@ impl<S> Connection<S> {
     }
 }
 
+/// How far one [`Connection::flush`] got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flushed {
+    /// Every pending byte, streamed body included, is written.
+    All,
+    /// The kernel's send buffer is full: a writable edge will say when to
+    /// go on.
+    WouldBlock,
+    /// [`WRITE_BUDGET_PER_TURN`] is spent and the socket may take more: no
+    /// edge would come, so the connection goes on the ready list.
+    BudgetSpent,
+}
+
 /// What one read produced.
 enum ReadOutcome {
     /// Some bytes.
@@ -752,4 +824,237 @@ pub(crate) fn would_block(err: &io::Error) -> bool {
 /// A signal interrupted the syscall; it is safe to retry.
 pub(crate) fn interrupted(err: &io::Error) -> bool {
     err.kind() == io::ErrorKind::Interrupted
+}
+
+#[cfg(test)]
+mod tests {
+    //! One connection driven over a real loopback socket pair, with a test
+    //! protocol that answers any input with a large streamed body.
+
+    use super::*;
+    use crate::protocol::Body;
+    use std::os::unix::fs::FileExt;
+
+    /// Far more than [`WRITE_BUDGET_PER_TURN`].
+    const BIG_BODY: u64 = 32 << 20;
+
+    /// A body of zeros, pulled through the output buffer (the path of
+    /// every body that is not a file region).
+    struct Zeros(u64);
+
+    impl Body for Zeros {
+        fn remaining(&self) -> u64 {
+            self.0
+        }
+        fn read_chunk(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = buf.len().min(usize::try_from(self.0).unwrap_or(usize::MAX));
+            buf[..n].fill(0);
+            self.0 -= n as u64;
+            Ok(n)
+        }
+    }
+
+    /// A region of a file, sent with sendfile(2).
+    struct FileRegion {
+        file: std::fs::File,
+        offset: u64,
+        remaining: u64,
+    }
+
+    impl Body for FileRegion {
+        fn remaining(&self) -> u64 {
+            self.remaining
+        }
+        fn read_chunk(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let want = buf.len().min(usize::try_from(self.remaining).unwrap());
+            let n = self.file.read_at(&mut buf[..want], self.offset)?;
+            self.advance(n as u64);
+            Ok(n)
+        }
+        fn file_region(&self) -> Option<(std::os::unix::io::RawFd, u64)> {
+            Some((self.file.as_raw_fd(), self.offset))
+        }
+        fn advance(&mut self, n: u64) {
+            self.offset += n;
+            self.remaining -= n;
+        }
+    }
+
+    /// Answers any input with one body made by `make_body`.
+    struct BigResponse {
+        make_body: fn() -> Box<dyn Body>,
+    }
+
+    impl Protocol for BigResponse {
+        type Session = ();
+        fn name(&self) -> &'static str {
+            "big-response"
+        }
+        fn open(&mut self, _peer: SocketAddr) {}
+        fn on_input(
+            &mut self,
+            _session: &mut (),
+            input: &[u8],
+            _ctx: &mut Context<'_>,
+            out: &mut Output,
+        ) -> Verdict {
+            out.extend(b"head\n");
+            out.stream((self.make_body)());
+            Verdict::Continue(input.len())
+        }
+    }
+
+    /// A connected pair over loopback: (our end, non-blocking, as mio's
+    /// stream; the client's end).
+    fn socket_pair() -> (TcpStream, std::net::TcpStream) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (ours, _) = listener.accept().unwrap();
+        ours.set_nonblocking(true).unwrap();
+        (TcpStream::from_std(ours), client)
+    }
+
+    /// How many bytes a fresh loopback connection takes before `WouldBlock`
+    /// while its peer reads nothing (about 4 MiB with Linux's default
+    /// buffer limits): what one turn would write without a budget.
+    fn loopback_capacity() -> usize {
+        let (mut ours, _client) = socket_pair();
+        let chunk = vec![0u8; 64 * 1024];
+        let mut total = 0;
+        loop {
+            match ours.write(&chunk) {
+                Ok(n) => total += n,
+                Err(err) if would_block(&err) => return total,
+                Err(err) => panic!("calibration write: {err}"),
+            }
+        }
+    }
+
+    /// Send one request to a fresh connection serving `protocol`, drive it
+    /// once. Returns what that turn wrote, the turn, the connection, and
+    /// the client's socket (which must stay open: its close would reset).
+    fn one_turn(mut protocol: BigResponse) -> (u64, Turn, Connection<()>, std::net::TcpStream) {
+        let (ours, mut client) = socket_pair();
+        client.write_all(b"go\n").unwrap();
+        let peer = client.local_addr().unwrap();
+        let now = Instant::now();
+        let mut conn = Connection::new(0, 0, ours, peer, (), now);
+        // The request is already in the receive queue; both edges would say
+        // so (as with --defer-accept).
+        conn.assume_ready();
+        let mut metrics = Metrics::new(now);
+        let mut pool = BufferPool::new(16 * 1024, 4);
+        let mut scratch = vec![0u8; 1024];
+        let mut env = Env {
+            protocol: &mut protocol,
+            metrics: &mut metrics,
+            pool: &mut pool,
+            scratch: &mut scratch,
+            now,
+            wall: SystemTime::now(),
+        };
+        let turn = conn.drive(&mut env);
+        (metrics.bytes_written, turn, conn, client)
+    }
+
+    /// # Fairness (writes)
+    ///
+    /// One turn of a connection whose client would take megabytes writes at
+    /// most the budget, and asks to be continued (the ready list), since no
+    /// writable edge will come while the socket still has room. Both body
+    /// paths: bytes through the output buffer, and sendfile(2).
+    #[test]
+    fn one_turn_writes_at_most_the_budget_then_asks_for_more_work() {
+        let capacity = loopback_capacity();
+        assert!(
+            capacity > 2 * WRITE_BUDGET_PER_TURN,
+            "this machine's loopback takes only {capacity} bytes unread; the test needs \
+             more than twice the budget ({WRITE_BUDGET_PER_TURN}) to tell them apart"
+        );
+        let file = std::env::temp_dir().join(format!("reactord-budget-{}", std::process::id()));
+        std::fs::File::create(&file)
+            .unwrap()
+            .set_len(BIG_BODY)
+            .unwrap();
+        // Opened before removal: the descriptor keeps the (sparse) file.
+        let opened = std::fs::File::open(&file).unwrap();
+        std::fs::remove_file(&file).unwrap();
+        static FILE: std::sync::OnceLock<std::fs::File> = std::sync::OnceLock::new();
+        FILE.set(opened).unwrap();
+
+        let buffered = BigResponse {
+            make_body: || Box::new(Zeros(BIG_BODY)),
+        };
+        let sendfile = BigResponse {
+            make_body: || {
+                Box::new(FileRegion {
+                    file: FILE.get().unwrap().try_clone().unwrap(),
+                    offset: 0,
+                    remaining: BIG_BODY,
+                })
+            },
+        };
+        for (path, protocol) in [("buffered", buffered), ("sendfile", sendfile)] {
+            let (written, turn, mut conn, _client) = one_turn(protocol);
+            assert!(
+                written <= WRITE_BUDGET_PER_TURN as u64,
+                "{path}: one turn wrote {written} bytes, more than the budget \
+                 ({WRITE_BUDGET_PER_TURN}); the socket would take {capacity}"
+            );
+            assert_eq!(turn, Turn::MoreWork, "{path}: {written} bytes written");
+            assert_eq!(conn.state(), State::Writing, "{path}");
+            // The budget stopped it, not the kernel: the socket takes more.
+            let more = conn.socket.write(&[0u8; 1024]);
+            assert!(
+                more.as_ref().is_ok_and(|&n| n > 0),
+                "{path}: the socket was full after {written} bytes: {more:?}"
+            );
+        }
+    }
+
+    /// The turn after a spent budget goes on writing without a new edge.
+    #[test]
+    fn the_next_turn_continues_where_the_budget_stopped() {
+        let (first, turn, mut conn, _client) = one_turn(BigResponse {
+            make_body: || Box::new(Zeros(BIG_BODY)),
+        });
+        assert_eq!(turn, Turn::MoreWork);
+        let mut protocol = BigResponse {
+            make_body: || Box::new(Zeros(BIG_BODY)),
+        };
+        let now = Instant::now();
+        let mut metrics = Metrics::new(now);
+        let mut pool = BufferPool::new(16 * 1024, 4);
+        let mut scratch = vec![0u8; 1024];
+        let mut env = Env {
+            protocol: &mut protocol,
+            metrics: &mut metrics,
+            pool: &mut pool,
+            scratch: &mut scratch,
+            now,
+            wall: SystemTime::now(),
+        };
+        assert_eq!(conn.drive(&mut env), Turn::MoreWork);
+        assert!(
+            metrics.bytes_written > 0 && metrics.bytes_written <= WRITE_BUDGET_PER_TURN as u64,
+            "second turn wrote {} bytes (first {first})",
+            metrics.bytes_written
+        );
+    }
+
+    /// A Config that skipped validation can't crash the deadline either.
+    #[test]
+    fn deadlines_past_the_end_of_the_clock_do_not_panic() {
+        let (ours, client) = socket_pair();
+        let now = Instant::now();
+        let conn: Connection<()> =
+            Connection::new(0, 0, ours, client.local_addr().unwrap(), (), now);
+        let forever = Timeouts {
+            request: Duration::MAX,
+            idle: Duration::MAX,
+            linger: Duration::MAX,
+        };
+        let (due, _) = conn.deadline(&forever).unwrap();
+        assert!(due > now);
+    }
 }

@@ -3,8 +3,13 @@
 //! 1 when the server could not start, 2 for a usage error, from clap).
 
 use clap::Parser;
+use clap::builder::RangedU64ValueParser;
 use log::LevelFilter;
-use reactord::config::{Config, ProtocolName, parse_duration};
+use reactord::config::{
+    BACKLOG_CEILING, Config, MAX_BODY_BYTES_CEILING, MAX_CONNECTIONS_CEILING,
+    MAX_REQUEST_BYTES_CEILING, ProtocolName, parse_defer_accept, parse_shutdown_timeout,
+    parse_timeout,
+};
 use reactord::protocol::{echo::Echo, greeting::Greeting, http::Http};
 use reactord::{Protocol, Server};
 use std::net::SocketAddr;
@@ -38,32 +43,52 @@ struct Args {
     #[arg(long)]
     autoindex: bool,
     /// Connections beyond this are accepted and closed at once
-    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    #[arg(
+        long,
+        default_value_t = 10_000,
+        value_name = "N",
+        value_parser = RangedU64ValueParser::<usize>::new().range(1..=MAX_CONNECTIONS_CEILING as u64)
+    )]
     max_connections: usize,
     /// A started request must complete within it
-    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DUR")]
+    #[arg(long, default_value = "10s", value_parser = parse_timeout, value_name = "DUR")]
     request_timeout: Duration,
     /// A connection with no traffic is closed
-    #[arg(long, default_value = "60s", value_parser = parse_duration, value_name = "DUR")]
+    #[arg(long, default_value = "60s", value_parser = parse_timeout, value_name = "DUR")]
     idle_timeout: Duration,
     /// Largest request head / greeting line
-    #[arg(long, default_value_t = 16384, value_name = "N")]
+    #[arg(
+        long,
+        default_value_t = 16384,
+        value_name = "N",
+        value_parser = RangedU64ValueParser::<usize>::new().range(1..=MAX_REQUEST_BYTES_CEILING as u64)
+    )]
     max_request_bytes: usize,
     /// http: largest request body
-    #[arg(long, default_value_t = 1_048_576, value_name = "N")]
+    #[arg(
+        long,
+        default_value_t = 1_048_576,
+        value_name = "N",
+        value_parser = clap::value_parser!(u64).range(0..=MAX_BODY_BYTES_CEILING)
+    )]
     max_body_bytes: u64,
     /// Graceful drain on SIGINT/SIGTERM
-    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DUR")]
+    #[arg(long, default_value = "10s", value_parser = parse_shutdown_timeout, value_name = "DUR")]
     shutdown_timeout: Duration,
     /// Listen backlog
-    #[arg(long, default_value_t = 1024, value_name = "N")]
+    #[arg(
+        long,
+        default_value_t = 1024,
+        value_name = "N",
+        value_parser = clap::value_parser!(i32).range(1..=i64::from(BACKLOG_CEILING))
+    )]
     backlog: i32,
     /// SO_REUSEPORT, so several processes share one port
     #[arg(long)]
     reuse_port: bool,
     /// Linux: hand a connection to the server only once its first bytes
     /// have arrived (TCP_DEFER_ACCEPT); silent ones after about DUR
-    #[arg(long, value_parser = parse_duration, value_name = "DUR")]
+    #[arg(long, value_parser = parse_defer_accept, value_name = "DUR")]
     defer_accept: Option<Duration>,
     /// One Common Log Format line per http request
     #[arg(long)]

@@ -30,7 +30,7 @@ use crate::connection::{
 };
 use crate::metrics::Metrics;
 use crate::protocol::{Context, Output, Protocol};
-use crate::timer::Timers;
+use crate::timer::{Timers, deadline_after};
 use log::{debug, info, trace, warn};
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
@@ -52,9 +52,9 @@ const SIGNALS: Token = Token(usize::MAX - 1);
 /// Events fetched per `poll` call.
 const EVENTS_CAPACITY: usize = 1024;
 
-/// After `accept` fails for lack of file descriptors, how long to stop
-/// accepting. The pending connection keeps the listener readable, so
-/// retrying at once would spin the loop at 100% CPU.
+/// After `accept` fails for lack of a resource (descriptors, memory), how
+/// long to stop accepting. The pending connection keeps the listener
+/// readable, so retrying at once would spin the loop at 100% CPU.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Why the server could not start.
@@ -109,8 +109,8 @@ pub struct Server<P: Protocol> {
     next_serial: u64,
     /// Accepting is paused until then after running out of descriptors.
     accept_paused_until: Option<Instant>,
-    /// Last time we warned about running out of descriptors.
-    last_fd_warning: Option<Instant>,
+    /// Last time we warned about pausing accepts (rate limit).
+    last_accept_warning: Option<Instant>,
     /// Set by the first signal: the time by which everything must be done.
     shutdown_deadline: Option<Instant>,
 }
@@ -156,7 +156,7 @@ impl<P: Protocol> Server<P> {
             closed: Vec::new(),
             next_serial: 0,
             accept_paused_until: None,
-            last_fd_warning: None,
+            last_accept_warning: None,
             shutdown_deadline: None,
         })
     }
@@ -260,27 +260,34 @@ impl<P: Protocol> Server<P> {
             };
             match listener.accept() {
                 Ok((socket, peer)) => self.admit(socket, peer, now, wall),
-                Err(err) if would_block(&err) => return,
-                Err(err) if interrupted(&err) => continue,
-                Err(err) if out_of_descriptors(&err) => {
-                    // The pending connection stays in the backlog and keeps
-                    // the listener readable; stop accepting for a moment
-                    // instead of spinning on it.
-                    if self
-                        .last_fd_warning
-                        .is_none_or(|at| now.duration_since(at) >= Duration::from_secs(1))
-                    {
-                        warn!("accept: {err}; pausing accepts for {ACCEPT_BACKOFF:?}");
-                        self.last_fd_warning = Some(now);
+                Err(err) => match after_accept_error(&err) {
+                    AcceptErrorAction::Drained => return,
+                    AcceptErrorAction::TryNext => {
+                        if !interrupted(&err) {
+                            debug!("accept: {err} (that connection is gone; accepting the next)");
+                        }
                     }
-                    self.accept_paused_until = Some(now + ACCEPT_BACKOFF);
-                    return;
-                }
-                // A connection reset before we accepted it, or similar:
-                // that client's problem, not the listener's.
-                Err(err) => debug!("accept: {err}"),
+                    AcceptErrorAction::Pause => {
+                        self.pause_accepting(&err, now);
+                        return;
+                    }
+                },
             }
         }
+    }
+
+    /// Stop accepting for [`ACCEPT_BACKOFF`] after an error that leaves the
+    /// pending connection in the backlog (see [`after_accept_error`]), with
+    /// a warning at most once a second.
+    fn pause_accepting(&mut self, err: &io::Error, now: Instant) {
+        if self
+            .last_accept_warning
+            .is_none_or(|at| now.duration_since(at) >= Duration::from_secs(1))
+        {
+            warn!("accept: {err}; pausing accepts for {ACCEPT_BACKOFF:?}");
+            self.last_accept_warning = Some(now);
+        }
+        self.accept_paused_until = Some(deadline_after(now, ACCEPT_BACKOFF));
     }
 
     /// Take in an accepted socket, or refuse it if the server is full.
@@ -336,21 +343,27 @@ impl<P: Protocol> Server<P> {
             "refusing {peer}: {} connections open",
             self.connections.len()
         );
+        // Read what the client has already sent (with --defer-accept its
+        // request is always there): a close with unread bytes sends a reset
+        // instead of a FIN, and a reset can destroy the reply before the
+        // client reads it. Bounded: a client still sending gets the reset.
+        // The protocol sees the first bytes (HTTP answers HEAD without a
+        // body).
+        let first = socket.read(&mut self.scratch).unwrap_or(0);
         let mut out = Output::default();
         let mut ctx = Context {
             now,
             wall,
             metrics: &mut self.metrics,
         };
-        self.protocol.on_reject(&mut ctx, &mut out);
-        // Read what the client has already sent (with --defer-accept its
-        // request is always there): a close with unread bytes sends a reset
-        // instead of a FIN, and a reset can destroy the reply before the
-        // client reads it. Bounded: a client still sending gets the reset.
-        for _ in 0..4 {
-            match socket.read(&mut self.scratch) {
-                Ok(n) if n == self.scratch.len() => continue,
-                _ => break,
+        let seen = self.scratch.get(..first).unwrap_or_default();
+        self.protocol.on_reject(seen, &mut ctx, &mut out);
+        if first == self.scratch.len() {
+            for _ in 0..3 {
+                match socket.read(&mut self.scratch) {
+                    Ok(n) if n == self.scratch.len() => continue,
+                    _ => break,
+                }
             }
         }
         if out.buffered_len() > 0 {
@@ -509,7 +522,7 @@ impl<P: Protocol> Server<P> {
 
     /// Stop accepting, close idle connections, let the others finish.
     fn begin_shutdown(&mut self, now: Instant) {
-        self.shutdown_deadline = Some(now + self.config.shutdown_timeout);
+        self.shutdown_deadline = Some(deadline_after(now, self.config.shutdown_timeout));
         if let Some(mut listener) = self.listener.take() {
             let _ = self.poll.registry().deregister(&mut listener);
         }
@@ -594,9 +607,62 @@ fn set_defer_accept(_: &socket2::Socket, _: Duration) -> io::Result<()> {
     Err(io::ErrorKind::Unsupported.into())
 }
 
-/// EMFILE (per-process limit) or ENFILE (system-wide limit).
-fn out_of_descriptors(err: &io::Error) -> bool {
-    matches!(err.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
+/// What the accept loop does after `accept(2)` failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AcceptErrorAction {
+    /// `WouldBlock`: the backlog is empty; the next edge says when to come
+    /// back.
+    Drained,
+    /// Accept the next connection at once: a signal interrupted the call,
+    /// or the error belonged to one pending connection and took it out of
+    /// the backlog, so the next call makes progress.
+    TryNext,
+    /// Stop accepting for [`ACCEPT_BACKOFF`]: the error is about us, not
+    /// the client (no descriptors, no memory, no buffers), the pending
+    /// connection stays in the backlog, and retrying at once would spin.
+    Pause,
+}
+
+/// Classify an `accept(2)` error.
+///
+/// # Never spin on the listener
+///
+/// A connection that failed before we took it is consumed by the failing
+/// call: ECONNABORTED (reset while queued), EPERM (a firewall rule), EPROTO,
+/// and the network errors Linux passes on from the new socket, which
+/// accept(2) says to treat like EAGAIN (ENETDOWN, ENOPROTOOPT, EHOSTDOWN,
+/// ENONET, EHOSTUNREACH, ENETUNREACH). The next call then makes progress,
+/// so the loop goes on. Everything else (EMFILE, ENFILE, ENOBUFS, ENOMEM,
+/// and whatever we don't know) leaves the connection queued and the
+/// listener readable, and the same call would fail the same way at once:
+/// retried, it would hold the loop at 100% CPU, so it pauses.
+///
+/// The cost of a wrong guess decides the doubtful cases: pausing after an
+/// error that was only one client's costs that moment's clients up to
+/// [`ACCEPT_BACKOFF`]; retrying a persistent one never ends. So EOPNOTSUPP,
+/// which accept(2) lists as a network error but which also means "this
+/// socket is not a stream listener" (it would never go away), pauses.
+fn after_accept_error(err: &io::Error) -> AcceptErrorAction {
+    if would_block(err) {
+        return AcceptErrorAction::Drained;
+    }
+    if interrupted(err) {
+        return AcceptErrorAction::TryNext;
+    }
+    match err.raw_os_error() {
+        Some(
+            libc::ECONNABORTED
+            | libc::EPERM
+            | libc::EPROTO
+            | libc::ENETDOWN
+            | libc::ENOPROTOOPT
+            | libc::EHOSTDOWN
+            | libc::ENONET
+            | libc::EHOSTUNREACH
+            | libc::ENETUNREACH,
+        ) => AcceptErrorAction::TryNext,
+        _ => AcceptErrorAction::Pause,
+    }
 }
 
 #[cfg(test)]
@@ -617,6 +683,40 @@ mod tests {
         let (accepted, _) = listener.accept()?;
         assert!(accepted.nodelay()?, "TCP_NODELAY was not inherited");
         Ok(())
+    }
+
+    /// Each class of accept(2) error, and the ones that used to be retried
+    /// at once although they persist (ENOBUFS, ENOMEM).
+    #[test]
+    fn accept_errors_that_consume_the_connection_continue_and_the_others_pause() {
+        use AcceptErrorAction::{Drained, Pause, TryNext};
+        let cases = [
+            (libc::EAGAIN, Drained),
+            (libc::EWOULDBLOCK, Drained),
+            (libc::EINTR, TryNext),
+            (libc::ECONNABORTED, TryNext),
+            (libc::EPERM, TryNext),
+            (libc::EPROTO, TryNext),
+            (libc::ENETDOWN, TryNext),
+            (libc::ENOPROTOOPT, TryNext),
+            (libc::EHOSTDOWN, TryNext),
+            (libc::ENONET, TryNext),
+            (libc::EHOSTUNREACH, TryNext),
+            (libc::ENETUNREACH, TryNext),
+            (libc::EOPNOTSUPP, Pause),
+            (libc::EMFILE, Pause),
+            (libc::ENFILE, Pause),
+            (libc::ENOBUFS, Pause),
+            (libc::ENOMEM, Pause),
+            (libc::EBADF, Pause),
+            (libc::EINVAL, Pause),
+        ];
+        for (errno, expected) in cases {
+            let err = io::Error::from_raw_os_error(errno);
+            assert_eq!(after_accept_error(&err), expected, "{err}");
+        }
+        let no_errno = io::Error::other("not from the kernel");
+        assert_eq!(after_accept_error(&no_errno), Pause);
     }
 
     /// Wait (on the poller, at most 10 s) until the listener has a

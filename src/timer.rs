@@ -23,7 +23,30 @@
 //! that took its slot.
 
 use std::collections::BTreeSet;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// How far ahead a deadline goes when `start + wait` does not fit the clock:
+/// a year ([`crate::config::TIMEOUT_CEILING`]), which is "never" for every
+/// timeout here.
+const FAR_FUTURE: Duration = crate::config::TIMEOUT_CEILING;
+
+/// The deadline `wait` after `start`, without the panic of `Instant + Duration`
+/// when the sum does not fit the clock.
+///
+/// # Checked arithmetic
+///
+/// Every deadline in the server is computed here. The configuration bounds
+/// each timeout (see `config`), but a program using the library may build a
+/// Config without validating it, and no value may crash the loop: a sum that
+/// overflows becomes a deadline a year away ([`FAR_FUTURE`]), and if even that
+/// does not fit, `start` itself (a clock that close to its end has no future
+/// to offer).
+pub(crate) fn deadline_after(start: Instant, wait: Duration) -> Instant {
+    start
+        .checked_add(wait)
+        .or_else(|| start.checked_add(FAR_FUTURE))
+        .unwrap_or(start)
+}
 
 /// Which connection a timer entry belongs to: its slab key, and the serial
 /// number that tells it apart from later connections in the same slot.
@@ -134,7 +157,6 @@ impl Timers {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     fn id(key: usize) -> TimerId {
         TimerId {
@@ -235,5 +257,16 @@ mod tests {
         let popped = timers.pop_expired(t0).unwrap();
         assert_eq!(popped, old);
         assert_ne!(popped, new);
+    }
+
+    /// `Instant + Duration::MAX` panics; a deadline never does.
+    #[test]
+    fn a_deadline_past_the_end_of_the_clock_is_capped_not_a_panic() {
+        let start = Instant::now();
+        assert_eq!(deadline_after(start, Duration::MAX), start + FAR_FUTURE);
+        assert_eq!(
+            deadline_after(start, Duration::from_secs(5)),
+            start + Duration::from_secs(5)
+        );
     }
 }

@@ -157,7 +157,7 @@ fn every_error_gets_its_status_a_short_body_and_a_graceful_close() {
             b"GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 101\r\n\r\n".to_vec(),
             413,
         ),
-        (long_head.into_bytes(), 431),
+        (long_head.into_bytes(), 414),
     ];
     for (request, expected) in cases {
         let mut client = server.connect();

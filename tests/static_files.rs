@@ -140,6 +140,23 @@ fn directories_serve_index_redirect_without_slash_and_list_only_with_autoindex()
     );
 }
 
+/// The redirect that adds a directory's slash keeps the query: it is part
+/// of what was asked for.
+#[test]
+fn a_directory_redirect_keeps_the_query() {
+    let site = Site::new("redirect-query");
+    let server = Server::start(&["--root", &site.root()]);
+    for (target, location) in [
+        ("/sub?q=1", "/sub/?q=1"),
+        ("/sub?a=1&b=%2F", "/sub/?a=1&b=%2F"),
+        ("/sub", "/sub/"),
+    ] {
+        let redirect = get(&server, target, "");
+        assert_eq!(status(&redirect), "301", "{target}: {redirect}");
+        assert_eq!(header(&redirect, "Location"), Some(location), "{target}");
+    }
+}
+
 #[test]
 fn no_request_reaches_outside_the_root_or_a_hidden_file() {
     let site = Site::new("escape");
@@ -208,6 +225,125 @@ fn conditional_requests_get_304_and_if_none_match_wins() {
     );
 }
 
+/// RFC 9110 §13.1.1, §13.1.4: If-Match (strong comparison, `*` for any
+/// existing file) and, without it, If-Unmodified-Since are preconditions;
+/// when one fails the answer is 412 with a short body (none for HEAD), and
+/// they are evaluated before If-None-Match (§13.2.2).
+#[test]
+fn if_match_and_if_unmodified_since_that_fail_get_412() {
+    let site = Site::new("412");
+    let server = Server::start(&["--root", &site.root()]);
+    let first = get(&server, "/notes.txt", "");
+    let etag = header(&first, "ETag").unwrap().to_string();
+    let modified = header(&first, "Last-Modified").unwrap().to_string();
+    let epoch = "Thu, 01 Jan 1970 00:00:00 GMT";
+    let cases = [
+        (format!("If-Match: {etag}\r\n"), "200"),
+        ("If-Match: \"x\", *\r\n".to_string(), "412"),
+        ("If-Match: *\r\n".to_string(), "200"),
+        (format!("If-Match: \"x\", {etag}\r\n"), "200"),
+        ("If-Match: \"x\"\r\n".to_string(), "412"),
+        (format!("If-Match: W/{etag}\r\n"), "412"),
+        (format!("If-Unmodified-Since: {modified}\r\n"), "200"),
+        (format!("If-Unmodified-Since: {epoch}\r\n"), "412"),
+        ("If-Unmodified-Since: not a date\r\n".to_string(), "200"),
+        // If-Match decides alone when both are sent (§13.1.4).
+        (
+            format!("If-Match: {etag}\r\nIf-Unmodified-Since: {epoch}\r\n"),
+            "200",
+        ),
+        // The preconditions come before If-None-Match (§13.2.2).
+        (
+            format!("If-Match: \"x\"\r\nIf-None-Match: {etag}\r\n"),
+            "412",
+        ),
+        (
+            format!("If-Match: {etag}\r\nIf-None-Match: {etag}\r\n"),
+            "304",
+        ),
+    ];
+    for (headers, expected) in &cases {
+        let response = get(&server, "/notes.txt", headers);
+        assert_eq!(status(&response), *expected, "{headers}: {response}");
+    }
+    let failed = get(&server, "/notes.txt", "If-Match: \"x\"\r\n");
+    assert!(
+        failed.starts_with("HTTP/1.1 412 Precondition Failed\r\n"),
+        "{failed}"
+    );
+    assert!(
+        failed.ends_with("\r\n\r\n412 Precondition Failed\n"),
+        "{failed}"
+    );
+
+    // HEAD: the same head, no body, and the connection goes on.
+    let response = raw(
+        &server,
+        "HEAD /notes.txt HTTP/1.1\r\nHost: t\r\nIf-Match: \"x\"\r\n\r\n\
+         GET /notes.txt HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    );
+    let (failed_head, next) = response.split_once("\r\n\r\n").unwrap();
+    assert_eq!(status(failed_head), "412", "{response}");
+    assert!(next.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
+
+    // A missing file stays a 404 (§13.2.1).
+    assert_eq!(
+        status(&get(&server, "/missing.txt", "If-Match: *\r\n")),
+        "404"
+    );
+
+    // The preconditions survive a request body, answered after it.
+    let with_body = raw(
+        &server,
+        "GET /notes.txt HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\
+         If-Unmodified-Since: Thu, 01 Jan 1970 00:00:00 GMT\r\nContent-Length: 5\r\n\r\nhello",
+    );
+    assert_eq!(status(&with_body), "412", "{with_body}");
+    let with_body = raw(
+        &server,
+        "GET /notes.txt HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\
+         If-Match: \"x\"\r\nContent-Length: 5\r\n\r\nhello",
+    );
+    assert_eq!(status(&with_body), "412", "{with_body}");
+}
+
+/// RFC 9110 §8.6, §15.4.5: a 304 has no body, so it sends no
+/// Content-Length (the `0` it used to send is a wrong length for a
+/// 20-byte file), and the next response on the connection follows its head
+/// at once.
+#[test]
+fn a_304_has_no_content_length_and_no_body_before_the_next_response() {
+    let site = Site::new("304");
+    let server = Server::start(&["--root", &site.root()]);
+    let etag = header(&get(&server, "/notes.txt", ""), "ETag")
+        .unwrap()
+        .to_string();
+    for method in ["GET", "HEAD"] {
+        let response = raw(
+            &server,
+            &format!(
+                "{method} /notes.txt HTTP/1.1\r\nHost: t\r\nIf-None-Match: {etag}\r\n\r\n\
+                 GET /notes.txt HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+            ),
+        );
+        let (not_modified, next) = response.split_once("\r\n\r\n").unwrap();
+        assert_eq!(status(not_modified), "304", "{method}: {response}");
+        assert!(
+            !not_modified.contains("Content-Length"),
+            "{method}: {not_modified}"
+        );
+        assert!(
+            not_modified.contains(&format!("ETag: {etag}")),
+            "{response}"
+        );
+        assert!(
+            next.starts_with("HTTP/1.1 200 OK\r\n"),
+            "{method}: {response}"
+        );
+        assert!(next.ends_with("\r\n\r\n0123456789abcdefghij"), "{response}");
+    }
+}
+
 #[test]
 fn ranges_get_206_unsatisfiable_ones_416_and_if_range_is_honoured() {
     let site = Site::new("ranges");
@@ -253,6 +389,20 @@ fn ranges_get_206_unsatisfiable_ones_416_and_if_range_is_honoured() {
         )),
         "200"
     );
+}
+
+/// RFC 9110 §14.1: the range unit is case-insensitive; §5.6.1: empty list
+/// elements are tolerated, so each of these asks for one range.
+#[test]
+fn the_range_unit_ignores_case_and_empty_list_elements_are_tolerated() {
+    let site = Site::new("range-syntax");
+    let server = Server::start(&["--root", &site.root()]);
+    for range in ["BYTES=0-1", "Bytes=0-1", "bytes=0-1,", "bytes=, 0-1"] {
+        let response = get(&server, "/notes.txt", &format!("Range: {range}\r\n"));
+        assert_eq!(status(&response), "206", "{range}: {response}");
+        assert_eq!(header(&response, "Content-Range"), Some("bytes 0-1/20"));
+        assert!(response.ends_with("\r\n\r\n01"), "{range}: {response}");
+    }
 }
 
 #[test]

@@ -326,8 +326,9 @@ pub trait Protocol {
 
     /// A connection is being refused because the server is full
     /// (--max-connections): write what it should be told before the close
-    /// (an HTTP 503, say). Nothing by default.
-    fn on_reject(&mut self, _ctx: &mut Context<'_>, _out: &mut Output) {}
+    /// (an HTTP 503, say). `input` is what the client had sent by then,
+    /// perhaps nothing, perhaps part of a request. Nothing by default.
+    fn on_reject(&mut self, _input: &[u8], _ctx: &mut Context<'_>, _out: &mut Output) {}
 
     /// Called once per turn of the loop, after every connection with work
     /// has had its turn, and once more before the server exits: the place

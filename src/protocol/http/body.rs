@@ -6,6 +6,8 @@
 //! *framed* (by Content-Length or chunked encoding, RFC 9112 §6–7) and
 //! *discarded* chunk by chunk: it is never held in memory, whatever its size.
 
+use super::request::is_tchar;
+
 /// Longest chunk-size line (size, extensions, CRLF) or trailer line we accept.
 /// Real clients send a few bytes; this bounds what a hostile one can make us
 /// scan.
@@ -18,6 +20,19 @@ pub enum BodyError {
     Malformed,
     /// More than --max-body-bytes: answer 413.
     TooLarge,
+    /// A trailer section larger than --max-request-bytes: answer 431, as
+    /// for header fields (the trailer section is more header fields).
+    TrailersTooLarge,
+}
+
+/// The limits a body is held to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// --max-body-bytes: the most data a body may carry.
+    pub max_body: u64,
+    /// --max-request-bytes: the most bytes a chunked body's trailer section
+    /// may take, like the head it extends.
+    pub max_trailers: usize,
 }
 
 /// A request body being discarded.
@@ -32,7 +47,7 @@ pub enum Body {
 impl Body {
     /// Discard what `input` holds of the body. Returns the bytes consumed and
     /// whether the body is complete.
-    pub fn discard(&mut self, input: &[u8], max_body: u64) -> Result<(usize, bool), BodyError> {
+    pub fn discard(&mut self, input: &[u8], limits: Limits) -> Result<(usize, bool), BodyError> {
         match self {
             Body::Length(remaining) => {
                 let n = usize::try_from(*remaining)
@@ -41,7 +56,7 @@ impl Body {
                 *remaining -= n as u64;
                 Ok((n, *remaining == 0))
             }
-            Body::Chunked(chunked) => chunked.discard(input, max_body),
+            Body::Chunked(chunked) => chunked.discard(input, limits),
         }
     }
 }
@@ -49,18 +64,43 @@ impl Body {
 /// Where the chunked decoder is (RFC 9112 §7.1):
 ///
 /// ```text
-/// chunked-body = *chunk last-chunk trailer-section CRLF
-/// chunk        = chunk-size [ chunk-ext ] CRLF chunk-data CRLF
-/// last-chunk   = 1*("0") [ chunk-ext ] CRLF
+/// chunked-body    = *chunk last-chunk trailer-section CRLF
+/// chunk           = chunk-size [ chunk-ext ] CRLF chunk-data CRLF
+/// last-chunk      = 1*("0") [ chunk-ext ] CRLF
+/// chunk-ext       = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )
+/// chunk-ext-val   = token / quoted-string
+/// trailer-section = *( field-line CRLF )
+/// field-line      = field-name ":" OWS field-value OWS
 /// ```
+///
+/// Every byte of a size line and of the trailer section is checked against
+/// this grammar: junk after a size (`5 x`), a control byte in an extension
+/// or a trailer line without a colon is a 400. Leniency here is how request
+/// smuggling starts: a proxy in front that reads the line differently
+/// would see a different body end than we do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Step {
     /// Reading the hex digits of a chunk size.
     Size {
         digits: usize,
     },
-    /// After the size: skipping a chunk extension (`;name=value`) to the LF.
-    Extension,
+    /// Whitespace after the size or after an extension: `;` or the line end
+    /// may follow.
+    AfterSize,
+    /// After `;`: whitespace, then an extension name.
+    ExtNameStart,
+    /// Inside an extension name.
+    ExtName,
+    /// Whitespace after an extension name: `=`, `;` or the line end follow.
+    AfterExtName,
+    /// After `=`: whitespace, then a token or a quoted string.
+    ExtValueStart,
+    /// Inside a token value.
+    ExtValue,
+    /// Inside a quoted-string value.
+    Quoted,
+    /// After a backslash inside a quoted string.
+    QuotedPair,
     /// Saw CR at the end of the size line; LF must follow.
     SizeLf,
     /// Inside chunk data: this many bytes left.
@@ -71,11 +111,13 @@ enum Step {
     /// In the trailer section, at the start of a line (an empty line ends
     /// the body).
     TrailerLineStart,
-    /// Inside a trailer field line.
-    TrailerLine,
+    /// Inside a trailer field name.
+    TrailerName,
+    /// After the colon of a trailer field line.
+    TrailerValue,
     /// CR at the start of a trailer line: LF ends the body.
     FinalLf,
-    /// CR inside a trailer field line.
+    /// CR at the end of a trailer field line.
     TrailerLf,
 }
 
@@ -89,6 +131,8 @@ pub struct Chunked {
     line: usize,
     /// Data bytes so far, bounded by --max-body-bytes.
     total: u64,
+    /// Bytes of the trailer section so far, bounded by --max-request-bytes.
+    trailers: usize,
 }
 
 impl Default for Chunked {
@@ -98,12 +142,13 @@ impl Default for Chunked {
             size: 0,
             line: 0,
             total: 0,
+            trailers: 0,
         }
     }
 }
 
 impl Chunked {
-    fn discard(&mut self, input: &[u8], max_body: u64) -> Result<(usize, bool), BodyError> {
+    fn discard(&mut self, input: &[u8], limits: Limits) -> Result<(usize, bool), BodyError> {
         let mut pos = 0;
         while pos < input.len() {
             // Chunk data is skipped in bulk; everything else byte by byte.
@@ -126,52 +171,112 @@ impl Chunked {
             if self.line > MAX_LINE {
                 return Err(BodyError::Malformed);
             }
-            self.step = match (self.step, byte) {
-                (Step::Size { digits }, b) if b.is_ascii_hexdigit() => {
-                    let digit = u64::from(hex_value(b));
-                    self.size = self
-                        .size
-                        .checked_mul(16)
-                        .and_then(|s| s.checked_add(digit))
-                        .ok_or(BodyError::TooLarge)?;
-                    Step::Size { digits: digits + 1 }
+            if self.in_trailers() {
+                self.trailers += 1;
+                if self.trailers > limits.max_trailers {
+                    return Err(BodyError::TrailersTooLarge);
                 }
-                (Step::Size { digits: 0 }, _) => return Err(BodyError::Malformed),
-                // Whitespace before an extension is tolerated (BWS in the
-                // chunk-ext grammar).
-                (Step::Size { .. }, b';' | b' ' | b'\t') | (Step::Extension, _)
-                    if byte != b'\r' && byte != b'\n' =>
-                {
-                    Step::Extension
-                }
-                (Step::Size { .. } | Step::Extension, b'\r') => Step::SizeLf,
-                (Step::Size { .. } | Step::Extension | Step::SizeLf, b'\n') => {
-                    self.end_of_size_line(max_body)?
-                }
-                (Step::DataCr, b'\r') => Step::DataLf,
-                (Step::DataCr | Step::DataLf, b'\n') => {
-                    self.line = 0;
-                    Step::Size { digits: 0 }
-                }
-                (Step::TrailerLineStart, b'\r') => Step::FinalLf,
-                (Step::TrailerLineStart | Step::FinalLf, b'\n') => {
+            }
+            match self.next_step(byte, limits.max_body)? {
+                Some(step) => self.step = step,
+                None => {
                     *self = Chunked::default();
                     return Ok((pos, true));
                 }
-                (Step::TrailerLineStart | Step::TrailerLine, b)
-                    if b != b'\r' && b != b'\n' && b != 0 =>
-                {
-                    Step::TrailerLine
-                }
-                (Step::TrailerLine, b'\r') => Step::TrailerLf,
-                (Step::TrailerLine | Step::TrailerLf, b'\n') => {
-                    self.line = 0;
-                    Step::TrailerLineStart
-                }
-                _ => return Err(BodyError::Malformed),
-            };
+            }
         }
         Ok((pos, false))
+    }
+
+    fn in_trailers(&self) -> bool {
+        matches!(
+            self.step,
+            Step::TrailerLineStart
+                | Step::TrailerName
+                | Step::TrailerValue
+                | Step::TrailerLf
+                | Step::FinalLf
+        )
+    }
+
+    /// The step after `byte`, or None when it ended the body.
+    fn next_step(&mut self, byte: u8, max_body: u64) -> Result<Option<Step>, BodyError> {
+        let is_ws = byte == b' ' || byte == b'\t';
+        let step = match (self.step, byte) {
+            (Step::Size { digits }, b) if b.is_ascii_hexdigit() => {
+                let digit = u64::from(hex_value(b));
+                self.size = self
+                    .size
+                    .checked_mul(16)
+                    .and_then(|s| s.checked_add(digit))
+                    .ok_or(BodyError::TooLarge)?;
+                Step::Size { digits: digits + 1 }
+            }
+            (Step::Size { digits: 0 }, _) => return Err(BodyError::Malformed),
+
+            // The line ends: after the size, an extension name or value.
+            (
+                Step::Size { .. }
+                | Step::AfterSize
+                | Step::ExtName
+                | Step::AfterExtName
+                | Step::ExtValue,
+                b'\r',
+            ) => Step::SizeLf,
+            (
+                Step::Size { .. }
+                | Step::AfterSize
+                | Step::ExtName
+                | Step::AfterExtName
+                | Step::ExtValue
+                | Step::SizeLf,
+                b'\n',
+            ) => self.end_of_size_line(max_body)?,
+
+            // chunk-ext, one piece of the grammar per arm.
+            (Step::Size { .. } | Step::AfterSize | Step::ExtValue, _) if is_ws => Step::AfterSize,
+            (
+                Step::Size { .. }
+                | Step::AfterSize
+                | Step::ExtName
+                | Step::AfterExtName
+                | Step::ExtValue,
+                b';',
+            ) => Step::ExtNameStart,
+            (Step::ExtNameStart, _) if is_ws => Step::ExtNameStart,
+            (Step::ExtNameStart | Step::ExtName, b) if is_tchar(b) => Step::ExtName,
+            (Step::ExtName | Step::AfterExtName, _) if is_ws => Step::AfterExtName,
+            (Step::ExtName | Step::AfterExtName, b'=') => Step::ExtValueStart,
+            (Step::ExtValueStart, _) if is_ws => Step::ExtValueStart,
+            (Step::ExtValueStart, b'"') => Step::Quoted,
+            (Step::ExtValueStart | Step::ExtValue, b) if is_tchar(b) => Step::ExtValue,
+            (Step::Quoted, b'"') => Step::AfterSize,
+            (Step::Quoted, b'\\') => Step::QuotedPair,
+            (Step::Quoted, b) if is_field_text(b) => Step::Quoted,
+            (Step::QuotedPair, b) if is_field_text(b) => Step::Quoted,
+
+            // The CRLF after chunk data.
+            (Step::DataCr, b'\r') => Step::DataLf,
+            (Step::DataCr | Step::DataLf, b'\n') => {
+                self.line = 0;
+                Step::Size { digits: 0 }
+            }
+
+            // The trailer section: field lines, then an empty line.
+            (Step::TrailerLineStart, b'\r') => Step::FinalLf,
+            (Step::TrailerLineStart | Step::FinalLf, b'\n') => return Ok(None),
+            (Step::TrailerLineStart | Step::TrailerName, b) if is_tchar(b) => Step::TrailerName,
+            (Step::TrailerName, b':') => Step::TrailerValue,
+            (Step::TrailerValue, b'\r') => Step::TrailerLf,
+            (Step::TrailerValue | Step::TrailerLf, b'\n') => {
+                self.line = 0;
+                Step::TrailerLineStart
+            }
+            (Step::TrailerValue, b) if is_field_text(b) => Step::TrailerValue,
+
+            _ => return Err(BodyError::Malformed),
+        };
+        Ok(Some(step))
     }
 
     /// The size line ended: a zero size starts the trailer section,
@@ -190,6 +295,12 @@ impl Chunked {
     }
 }
 
+/// A byte allowed in a field value or a quoted string: visible ASCII,
+/// space, tab, and obs-text (RFC 9110 §5.5); never a control byte.
+fn is_field_text(b: u8) -> bool {
+    b == b' ' || b == b'\t' || b.is_ascii_graphic() || b >= 0x80
+}
+
 fn hex_value(b: u8) -> u8 {
     match b {
         b'0'..=b'9' => b - b'0',
@@ -203,11 +314,18 @@ fn hex_value(b: u8) -> u8 {
 mod tests {
     use super::*;
 
+    fn limits(max_body: u64) -> Limits {
+        Limits {
+            max_body,
+            max_trailers: 64,
+        }
+    }
+
     /// Discard `input` split at every point; all splits must agree.
     fn discard_all_splits(input: &[u8], max: u64) -> Result<usize, BodyError> {
         let whole = {
             let mut c = Chunked::default();
-            match c.discard(input, max) {
+            match c.discard(input, limits(max)) {
                 Ok((n, true)) => Ok(n),
                 Ok((_, false)) => Err(BodyError::Malformed),
                 Err(e) => Err(e),
@@ -216,12 +334,12 @@ mod tests {
         for split in 1..input.len() {
             let mut c = Chunked::default();
             let (a, b) = input.split_at(split);
-            let result = c.discard(a, max).and_then(|(n, done)| {
+            let result = c.discard(a, limits(max)).and_then(|(n, done)| {
                 if done {
                     return Ok(n);
                 }
                 assert_eq!(n, a.len(), "an unfinished body consumes all it is shown");
-                match c.discard(b, max)? {
+                match c.discard(b, limits(max))? {
                     (m, true) => Ok(n + m),
                     (_, false) => Err(BodyError::Malformed),
                 }
@@ -233,7 +351,7 @@ mod tests {
 
     #[test]
     fn chunks_with_extensions_and_trailers_end_at_the_final_crlf() {
-        let body = b"5;name=value\r\nhello\r\n6 ; x\r\n world\r\n0\r\nTrailer: yes\r\nMore: 1\r\n\r\nGET /";
+        let body = b"5;name=value\r\nhello\r\n6 ; x\r\n world\r\n7;a=\"q \\\" s\";b\r\nsmuggle\r\n0\r\nTrailer: yes\r\nMore:1\r\n\r\nGET /";
         assert_eq!(discard_all_splits(body, 1000), Ok(body.len() - 5));
     }
 
@@ -255,6 +373,22 @@ mod tests {
             b"3\r\nabcX",
             b"3\r\nabc\rX",
             b"0\r\nbad\0trailer\r\n\r\n",
+            // Junk after the size, whitespace or not (RFC 9112 §7.1).
+            b"5x\r\nhello\r\n0\r\n\r\n",
+            b"5 x\r\nhello\r\n0\r\n\r\n",
+            b"5;\r\nhello\r\n0\r\n\r\n",
+            b"5;a=\r\nhello\r\n0\r\n\r\n",
+            b"5;a b\r\nhello\r\n0\r\n\r\n",
+            b"5;a=\"open\r\nhello\r\n0\r\n\r\n",
+            // Control bytes in an extension.
+            b"5;a\x01\r\nhello\r\n0\r\n\r\n",
+            b"5;a=b\x7f\r\nhello\r\n0\r\n\r\n",
+            b"5;a=\"b\x00\"\r\nhello\r\n0\r\n\r\n",
+            // Trailer lines must be field lines: a name, then a colon.
+            b"0\r\nno colon here\r\n\r\n",
+            b"0\r\n: no name\r\n\r\n",
+            b"0\r\n folded: line\r\n\r\n",
+            b"0\r\nName: a\x01b\r\n\r\n",
         ] {
             assert_eq!(
                 discard_all_splits(bad, 100),
@@ -281,15 +415,32 @@ mod tests {
         let mut line = b"1;".to_vec();
         line.extend(std::iter::repeat_n(b'x', MAX_LINE));
         assert_eq!(
-            Chunked::default().discard(&line, 100),
+            Chunked::default().discard(&line, limits(100)),
             Err(BodyError::Malformed)
         );
     }
 
     #[test]
+    fn a_trailer_section_over_the_request_limit_is_too_large() {
+        // 64 bytes allowed (see `limits`): 6 lines of 11 bytes is 66.
+        let mut body = b"0\r\n".to_vec();
+        for _ in 0..6 {
+            body.extend_from_slice(b"X-Tr: 1234\r\n");
+        }
+        body.extend_from_slice(b"\r\n");
+        assert_eq!(
+            discard_all_splits(&body, 100),
+            Err(BodyError::TrailersTooLarge)
+        );
+        // Five fit.
+        let fits = [&b"0\r\n"[..], &b"X-Tr: 1234\r\n".repeat(5), b"\r\n"].concat();
+        assert_eq!(discard_all_splits(&fits, 100), Ok(fits.len()));
+    }
+
+    #[test]
     fn content_length_bodies_count_down() {
         let mut body = Body::Length(10);
-        assert_eq!(body.discard(b"12345", 0), Ok((5, false)));
-        assert_eq!(body.discard(b"67890GET", 0), Ok((5, true)));
+        assert_eq!(body.discard(b"12345", limits(0)), Ok((5, false)));
+        assert_eq!(body.discard(b"67890GET", limits(0)), Ok((5, true)));
     }
 }

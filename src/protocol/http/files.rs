@@ -1,6 +1,7 @@
 //! Static files under --root: safe path resolution, content types,
-//! conditional requests (304), single ranges (206/416), and bodies streamed
-//! from the file as the socket accepts them (sendfile on Linux).
+//! preconditions (412, 304) evaluated in the order of RFC 9110 §13.2.2,
+//! single ranges (206/416), and bodies streamed from the file as the socket
+//! accepts them (sendfile on Linux).
 //!
 //! # Safety of paths
 //!
@@ -15,6 +16,7 @@
 
 use super::request::Conditions;
 use super::response::{self, Head, Persistence};
+use super::route;
 use crate::protocol::{Body, Output};
 use log::debug;
 use std::fmt::Write as _;
@@ -55,7 +57,8 @@ pub struct Reply {
 enum ReplyBody {
     Text(String),
     File(FileBody),
-    Empty { length: u64 },
+    /// No body, and no length to announce: a 304.
+    Nothing,
 }
 
 impl StaticFiles {
@@ -71,22 +74,26 @@ impl StaticFiles {
         Ok(StaticFiles { root, autoindex })
     }
 
-    /// Answer `GET`/`HEAD` of `path` (the target's path, query removed).
-    pub fn reply(&self, path: &str, conditions: &Conditions<'_>) -> Reply {
+    /// Answer `GET`/`HEAD` of `target` (as sent: origin- or absolute-form).
+    pub fn reply(&self, target: &str, conditions: &Conditions<'_>) -> Reply {
+        let path = route::path_of(target);
         match self.resolve(path) {
             Resolved::NotFound => text_reply(404, "404 Not Found\n"),
             Resolved::Redirect => {
                 let mut reply = text_reply(301, "301 Moved Permanently\n");
-                reply.extra = format!("Location: {path}/\r\n");
+                reply.extra = redirect_location(path, route::query_of(target));
                 reply
             }
             Resolved::Listing(dir) => match listing(&dir, path) {
-                Ok(html) => Reply {
-                    status: 200,
-                    content_type: "text/html; charset=utf-8".into(),
-                    extra: String::new(),
-                    body: ReplyBody::Text(html),
-                },
+                // A listing has no validators: only `*` can match it.
+                Ok(html) => {
+                    precondition_reply(conditions, &Validators::NONE, "").unwrap_or(Reply {
+                        status: 200,
+                        content_type: "text/html; charset=utf-8".into(),
+                        extra: String::new(),
+                        body: ReplyBody::Text(html),
+                    })
+                }
                 Err(err) => {
                     debug!("listing {}: {err}", dir.display());
                     text_reply(404, "404 Not Found\n")
@@ -151,7 +158,7 @@ impl Reply {
         let length = match &self.body {
             ReplyBody::Text(text) => text.len() as u64,
             ReplyBody::File(file) => file.remaining,
-            ReplyBody::Empty { length } => *length,
+            ReplyBody::Nothing => 0,
         };
         let head = Head {
             status: self.status,
@@ -161,15 +168,26 @@ impl Reply {
             extra: &self.extra,
         };
         response::write_head(out.bytes_mut(), &head, date);
-        if head_only {
+        if !response::sends_body(self.status, head_only) {
             return (self.status, 0);
         }
         match self.body {
             ReplyBody::Text(text) => out.extend(text.as_bytes()),
             ReplyBody::File(file) if file.remaining > 0 => out.stream(Box::new(file)),
-            ReplyBody::File(_) | ReplyBody::Empty { .. } => {}
+            ReplyBody::File(_) | ReplyBody::Nothing => {}
         }
         (self.status, length)
+    }
+}
+
+/// The `Location` header that adds the slash a directory's path lacks. The
+/// query goes along (`/sub?q=1` → `/sub/?q=1`): it is part of what the
+/// client asked for, and dropping it would change the request (RFC 9110
+/// §10.2.2 makes Location a URI reference, query included).
+fn redirect_location(path: &str, query: Option<&str>) -> String {
+    match query {
+        Some(query) => format!("Location: {path}/?{query}\r\n"),
+        None => format!("Location: {path}/\r\n"),
     }
 }
 
@@ -204,7 +222,7 @@ fn safe_relative_path(path: &str) -> Option<PathBuf> {
     Some(relative)
 }
 
-/// 200, 206, 304 or 416 for a regular file.
+/// 200, 206, 304, 412 or 416 for a regular file.
 fn file_reply(path: &Path, conditions: &Conditions<'_>) -> io::Result<Reply> {
     let file = File::open(path)?;
     let meta = file.metadata()?;
@@ -222,17 +240,17 @@ fn file_reply(path: &Path, conditions: &Conditions<'_>) -> io::Result<Reply> {
         .unwrap_or(0);
     let etag = format!("\"{mtime:x}-{size:x}\"");
     let last_modified = httpdate::fmt_http_date(UNIX_EPOCH + std::time::Duration::from_secs(mtime));
-    let mut extra =
-        format!("Last-Modified: {last_modified}\r\nETag: {etag}\r\nAccept-Ranges: bytes\r\n");
-
-    if not_modified(conditions, &etag, mtime) {
-        return Ok(Reply {
-            status: 304,
-            content_type: String::new(),
-            extra,
-            body: ReplyBody::Empty { length: 0 },
-        });
+    let mut extra = format!("Last-Modified: {last_modified}\r\nETag: {etag}\r\n");
+    let validators = Validators {
+        etag: Some(&etag),
+        modified: Some(mtime),
+    };
+    if let Some(reply) = precondition_reply(conditions, &validators, &extra) {
+        return Ok(reply);
     }
+    extra.push_str("Accept-Ranges: bytes\r\n");
+    // Only now, with every precondition passed, does Range count (RFC 9110
+    // §13.2.2 step 5): If-Range decides whether it applies.
     let content_type = content_type(path);
     let range_applies = match conditions.if_range {
         None => true,
@@ -267,20 +285,148 @@ fn file_reply(path: &Path, conditions: &Conditions<'_>) -> io::Result<Reply> {
     })
 }
 
-/// If-None-Match wins over If-Modified-Since when both are present.
-fn not_modified(conditions: &Conditions<'_>, etag: &str, mtime: u64) -> bool {
-    if let Some(list) = conditions.if_none_match {
-        return list.split(|&b| b == b',').any(|tag| {
-            let tag = tag.trim_ascii();
-            let tag = tag.strip_prefix(b"W/").unwrap_or(tag);
-            tag == b"*" || tag == etag.as_bytes()
-        });
+/// What a resource offers for preconditions to compare against (RFC 9110
+/// §8.8): a file has both, a directory listing neither.
+struct Validators<'a> {
+    /// The entity tag, quotes included; always strong here.
+    etag: Option<&'a str>,
+    /// The modification time in whole seconds since the epoch: the
+    /// precision of Last-Modified, so that a date the client copied from it
+    /// compares equal.
+    modified: Option<u64>,
+}
+
+impl Validators<'_> {
+    const NONE: Validators<'static> = Validators {
+        etag: None,
+        modified: None,
+    };
+}
+
+/// The outcome of a request's preconditions.
+#[derive(Debug, PartialEq, Eq)]
+enum Precondition {
+    /// Every precondition sent holds: go on to Range and the 200 or 206.
+    Passed,
+    /// 304 Not Modified: the client's copy is current.
+    NotModified,
+    /// 412 Precondition Failed.
+    Failed,
+}
+
+/// The 304 or 412 the preconditions call for, if any; `extra` is the
+/// validator headers a 304 repeats (RFC 9110 §15.4.5: ETag, and
+/// Last-Modified, which caches use to update what they hold; nothing that
+/// describes a body, as nginx).
+fn precondition_reply(
+    conditions: &Conditions<'_>,
+    validators: &Validators<'_>,
+    extra: &str,
+) -> Option<Reply> {
+    match evaluate(conditions, validators) {
+        Precondition::Passed => None,
+        Precondition::NotModified => Some(Reply {
+            status: 304,
+            content_type: String::new(),
+            extra: extra.into(),
+            body: ReplyBody::Nothing,
+        }),
+        Precondition::Failed => Some(text_reply(412, "412 Precondition Failed\n")),
     }
-    let since = conditions
-        .if_modified_since
-        .and_then(|v| std::str::from_utf8(v).ok())
-        .and_then(|v| httpdate::parse_http_date(v).ok());
-    since.is_some_and(|since| UNIX_EPOCH + std::time::Duration::from_secs(mtime) <= since)
+}
+
+/// Evaluate the preconditions in the order of RFC 9110 §13.2.2, for a
+/// GET or HEAD of a resource that exists (a 404 or 301 never gets here:
+/// §13.2.1 says preconditions only apply to what would otherwise be a 2xx).
+///
+/// 1. If-Match (§13.1.1), strong comparison: false → 412.
+/// 2. Without If-Match, If-Unmodified-Since (§13.1.4): false → 412.
+/// 3. If-None-Match (§13.1.2), weak comparison: false → 304 (GET, HEAD).
+/// 4. Without If-None-Match, If-Modified-Since (§13.1.3): false → 304.
+///
+/// A date that doesn't parse is ignored (§13.1.3, §13.1.4), as is a date
+/// condition on a resource without a modification time.
+fn evaluate(conditions: &Conditions<'_>, validators: &Validators<'_>) -> Precondition {
+    if let Some(list) = conditions.if_match {
+        let matches = if list.trim_ascii() == b"*" {
+            true // the resource exists
+        } else {
+            validators.etag.is_some_and(|etag| {
+                entity_tags(list).any(|tag| !tag.weak && tag.opaque == etag.as_bytes())
+            })
+        };
+        if !matches {
+            return Precondition::Failed;
+        }
+    } else if let (Some(since), Some(modified)) = (
+        conditions.if_unmodified_since.and_then(http_date),
+        validators.modified,
+    ) && modified > since
+    {
+        return Precondition::Failed;
+    }
+    if let Some(list) = conditions.if_none_match {
+        let matches = if list.trim_ascii() == b"*" {
+            true
+        } else {
+            validators
+                .etag
+                .is_some_and(|etag| entity_tags(list).any(|tag| tag.opaque == etag.as_bytes()))
+        };
+        if matches {
+            return Precondition::NotModified;
+        }
+    } else if let (Some(since), Some(modified)) = (
+        conditions.if_modified_since.and_then(http_date),
+        validators.modified,
+    ) && modified <= since
+    {
+        return Precondition::NotModified;
+    }
+    Precondition::Passed
+}
+
+/// An HTTP-date (any of the three forms of RFC 9110 §5.6.7) in seconds
+/// since the epoch; `None` if it isn't one.
+fn http_date(value: &[u8]) -> Option<u64> {
+    let date = httpdate::parse_http_date(std::str::from_utf8(value).ok()?).ok()?;
+    date.duration_since(UNIX_EPOCH).ok().map(|d| d.as_secs())
+}
+
+/// One entity tag of a list (RFC 9110 §8.8.3).
+#[derive(Debug, PartialEq, Eq)]
+struct EntityTag<'a> {
+    /// `W/` in front: only a weak comparison can match it.
+    weak: bool,
+    /// The opaque tag, quotes included.
+    opaque: &'a [u8],
+}
+
+/// The entity tags of an If-Match or If-None-Match list, in order. Empty
+/// list elements are skipped (RFC 9110 §5.6.1); the list ends at the first
+/// element that isn't an entity tag, since a quoted tag may hold a comma
+/// and nothing after a malformed one can be split reliably.
+fn entity_tags(list: &[u8]) -> impl Iterator<Item = EntityTag<'_>> {
+    let mut rest = list;
+    std::iter::from_fn(move || {
+        let start = rest
+            .iter()
+            .position(|b| !matches!(b, b' ' | b'\t' | b','))?;
+        let element = rest.get(start..)?;
+        let (weak, quoted) = match element.strip_prefix(b"W/") {
+            Some(quoted) => (true, quoted),
+            None => (false, element),
+        };
+        let after_quote = quoted.strip_prefix(b"\"")?;
+        let length = after_quote.iter().position(|&b| b == b'"')? + 2;
+        let opaque = quoted.get(..length)?;
+        let after = quoted.get(length..)?.trim_ascii();
+        if !(after.is_empty() || after.starts_with(b",")) {
+            return None;
+        }
+        rest = after;
+        Some(EntityTag { weak, opaque })
+    })
 }
 
 fn content_type(path: &Path) -> String {
@@ -306,17 +452,34 @@ enum ByteRange {
     Whole,
 }
 
+/// Parse `Range: bytes=...` (RFC 9110 §14.1.1). The unit is matched
+/// without regard to case (§14.1), and empty list elements are skipped
+/// (§5.6.1: `bytes=0-1,` and `bytes=, 0-1` are one range). More than one
+/// range is answered with the whole file: multipart/byteranges is not
+/// implemented, and §14.2 lets a server ignore Range.
 fn parse_range(value: &[u8], size: u64) -> ByteRange {
-    let Some(spec) = std::str::from_utf8(value)
+    let Some((unit, set)) = std::str::from_utf8(value)
         .ok()
-        .and_then(|v| v.strip_prefix("bytes="))
+        .and_then(|v| v.split_once('='))
     else {
         return ByteRange::Whole;
     };
-    if spec.contains(',') {
+    if !unit.eq_ignore_ascii_case("bytes") {
         return ByteRange::Whole;
     }
-    let Some((first, last)) = spec.trim().split_once('-') else {
+    let mut specs = set
+        .split(',')
+        .map(|spec| spec.trim_matches([' ', '\t']))
+        .filter(|spec| !spec.is_empty());
+    match (specs.next(), specs.next()) {
+        (Some(spec), None) => parse_range_spec(spec, size),
+        _ => ByteRange::Whole,
+    }
+}
+
+/// One range-spec: `a-b`, `a-` or `-n`.
+fn parse_range_spec(spec: &str, size: u64) -> ByteRange {
+    let Some((first, last)) = spec.split_once('-') else {
         return ByteRange::Whole;
     };
     let parse = |s: &str| {
@@ -436,6 +599,81 @@ impl Body for FileBody {
 mod tests {
     use super::*;
 
+    /// A root holding `notes.txt` (20 bytes) and `sub/index.html`, removed
+    /// when dropped.
+    struct Tree(PathBuf);
+
+    impl Tree {
+        fn new(name: &str) -> Tree {
+            let dir = std::env::temp_dir()
+                .join(format!("reactord-files-unit-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(dir.join("sub")).unwrap();
+            std::fs::write(dir.join("notes.txt"), "0123456789abcdefghij").unwrap();
+            std::fs::write(dir.join("sub/index.html"), "<p>sub</p>\n").unwrap();
+            Tree(dir)
+        }
+
+        fn files(&self) -> StaticFiles {
+            StaticFiles::new(&self.0, false).unwrap()
+        }
+    }
+
+    impl Drop for Tree {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// Everything a reply puts in the output buffer, and whether it also
+    /// attached a streamed body.
+    fn written(reply: Reply, head_only: bool) -> (String, bool) {
+        let mut out = Output::default();
+        reply.write(head_only, Persistence::KeepAlive, b"DATE", &mut out);
+        let text = String::from_utf8(out.bytes_mut().clone()).unwrap();
+        (text, out.has_body())
+    }
+
+    /// The ETag `reply` gives `notes.txt`.
+    fn etag_of_notes(files: &StaticFiles) -> String {
+        let (text, _) = written(files.reply("/notes.txt", &Conditions::default()), true);
+        text.lines()
+            .find_map(|l| l.strip_prefix("ETag: "))
+            .unwrap()
+            .to_string()
+    }
+
+    #[test]
+    fn a_directory_redirect_keeps_the_query() {
+        let tree = Tree::new("redirect");
+        let files = tree.files();
+        for (target, location) in [
+            ("/sub", "Location: /sub/\r\n"),
+            ("/sub?q=1&r=%20", "Location: /sub/?q=1&r=%20\r\n"),
+            ("http://host/sub?q=1", "Location: /sub/?q=1\r\n"),
+        ] {
+            let reply = files.reply(target, &Conditions::default());
+            assert_eq!(reply.status, 301, "{target}");
+            assert_eq!(reply.extra, location, "{target}");
+        }
+    }
+
+    #[test]
+    fn a_304_has_neither_content_length_nor_body() {
+        let tree = Tree::new("304");
+        let files = tree.files();
+        let etag = etag_of_notes(&files);
+        let conditions = Conditions {
+            if_none_match: Some(etag.as_bytes()),
+            ..Conditions::default()
+        };
+        let reply = files.reply("/notes.txt", &conditions);
+        assert_eq!(reply.status, 304);
+        let (text, streamed) = written(reply, false);
+        assert!(!text.contains("Content-Length"), "{text}");
+        assert!(text.ends_with("\r\n\r\n") && !streamed, "{text}");
+    }
+
     #[test]
     fn traversal_and_hidden_paths_are_refused() {
         for bad in [
@@ -474,27 +712,165 @@ mod tests {
         assert_eq!(parse_range(b"bytes=0-1,5-6", 100), ByteRange::Whole);
         assert_eq!(parse_range(b"items=0-1", 100), ByteRange::Whole);
         assert_eq!(parse_range(b"bytes=5-1", 100), ByteRange::Whole);
+        assert_eq!(parse_range(b"bytes=", 100), ByteRange::Whole);
+        assert_eq!(parse_range(b"bytes=,", 100), ByteRange::Whole);
+        assert_eq!(parse_range(b"bytes 0-1", 100), ByteRange::Whole);
     }
 
     #[test]
-    fn if_none_match_wins_over_if_modified_since() {
-        let stale = Conditions {
-            if_none_match: Some(b"\"other\""),
-            if_modified_since: Some(b"Sun, 06 Nov 2094 08:49:37 GMT"),
+    fn the_range_unit_ignores_case_and_empty_list_elements_are_skipped() {
+        for value in [
+            "BYTES=0-1",
+            "Bytes=0-1",
+            "bytes=0-1,",
+            "bytes=, 0-1",
+            "bytes=,,0-1 ,\t,",
+        ] {
+            assert_eq!(
+                parse_range(value.as_bytes(), 100),
+                ByteRange::Within(0, 1),
+                "{value}"
+            );
+        }
+        assert_eq!(parse_range(b"BYTES=0-1, 5-6", 100), ByteRange::Whole);
+    }
+
+    /// A file's validators: ETag `"abc"`, modified at 1994-11-06 08:49:37.
+    const FILE: Validators<'static> = Validators {
+        etag: Some("\"abc\""),
+        modified: Some(784_111_777),
+    };
+    const BEFORE: &[u8] = b"Sun, 06 Nov 1994 08:49:36 GMT";
+    const AT: &[u8] = b"Sun, 06 Nov 1994 08:49:37 GMT";
+
+    fn outcome(headers: &[(&str, &[u8])], validators: &Validators<'_>) -> Precondition {
+        let mut conditions = Conditions::default();
+        for &(name, value) in headers {
+            let field = match name {
+                "If-Match" => &mut conditions.if_match,
+                "If-Unmodified-Since" => &mut conditions.if_unmodified_since,
+                "If-None-Match" => &mut conditions.if_none_match,
+                "If-Modified-Since" => &mut conditions.if_modified_since,
+                other => panic!("{other}"),
+            };
+            *field = Some(value);
+        }
+        evaluate(&conditions, validators)
+    }
+
+    #[test]
+    fn if_match_compares_strongly_and_star_matches_what_exists() {
+        use Precondition::{Failed, Passed};
+        for (value, expected) in [
+            (&b"\"abc\""[..], Passed),
+            (b"\"x\", \"abc\"", Passed),
+            (b", ,\"abc\",", Passed),
+            (b"*", Passed),
+            (b"W/\"abc\"", Failed),
+            (b"\"x\"", Failed),
+            (b"\"abc", Failed),
+            (b"abc", Failed),
+            (b"\"x\"junk, \"abc\"", Failed),
+            (b"", Failed),
+        ] {
+            let shown = String::from_utf8_lossy(value);
+            assert_eq!(outcome(&[("If-Match", value)], &FILE), expected, "{shown}");
+        }
+        // A listing has no ETag: only `*` matches it.
+        assert_eq!(outcome(&[("If-Match", b"*")], &Validators::NONE), Passed);
+        assert_eq!(
+            outcome(&[("If-Match", b"\"abc\"")], &Validators::NONE),
+            Failed
+        );
+    }
+
+    #[test]
+    fn if_unmodified_since_fails_for_a_newer_file_and_ignores_bad_dates() {
+        use Precondition::{Failed, Passed};
+        assert_eq!(outcome(&[("If-Unmodified-Since", AT)], &FILE), Passed);
+        assert_eq!(outcome(&[("If-Unmodified-Since", BEFORE)], &FILE), Failed);
+        assert_eq!(
+            outcome(&[("If-Unmodified-Since", b"yesterday")], &FILE),
+            Passed
+        );
+        let no_date = Validators::NONE;
+        assert_eq!(
+            outcome(&[("If-Unmodified-Since", BEFORE)], &no_date),
+            Passed
+        );
+        // Only without If-Match (§13.1.4): a matching If-Match wins.
+        let both = [
+            ("If-Match", &b"\"abc\""[..]),
+            ("If-Unmodified-Since", BEFORE),
+        ];
+        assert_eq!(outcome(&both, &FILE), Passed);
+    }
+
+    #[test]
+    fn if_none_match_compares_weakly_and_wins_over_if_modified_since() {
+        use Precondition::{NotModified, Passed};
+        for (value, expected) in [
+            (&b"\"abc\""[..], NotModified),
+            (b"W/\"abc\"", NotModified),
+            (b"\"x\", W/\"abc\"", NotModified),
+            (b"*", NotModified),
+            (b"\"x\"", Passed),
+            (b"\"a,bc\", \"abc\"", NotModified),
+        ] {
+            let shown = String::from_utf8_lossy(value);
+            assert_eq!(
+                outcome(&[("If-None-Match", value)], &FILE),
+                expected,
+                "{shown}"
+            );
+        }
+        let stale_tag_fresh_date = [("If-None-Match", &b"\"x\""[..]), ("If-Modified-Since", AT)];
+        assert_eq!(outcome(&stale_tag_fresh_date, &FILE), Passed);
+        assert_eq!(outcome(&[("If-Modified-Since", AT)], &FILE), NotModified);
+        assert_eq!(outcome(&[("If-Modified-Since", BEFORE)], &FILE), Passed);
+        assert_eq!(outcome(&[("If-Modified-Since", b"soon")], &FILE), Passed);
+    }
+
+    #[test]
+    fn preconditions_are_evaluated_in_the_order_of_rfc_9110_13_2_2() {
+        use Precondition::{Failed, NotModified};
+        // A failed If-Match is a 412 even when If-None-Match would be a 304.
+        let both = [("If-Match", &b"\"x\""[..]), ("If-None-Match", b"\"abc\"")];
+        assert_eq!(outcome(&both, &FILE), Failed);
+        // A failed If-Unmodified-Since likewise wins over If-Modified-Since.
+        let dates = [("If-Unmodified-Since", BEFORE), ("If-Modified-Since", AT)];
+        assert_eq!(outcome(&dates, &FILE), Failed);
+        // Passed If-Match, then a matching If-None-Match: 304.
+        let both = [("If-Match", &b"\"abc\""[..]), ("If-None-Match", b"\"abc\"")];
+        assert_eq!(outcome(&both, &FILE), NotModified);
+    }
+
+    #[test]
+    fn a_failed_precondition_is_a_412_with_a_short_body_except_for_head() {
+        let tree = Tree::new("412");
+        let files = tree.files();
+        let conditions = Conditions {
+            if_match: Some(b"\"other\""),
             ..Conditions::default()
         };
-        assert!(!not_modified(&stale, "\"abc\"", 0));
-        let fresh = Conditions {
-            if_none_match: Some(b"\"x\", W/\"abc\""),
+        let reply = files.reply("/notes.txt", &conditions);
+        assert_eq!(reply.status, 412);
+        let (text, streamed) = written(reply, false);
+        assert!(
+            text.starts_with("HTTP/1.1 412 Precondition Failed\r\n"),
+            "{text}"
+        );
+        assert!(text.ends_with("\r\n\r\n412 Precondition Failed\n") && !streamed);
+        let (head, streamed) = written(files.reply("/notes.txt", &conditions), true);
+        assert!(head.ends_with("\r\n\r\n") && !streamed, "{head}");
+        // Preconditions only apply to what would be a 2xx: a 404 stays one.
+        assert_eq!(files.reply("/missing.txt", &conditions).status, 404);
+        let etag = etag_of_notes(&files);
+        let matching = Conditions {
+            if_match: Some(etag.as_bytes()),
             ..Conditions::default()
         };
-        assert!(not_modified(&fresh, "\"abc\"", 0));
-        let by_date = Conditions {
-            if_modified_since: Some(b"Sun, 06 Nov 1994 08:49:37 GMT"),
-            ..Conditions::default()
-        };
-        assert!(not_modified(&by_date, "\"abc\"", 784_111_777));
-        assert!(!not_modified(&by_date, "\"abc\"", 784_111_778));
+        assert_eq!(files.reply("/notes.txt", &matching).status, 200);
     }
 
     #[test]

@@ -27,7 +27,7 @@ use super::{Context, Output, Protocol, Verdict};
 use crate::config::Config;
 use body::{Body, BodyError};
 use files::StaticFiles;
-use request::{Conditions, Method, Parsed, Request};
+use request::{Conditions, Method, OwnedConditions, Parsed, Request};
 use response::{Canned, DateCache, Head, Persistence};
 use route::Route;
 use std::io::Write;
@@ -85,7 +85,7 @@ struct Pending {
     log_line: Option<String>,
     /// For a static file: the target and the conditional headers, copied
     /// out of the input (which is gone by the time the body has been read).
-    static_request: Option<(String, [Option<Vec<u8>>; 4])>,
+    static_request: Option<(String, OwnedConditions)>,
 }
 
 /// What to answer a valid request with.
@@ -135,7 +135,7 @@ impl Http {
         if answer.route == Route::Static
             && let Some(files) = &self.files
         {
-            let reply = files.reply(route::path_of(target), conditions);
+            let reply = files.reply(target, conditions);
             let (status, bytes) =
                 reply.write(answer.head_only, answer.persistence, self.dates.imf(), out);
             ctx.metrics.count_response(status);
@@ -162,6 +162,7 @@ impl Http {
                     b"405 Method Not Allowed\n",
                     "Allow: GET, HEAD\r\n",
                 ),
+                Route::NotImplemented => (501, Some(TEXT), b"501 Not Implemented\n", ""),
             };
         let head = Head {
             status,
@@ -177,18 +178,17 @@ impl Http {
                 Persistence::Close => &mut self.hello[2],
             };
             out.extend_from_slice(canned.get(&self.dates, &head, body));
-        } else {
-            response::write_head(out, &head, self.dates.imf());
-            if !answer.head_only {
-                out.extend_from_slice(body);
-            }
+            ctx.metrics.count_response(status);
+            return (status, body.len() as u64);
         }
+        let sent = response::write_response(out, &head, self.dates.imf(), body, answer.head_only);
         ctx.metrics.count_response(status);
-        (status, body.len() as u64)
+        (status, sent)
     }
 
-    /// Answer an invalid request with `status` and a short body, and close.
-    fn refuse(&mut self, status: u16, ctx: &mut Context<'_>, out: &mut Output) {
+    /// Answer an invalid request with `status` and a short body (none to
+    /// HEAD), and close.
+    fn refuse(&mut self, status: u16, head_only: bool, ctx: &mut Context<'_>, out: &mut Output) {
         let mut body = [0u8; 64];
         let len = {
             let mut cursor = std::io::Cursor::new(&mut body[..]);
@@ -206,8 +206,7 @@ impl Http {
             persistence: Persistence::Close,
             extra: "",
         };
-        response::write_head(out.bytes_mut(), &head, self.dates.imf());
-        out.extend(body);
+        response::write_response(out.bytes_mut(), &head, self.dates.imf(), body, head_only);
         ctx.metrics.count_response(status);
     }
 
@@ -287,7 +286,11 @@ impl Http {
         let Some((body, _)) = session.in_body.as_mut() else {
             return Verdict::NeedMore;
         };
-        match body.discard(input, self.max_body_bytes) {
+        let limits = body::Limits {
+            max_body: self.max_body_bytes,
+            max_trailers: self.max_request_bytes,
+        };
+        match body.discard(input, limits) {
             Ok((0, false)) => Verdict::NeedMore,
             Ok((n, false)) => Verdict::Continue(n),
             Ok((n, true)) => {
@@ -295,15 +298,7 @@ impl Http {
                     return Verdict::Continue(n);
                 };
                 let (target, conditions) = match &pending.static_request {
-                    Some((target, [a, b, c, d])) => (
-                        target.as_str(),
-                        Conditions {
-                            if_none_match: a.as_deref(),
-                            if_modified_since: b.as_deref(),
-                            range: c.as_deref(),
-                            if_range: d.as_deref(),
-                        },
-                    ),
+                    Some((target, conditions)) => (target.as_str(), conditions.borrow()),
                     None => ("", Conditions::default()),
                 };
                 let (status, bytes) = self.respond(pending.request, target, &conditions, ctx, out);
@@ -322,9 +317,11 @@ impl Http {
                 let status = match error {
                     BodyError::Malformed => 400,
                     BodyError::TooLarge => 413,
+                    BodyError::TrailersTooLarge => 431,
                 };
                 let pending = session.in_body.take().map(|(_, p)| p);
-                self.refuse(status, ctx, out);
+                let head_only = pending.as_ref().is_some_and(|p| p.request.head_only);
+                self.refuse(status, head_only, ctx, out);
                 let line = pending
                     .as_ref()
                     .and_then(|p| p.log_line.as_deref())
@@ -346,10 +343,10 @@ impl Http {
     ) -> Verdict {
         let served = matches!(request.method, Method::Get | Method::Head);
         let answer = Answer {
-            route: if served {
-                route::route(request.target, self.files.is_some())
-            } else {
-                Route::MethodNotAllowed
+            route: match request.method {
+                Method::Get | Method::Head => route::route(request.target, self.files.is_some()),
+                Method::NotAllowed => Route::MethodNotAllowed,
+                Method::Unknown => Route::NotImplemented,
             },
             head_only: request.method == Method::Head,
             persistence: match (request.keep_alive, request.minor_version) {
@@ -385,16 +382,9 @@ impl Http {
             )
         });
         let static_request = (answer.route == Route::Static).then(|| {
-            let c = &request.conditions;
-            let own = |v: Option<&[u8]>| v.map(<[u8]>::to_vec);
             (
                 request.target.to_string(),
-                [
-                    own(c.if_none_match),
-                    own(c.if_modified_since),
-                    own(c.range),
-                    own(c.if_range),
-                ],
+                OwnedConditions::new(&request.conditions),
             )
         });
         session.in_body = Some((
@@ -449,7 +439,7 @@ impl Protocol for Http {
                 self.start_request(session, request, head_len, ctx, out)
             }
             Parsed::Error(status) => {
-                self.refuse(status, ctx, out);
+                self.refuse(status, request::is_head_request(input), ctx, out);
                 self.log(session.peer, format_args!("-"), status, 0, ctx.wall);
                 Verdict::Close(input.len())
             }
@@ -468,9 +458,9 @@ impl Protocol for Http {
         session.in_body.is_some()
     }
 
-    fn on_reject(&mut self, ctx: &mut Context<'_>, out: &mut Output) {
+    fn on_reject(&mut self, input: &[u8], ctx: &mut Context<'_>, out: &mut Output) {
         self.dates.update(ctx.wall);
-        self.refuse(503, ctx, out);
+        self.refuse(503, request::is_head_request(input), ctx, out);
     }
 
     fn end_of_turn(&mut self) {

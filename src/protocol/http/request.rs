@@ -1,22 +1,45 @@
 //! Reading a request head: httparse tokenizes it, this module decides what
-//! it means (persistence, body framing, expectations) and which errors it
-//! earns, following RFC 9112.
+//! it means (method, target form, Host, persistence, body framing,
+//! expectations) and which errors it earns, following RFC 9112 and RFC 9110.
+//! Each rule names its section; docs/http.md lists them all.
 
 use super::body::{Body, Chunked};
+use std::mem::MaybeUninit;
 
-/// Header fields accepted per request; more is answered with 431. nginx and
-/// hyper allow about 100; real browsers send 10 to 20.
-pub const MAX_HEADERS: usize = 64;
+/// Header slots parsed on the stack. A request with more fields than this
+/// is parsed again with room for as many as `--max-request-bytes` can hold:
+/// the byte limit decides, not a count (real browsers send 10 to 20 fields,
+/// so the second parse, and its allocation, is for unusual clients only).
+pub const INLINE_HEADERS: usize = 64;
 
-/// The methods this server tells apart.
+/// The shortest header field line: a one-letter name, a colon and a bare LF.
+const SHORTEST_FIELD_LINE: usize = 3;
+
+/// The methods this server tells apart (RFC 9110 §9.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
     /// GET: served.
     Get,
     /// HEAD: served like GET, without the body.
     Head,
-    /// Any other well-formed method: 405.
-    Other,
+    /// A method RFC 9110 (or RFC 5789, PATCH) defines, which no resource
+    /// here allows: 405 with `Allow`.
+    NotAllowed,
+    /// Any other well-formed method: 501, "not implemented" (§15.6.2).
+    Unknown,
+}
+
+impl Method {
+    fn classify(text: &str) -> Method {
+        match text {
+            "GET" => Method::Get,
+            "HEAD" => Method::Head,
+            "POST" | "PUT" | "DELETE" | "CONNECT" | "OPTIONS" | "TRACE" | "PATCH" => {
+                Method::NotAllowed
+            }
+            _ => Method::Unknown,
+        }
+    }
 }
 
 /// What a request head says, once it is complete and valid.
@@ -40,10 +63,16 @@ pub struct Request<'a> {
     pub conditions: Conditions<'a>,
 }
 
-/// The request headers that decide a static file's answer: 304 Not
-/// Modified, 206 Partial Content or the whole file. Borrowed from the input.
+/// The request headers that decide a static file's answer: 412
+/// Precondition Failed, 304 Not Modified, 206 Partial Content or the whole
+/// file. Borrowed from the input. A field sent twice counts by its last
+/// line.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Conditions<'a> {
+    /// `If-Match`.
+    pub if_match: Option<&'a [u8]>,
+    /// `If-Unmodified-Since`.
+    pub if_unmodified_since: Option<&'a [u8]>,
     /// `If-None-Match`.
     pub if_none_match: Option<&'a [u8]>,
     /// `If-Modified-Since`.
@@ -52,6 +81,45 @@ pub struct Conditions<'a> {
     pub range: Option<&'a [u8]>,
     /// `If-Range`.
     pub if_range: Option<&'a [u8]>,
+}
+
+/// [`Conditions`] copied out of the input, for an answer that waits until
+/// the request body has been read: by then the input is gone.
+#[derive(Debug)]
+pub struct OwnedConditions {
+    if_match: Option<Box<[u8]>>,
+    if_unmodified_since: Option<Box<[u8]>>,
+    if_none_match: Option<Box<[u8]>>,
+    if_modified_since: Option<Box<[u8]>>,
+    range: Option<Box<[u8]>>,
+    if_range: Option<Box<[u8]>>,
+}
+
+impl OwnedConditions {
+    /// Copy each field present in `conditions`.
+    pub fn new(conditions: &Conditions<'_>) -> OwnedConditions {
+        let own = |value: Option<&[u8]>| value.map(Box::from);
+        OwnedConditions {
+            if_match: own(conditions.if_match),
+            if_unmodified_since: own(conditions.if_unmodified_since),
+            if_none_match: own(conditions.if_none_match),
+            if_modified_since: own(conditions.if_modified_since),
+            range: own(conditions.range),
+            if_range: own(conditions.if_range),
+        }
+    }
+
+    /// The same conditions, borrowed again.
+    pub fn borrow(&self) -> Conditions<'_> {
+        Conditions {
+            if_match: self.if_match.as_deref(),
+            if_unmodified_since: self.if_unmodified_since.as_deref(),
+            if_none_match: self.if_none_match.as_deref(),
+            if_modified_since: self.if_modified_since.as_deref(),
+            range: self.range.as_deref(),
+            if_range: self.if_range.as_deref(),
+        }
+    }
 }
 
 /// The outcome of looking at the start of the input.
@@ -67,33 +135,71 @@ pub enum Parsed<'a> {
 
 /// Parse the request head at the start of `input`.
 pub fn parse(input: &[u8], max_head: usize, max_body: u64) -> Parsed<'_> {
-    // Uninitialised header slots: zeroing 64 of them (2 KiB) for every
-    // request cost more than parsing the few a request really has.
-    let mut headers =
-        [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    // Uninitialised header slots: zeroing them for every request cost more
+    // than parsing the few a request really has.
+    let mut inline = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; INLINE_HEADERS];
+    if let Some(parsed) = parse_with(input, &mut inline, max_head, max_body) {
+        return parsed;
+    }
+    // More fields than the inline slots: room for as many as the bytes at
+    // hand (within the limit) can hold, so only --max-request-bytes decides.
+    let slots = input.len().min(max_head) / SHORTEST_FIELD_LINE + 1;
+    let mut spilled = vec![MaybeUninit::<httparse::Header<'_>>::uninit(); slots];
+    parse_with(input, &mut spilled, max_head, max_body).unwrap_or(Parsed::Error(431))
+}
+
+/// Parse with these header slots; None if there are more fields than slots.
+fn parse_with<'b>(
+    input: &'b [u8],
+    slots: &mut [MaybeUninit<httparse::Header<'b>>],
+    max_head: usize,
+    max_body: u64,
+) -> Option<Parsed<'b>> {
     let mut request = httparse::Request::new(&mut []);
-    let head_len = match request.parse_with_uninit_headers(input, &mut headers) {
-        Ok(httparse::Status::Complete(len)) if len > max_head => return Parsed::Error(431),
-        Ok(httparse::Status::Complete(len)) => len,
-        Ok(httparse::Status::Partial) if input.len() >= max_head => return Parsed::Error(431),
-        Ok(httparse::Status::Partial) => return Parsed::Partial,
-        Err(httparse::Error::TooManyHeaders) => return Parsed::Error(431),
-        Err(httparse::Error::Version) if looks_like_other_http_version(input) => {
-            return Parsed::Error(505);
+    let head_len = match request.parse_with_uninit_headers(input, slots) {
+        Ok(httparse::Status::Complete(len)) if len > max_head => {
+            return Some(Parsed::Error(too_large(input, max_head)));
         }
-        Err(_) => return Parsed::Error(400),
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) if input.len() >= max_head => {
+            return Some(Parsed::Error(too_large(input, max_head)));
+        }
+        Ok(httparse::Status::Partial) => return Some(Parsed::Partial),
+        Err(httparse::Error::TooManyHeaders) => return None,
+        Err(_) => {
+            return Some(malformed(input).map_or(Parsed::Partial, Parsed::Error));
+        }
     };
     let (Some(method_text), Some(target), Some(minor_version)) =
         (request.method, request.path, request.version)
     else {
-        return Parsed::Error(400);
+        return Some(Parsed::Error(400));
     };
-    let method = match method_text {
-        "GET" => Method::Get,
-        "HEAD" => Method::Head,
-        _ => Method::Other,
-    };
+    let method = Method::classify(method_text);
+    if !target_form_fits(method_text, target) {
+        return Some(Parsed::Error(400));
+    }
+    Some(interpret(
+        method,
+        method_text,
+        target,
+        minor_version,
+        request.headers,
+        head_len,
+        max_body,
+    ))
+}
 
+/// What the header fields of a well-formed request line say.
+fn interpret<'b>(
+    method: Method,
+    method_text: &'b str,
+    target: &'b str,
+    minor_version: u8,
+    headers: &[httparse::Header<'b>],
+    head_len: usize,
+    max_body: u64,
+) -> Parsed<'b> {
     let mut hosts = 0;
     let mut content_length: Option<u64> = None;
     let mut transfer_encoding = TransferEncoding::None;
@@ -101,10 +207,14 @@ pub fn parse(input: &[u8], max_head: usize, max_body: u64) -> Parsed<'_> {
     let mut keep_alive_token = false;
     let mut expect_continue = false;
     let mut conditions = Conditions::default();
-    for header in request.headers.iter() {
+    for header in headers {
         let name = header.name;
         let value = header.value;
         if name.eq_ignore_ascii_case("host") {
+            // RFC 9112 §3.2: a Host that is not `uri-host [":" port]` is a 400.
+            if !valid_host(trim(value)) {
+                return Parsed::Error(400);
+            }
             hosts += 1;
         } else if name.eq_ignore_ascii_case("content-length") {
             // Repeated Content-Length is allowed only if every copy agrees
@@ -130,6 +240,10 @@ pub fn parse(input: &[u8], max_head: usize, max_body: u64) -> Parsed<'_> {
             }
         } else if name.eq_ignore_ascii_case("expect") {
             expect_continue |= trim(value).eq_ignore_ascii_case(b"100-continue");
+        } else if name.eq_ignore_ascii_case("if-match") {
+            conditions.if_match = Some(trim(value));
+        } else if name.eq_ignore_ascii_case("if-unmodified-since") {
+            conditions.if_unmodified_since = Some(trim(value));
         } else if name.eq_ignore_ascii_case("if-none-match") {
             conditions.if_none_match = Some(trim(value));
         } else if name.eq_ignore_ascii_case("if-modified-since") {
@@ -208,19 +322,201 @@ fn trim(value: &[u8]) -> &[u8] {
     value.get(start..end).unwrap_or_default()
 }
 
-/// httparse only knows HTTP/1.0 and 1.1. A request line that ends in
-/// another `HTTP/x.y` deserves 505, not 400.
-fn looks_like_other_http_version(input: &[u8]) -> bool {
-    let line_end = input
+/// The request line: the first line that is not empty (RFC 9112 §2.2 lets
+/// a server skip empty lines before it), without its line ending, and
+/// whether its line ending has arrived.
+fn request_line(input: &[u8]) -> (&[u8], bool) {
+    let start = input
         .iter()
-        .position(|&b| b == b'\r' || b == b'\n')
+        .position(|&b| b != b'\r' && b != b'\n')
         .unwrap_or(input.len());
-    let line = input.get(..line_end).unwrap_or_default();
-    let Some(at) = line.windows(6).rposition(|w| w == b" HTTP/") else {
+    let rest = input.get(start..).unwrap_or_default();
+    match rest.iter().position(|&b| b == b'\n') {
+        Some(end) => {
+            let line = rest.get(..end).unwrap_or_default();
+            (line.strip_suffix(b"\r").unwrap_or(line), true)
+        }
+        // A CR at the end may be the first half of the line ending.
+        None => (rest.strip_suffix(b"\r").unwrap_or(rest), false),
+    }
+}
+
+/// A head over --max-request-bytes: 414 URI Too Long when the request line
+/// alone doesn't fit (RFC 9110 §15.5.15; the target is what makes it long),
+/// 431 when the header fields push it over (RFC 6585 §5).
+fn too_large(input: &[u8], max_head: usize) -> u16 {
+    match request_line(input) {
+        (line, true) if line.len() < max_head => 431,
+        _ => 414,
+    }
+}
+
+/// The status for a head httparse refused, or None while the request line
+/// is still arriving and could yet turn out well formed. Only a request
+/// line that is well formed, `method SP target SP HTTP/DIGIT.DIGIT`, but
+/// names a version other than 1.0 and 1.1 earns 505 (RFC 9110 §15.6.6);
+/// anything malformed is 400 (RFC 9112 §3, §2.3): `G ET / HTTP/1.1`, a
+/// target with a space, `HTTP/01.1`, `HTTP/1`.
+fn malformed(input: &[u8]) -> Option<u16> {
+    let (line, complete) = request_line(input);
+    let mut parts = line.split(|&b| b == b' ');
+    let method = parts.next().unwrap_or_default();
+    let target = parts.next();
+    let version = parts.next();
+    if parts.next().is_some()
+        || !method.iter().all(|&b| is_tchar(b))
+        || !target.unwrap_or_default().iter().all(u8::is_ascii_graphic)
+    {
+        return Some(400);
+    }
+    let Some(version) = version else {
+        // Not even three parts: malformed if the line is complete.
+        return complete.then_some(400);
+    };
+    if method.is_empty() || target.is_none_or(<[u8]>::is_empty) {
+        return Some(400);
+    }
+    // `HTTP/` DIGIT `.` DIGIT, checked as far as it has arrived.
+    let pattern_fits = |at: usize, b: &u8| match at {
+        0..=4 => b"HTTP/".get(at) == Some(b),
+        5 | 7 => b.is_ascii_digit(),
+        6 => *b == b'.',
+        _ => false,
+    };
+    if !version
+        .iter()
+        .enumerate()
+        .all(|(at, b)| pattern_fits(at, b))
+    {
+        return Some(400);
+    }
+    if !complete {
+        return None;
+    }
+    match version {
+        b"HTTP/1.0" | b"HTTP/1.1" => Some(400),
+        [_, _, _, _, _, _, _, _] => Some(505),
+        _ => Some(400),
+    }
+}
+
+/// RFC 9112 §3.2: which request-target forms a method may use.
+/// origin-form (`/path?query`) and absolute-form (`http://host/path`) for
+/// every method but CONNECT, which takes authority-form (`host:port`)
+/// only; asterisk-form (`*`) for OPTIONS only. Anything else is a 400.
+fn target_form_fits(method: &str, target: &str) -> bool {
+    if method == "CONNECT" {
+        return target.rsplit_once(':').is_some_and(|(host, port)| {
+            !host.is_empty() && valid_host(target.as_bytes()) && !port.is_empty()
+        });
+    }
+    if target == "*" {
+        return method == "OPTIONS";
+    }
+    target.starts_with('/') || is_absolute_form(target)
+}
+
+/// `scheme "://" authority [path]`: the absolute-form clients send to
+/// proxies, which servers must accept (RFC 9112 §3.2.2).
+fn is_absolute_form(target: &str) -> bool {
+    let Some((scheme, rest)) = target.split_once("://") else {
         return false;
     };
-    line.get(at + 6..)
-        .is_some_and(|v| v.first().is_some_and(u8::is_ascii_digit))
+    let mut scheme = scheme.bytes();
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    scheme.next().is_some_and(|b| b.is_ascii_alphabetic())
+        && scheme.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+        // An empty host is invalid (RFC 9110 §4.2.1), and userinfo
+        // (`user@host`) fails here: RFC 9110 §4.2.4 calls it an error.
+        && !authority.is_empty()
+        && valid_host(authority.as_bytes())
+}
+
+/// `uri-host [ ":" port ]` (RFC 9112 §3.2, RFC 3986 §3.2.2): an IP literal
+/// in brackets, or a reg-name of unreserved characters, percent-escapes and
+/// sub-delims (an IPv4 address is a reg-name too); then an optional port of
+/// digits. An empty value is allowed: it is what a client sends when the
+/// target has no authority.
+fn valid_host(value: &[u8]) -> bool {
+    let (host, port) = if let Some(literal) = value.strip_prefix(b"[") {
+        let Some(close) = literal.iter().position(|&b| b == b']') else {
+            return false;
+        };
+        let (inside, after) = literal.split_at(close);
+        let after = after.get(1..).unwrap_or_default();
+        let ip_literal = !inside.is_empty()
+            && inside
+                .iter()
+                .all(|&b| b.is_ascii_hexdigit() || matches!(b, b':' | b'.'));
+        if !ip_literal {
+            return false;
+        }
+        match after.split_first() {
+            None => return true,
+            Some((b':', port)) => (&b""[..], port),
+            Some(_) => return false,
+        }
+    } else {
+        match value.iter().position(|&b| b == b':') {
+            Some(colon) => (
+                value.get(..colon).unwrap_or_default(),
+                value.get(colon + 1..).unwrap_or_default(),
+            ),
+            None => (value, &b""[..]),
+        }
+    };
+    valid_reg_name(host) && port.iter().all(u8::is_ascii_digit)
+}
+
+/// RFC 3986 reg-name: unreserved / pct-encoded / sub-delims.
+fn valid_reg_name(host: &[u8]) -> bool {
+    let mut bytes = host.iter();
+    while let Some(&b) = bytes.next() {
+        let ok = match b {
+            b'%' => {
+                let hex = |b: Option<&u8>| b.is_some_and(u8::is_ascii_hexdigit);
+                hex(bytes.next()) && hex(bytes.next())
+            }
+            b if b.is_ascii_alphanumeric() => true,
+            b'-' | b'.' | b'_' | b'~' => true,
+            b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'=' => true,
+            _ => false,
+        };
+        if !ok {
+            return false;
+        }
+    }
+    true
+}
+
+/// A token character (RFC 9110 §5.6.2): what methods, field names and
+/// chunk extension names are made of.
+pub fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'!' | b'#'
+                | b'$'
+                | b'%'
+                | b'&'
+                | b'\''
+                | b'*'
+                | b'+'
+                | b'-'
+                | b'.'
+                | b'^'
+                | b'_'
+                | b'`'
+                | b'|'
+                | b'~'
+        )
+}
+
+/// True if the input begins a HEAD request, so that even an error answer
+/// to it goes without a body (RFC 9110 §9.3.2): a client that sent HEAD
+/// reads no body, and the bytes would be taken for the next response.
+pub fn is_head_request(input: &[u8]) -> bool {
+    request_line(input).0.starts_with(b"HEAD ")
 }
 
 #[cfg(test)]
@@ -271,15 +567,143 @@ mod tests {
     }
 
     #[test]
-    fn heads_over_the_limit_are_431_complete_or_not() {
+    fn a_target_over_the_limit_is_414_and_fields_over_it_431() {
+        // RFC 9110 §15.5.15: the request line alone doesn't fit.
         let long = format!("GET /{} HTTP/1.1\r\nHost: a\r\n\r\n", "x".repeat(2000));
-        assert_eq!(status(long.as_bytes()), 431);
-        assert_eq!(status(&long.as_bytes()[..1500]), 431);
-        let many: String = (0..70).map(|i| format!("X-{i}: y\r\n")).collect();
-        assert_eq!(
-            status(format!("GET / HTTP/1.1\r\nHost: a\r\n{many}\r\n").as_bytes()),
-            431
+        assert_eq!(status(long.as_bytes()), 414);
+        assert_eq!(status(&long.as_bytes()[..1500]), 414);
+        // The line fits; the fields push the head over: 431.
+        let fields = format!(
+            "GET / HTTP/1.1\r\nHost: a\r\nX: {}\r\n\r\n",
+            "y".repeat(1100)
         );
+        assert_eq!(status(fields.as_bytes()), 431);
+        assert_eq!(status(&fields.as_bytes()[..1100]), 431);
+    }
+
+    #[test]
+    fn the_byte_limit_decides_how_many_fields_not_a_count() {
+        // 150 short fields: more than the inline slots, well under 16 KiB.
+        let many: String = (0..150).map(|i| format!("X-{i}: y\r\n")).collect();
+        let head = format!("GET / HTTP/1.1\r\nHost: a\r\n{many}\r\n");
+        assert!(matches!(
+            parse(head.as_bytes(), 16384, 0),
+            Parsed::Complete(..)
+        ));
+        // The shortest fields possible, as many as fit in the limit.
+        let tiny: String = "a:\n".repeat(300);
+        let head = format!("GET / HTTP/1.1\r\nHost: a\r\n{tiny}\r\n");
+        assert!(matches!(
+            parse(head.as_bytes(), 1024, 0),
+            Parsed::Complete(..)
+        ));
+        // And past the limit it is the byte count that says 431.
+        let head = format!("GET / HTTP/1.1\r\nHost: a\r\n{}\r\n", "a:\n".repeat(400));
+        assert!(matches!(
+            parse(head.as_bytes(), 1024, 0),
+            Parsed::Error(431)
+        ));
+    }
+
+    #[test]
+    fn malformed_request_lines_are_400_and_only_other_versions_505() {
+        let cases: &[(&[u8], u16)] = &[
+            (b"G ET / HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            (b"GET /a b HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            (b"GET / HTTP/01.1\r\nHost: a\r\n\r\n", 400),
+            (b"GET / HTTP/1\r\nHost: a\r\n\r\n", 400),
+            (b"GET / HTTP/1.1.1\r\nHost: a\r\n\r\n", 400),
+            (b"GET  / HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            (b"GET / http/1.1\r\nHost: a\r\n\r\n", 400),
+            (b"GET /\r\nHost: a\r\n\r\n", 400),
+            (b"GET / HTTP/3.0\r\nHost: a\r\n\r\n", 505),
+            (b"GET / HTTP/9.9\r\n\r\n", 505),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(
+                status(input),
+                *expected,
+                "{}",
+                String::from_utf8_lossy(input)
+            );
+        }
+        // A line still arriving is not judged before it can be.
+        assert_eq!(status(b"GET / HTTP/3"), 0);
+        assert_eq!(status(b"GET / HTTP/3.0\r"), 0);
+        // But one that can't become valid is refused at once.
+        assert_eq!(status(b"\x16\x03\x01\x02\x00"), 400);
+        assert_eq!(status(b"GET / FTP"), 400);
+    }
+
+    #[test]
+    fn target_forms_must_fit_the_method() {
+        let cases: &[(&[u8], u16)] = &[
+            (b"GET * HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            (b"OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n", 200),
+            (b"GET example.com:80 HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            (b"GET index.html HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            (b"GET http://a/x HTTP/1.1\r\nHost: a\r\n\r\n", 200),
+            (b"GET http://a HTTP/1.1\r\nHost: a\r\n\r\n", 200),
+            (b"GET http://u@a/ HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            (b"GET http:///x HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            (b"GET 1http://a/ HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            (b"CONNECT a:443 HTTP/1.1\r\nHost: a\r\n\r\n", 200),
+            (b"CONNECT [::1]:443 HTTP/1.1\r\nHost: a\r\n\r\n", 200),
+            (b"CONNECT / HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            (b"CONNECT a HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(
+                status(input),
+                *expected,
+                "{}",
+                String::from_utf8_lossy(input)
+            );
+        }
+    }
+
+    #[test]
+    fn host_must_be_a_host_and_an_optional_port() {
+        for good in [
+            "a",
+            "example.com",
+            "example.com:8080",
+            "127.0.0.1:80",
+            "[::1]",
+            "[::1]:8080",
+            "a-b_c~d.e",
+            "%41b",
+            "",
+            "x:",
+        ] {
+            let head = format!("GET / HTTP/1.1\r\nHost: {good}\r\n\r\n");
+            assert_eq!(status(head.as_bytes()), 200, "{good:?}");
+        }
+        for bad in [
+            "a b", "a/b", "<x>", "x:port", "a@b", "[::1", "[zz]", "[::1]x", "%4", "a:1:2",
+        ] {
+            let head = format!("GET / HTTP/1.1\r\nHost: {bad}\r\n\r\n");
+            assert_eq!(status(head.as_bytes()), 400, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn methods_are_known_and_not_allowed_or_unknown() {
+        let method = |input: &[u8]| match parse(input, 1024, 100) {
+            Parsed::Complete(request, _) => request.method,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(method(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"), Method::Get);
+        assert_eq!(method(b"HEAD / HTTP/1.1\r\nHost: a\r\n\r\n"), Method::Head);
+        for known in ["POST", "PUT", "DELETE", "OPTIONS", "TRACE", "PATCH"] {
+            let head = format!("{known} / HTTP/1.1\r\nHost: a\r\n\r\n");
+            assert_eq!(method(head.as_bytes()), Method::NotAllowed, "{known}");
+        }
+        // Methods are case-sensitive (RFC 9110 §9.1).
+        for unknown in ["get", "BREW", "PROPFIND"] {
+            let head = format!("{unknown} / HTTP/1.1\r\nHost: a\r\n\r\n");
+            assert_eq!(method(head.as_bytes()), Method::Unknown, "{unknown}");
+        }
     }
 
     #[test]

@@ -12,7 +12,8 @@ pub struct Head<'a> {
     /// Content-Type of the body, if there is one.
     pub content_type: Option<&'a str>,
     /// Content-Length: the body's length (also sent for HEAD, where the
-    /// body itself is left out).
+    /// body itself is left out). Not sent at all for a status that has no
+    /// body (see [`has_body`]).
     pub content_length: u64,
     /// Persistence, and how to say it (see [`Persistence`]).
     pub persistence: Persistence,
@@ -44,7 +45,9 @@ pub fn reason(status: u16) -> &'static str {
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        414 => "URI Too Long",
         408 => "Request Timeout",
+        412 => "Precondition Failed",
         413 => "Content Too Large",
         416 => "Range Not Satisfiable",
         431 => "Request Header Fields Too Large",
@@ -53,6 +56,42 @@ pub fn reason(status: u16) -> &'static str {
         503 => "Service Unavailable",
         505 => "HTTP Version Not Supported",
         _ => "",
+    }
+}
+
+/// Whether a response with this status has a body at all. 1xx, 204 and
+/// 304 never do, whatever their headers say (RFC 9112 §6.3), and none of
+/// them carries a Content-Length: RFC 9110 §8.6 forbids it for 1xx and 204,
+/// and for 304 allows only the length the 200 would have had. Deciding
+/// this here, in the module that writes every response, means no handler
+/// can get it wrong (hyper's `role.rs` does the same).
+pub fn has_body(status: u16) -> bool {
+    !matches!(status, 100..=199 | 204 | 304)
+}
+
+/// Whether a response's body goes on the wire: only if its status has one
+/// ([`has_body`]) and the request was not HEAD (RFC 9110 §9.3.2: the same
+/// headers as for GET, Content-Length included, and no body).
+pub fn sends_body(status: u16, head_only: bool) -> bool {
+    !head_only && has_body(status)
+}
+
+/// Append a whole response held in memory: the head, then the body if
+/// [`sends_body`] says so. Returns the body bytes written (for the access
+/// log).
+pub fn write_response(
+    out: &mut Vec<u8>,
+    head: &Head<'_>,
+    date: &[u8],
+    body: &[u8],
+    head_only: bool,
+) -> u64 {
+    write_head(out, head, date);
+    if sends_body(head.status, head_only) {
+        out.extend_from_slice(body);
+        body.len() as u64
+    } else {
+        0
     }
 }
 
@@ -69,8 +108,10 @@ pub fn write_head(out: &mut Vec<u8>, head: &Head<'_>, date: &[u8]) {
         out.extend_from_slice(b"\r\nContent-Type: ");
         out.extend_from_slice(content_type.as_bytes());
     }
-    out.extend_from_slice(b"\r\nContent-Length: ");
-    out.extend_from_slice(number.format(head.content_length).as_bytes());
+    if has_body(head.status) {
+        out.extend_from_slice(b"\r\nContent-Length: ");
+        out.extend_from_slice(number.format(head.content_length).as_bytes());
+    }
     out.extend_from_slice(match head.persistence {
         Persistence::KeepAlive => b"\r\n".as_slice(),
         Persistence::KeepAlive10 => b"\r\nConnection: keep-alive\r\n",
@@ -412,6 +453,23 @@ mod tests {
             assert_eq!(canned.get(&dates, &head, b"hi\n").as_ptr(), first);
             assert_eq!(canned.bytes.capacity(), capacity);
         }
+    }
+
+    #[test]
+    fn a_304_has_no_content_length_whatever_the_length_given() {
+        let mut out = Vec::new();
+        let head = Head {
+            status: 304,
+            content_type: None,
+            content_length: 20,
+            persistence: Persistence::KeepAlive,
+            extra: "ETag: \"x\"\r\n",
+        };
+        write_head(&mut out, &head, b"DATE");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "HTTP/1.1 304 Not Modified\r\nServer: reactord\r\nDate: DATE\r\nETag: \"x\"\r\n\r\n"
+        );
     }
 
     #[test]

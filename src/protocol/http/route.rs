@@ -15,8 +15,10 @@ pub enum Route {
     Static,
     /// Anything else, without --root.
     NotFound,
-    /// A method other than GET and HEAD.
+    /// A method RFC 9110 defines, other than GET and HEAD: 405 with Allow.
     MethodNotAllowed,
+    /// A method this server doesn't know: 501 (RFC 9110 §9.1, §15.6.2).
+    NotImplemented,
 }
 
 /// Route a request target (origin-form `/path?query`, or absolute-form
@@ -50,6 +52,17 @@ pub fn path_of(target: &str) -> &str {
     without_authority.get(..end).unwrap_or(without_authority)
 }
 
+/// The query of a target: what follows the `?` of its path, up to any
+/// fragment. `None` when there is no `?`; `Some("")` for a bare `?`, which
+/// RFC 3986 tells apart from no query at all.
+pub fn query_of(target: &str) -> Option<&str> {
+    let (before, after) = target.split_once('?')?;
+    if before.contains('#') {
+        return None;
+    }
+    Some(after.split_once('#').map_or(after, |(query, _)| query))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -66,5 +79,16 @@ mod tests {
         assert_eq!(route("*", false), Route::NotFound);
         assert_eq!(route("/", true), Route::Static);
         assert_eq!(route("/metrics", true), Route::Metrics);
+    }
+
+    #[test]
+    fn the_query_is_what_follows_the_question_mark() {
+        assert_eq!(query_of("/sub?q=1"), Some("q=1"));
+        assert_eq!(query_of("/sub?q=1#frag"), Some("q=1"));
+        assert_eq!(query_of("/sub?a=1?b=2"), Some("a=1?b=2"));
+        assert_eq!(query_of("/sub?"), Some(""));
+        assert_eq!(query_of("http://example.com/sub?q=1"), Some("q=1"));
+        assert_eq!(query_of("/sub"), None);
+        assert_eq!(query_of("/sub#frag?x"), None);
     }
 }
