@@ -126,7 +126,8 @@ fn sigterm_exits_zero_promptly_while_an_idle_echo_client_is_connected() {
 /// An echo client that writes and never reads: the server has output in
 /// flight that cannot drain, so a graceful shutdown has to wait for it. The
 /// server must run with `--log-level trace`: the client is returned once
-/// the server says its send buffer for it is full.
+/// the server has output for it that it cannot write at once (the socket
+/// is full, or a turn's write budget is spent: the two ways into Writing).
 fn start_stuck_echo_client(
     server: &Server,
 ) -> (TcpStream, usize, thread::JoinHandle<io::Result<()>>) {
@@ -145,10 +146,10 @@ fn start_stuck_echo_client(
         Ok(())
     });
     let key = server.connection_key(&stream);
-    let full = format!("conn {key}: Reading -> Writing (socket send buffer full)");
+    let writing = format!("conn {key}: Reading -> Writing (");
     assert!(
-        server.wait_for_log(&full, IO_TIMEOUT),
-        "the server never filled its send buffer: {}",
+        server.wait_for_log(&writing, IO_TIMEOUT),
+        "the server never had output it could not write at once: {}",
         server.stderr_text()
     );
     (stream, key, handle)

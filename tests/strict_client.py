@@ -1,12 +1,14 @@
 """A strict HTTP/1.1 client (h11) against every route and status reactord
 produces. Run by tests/strict_client.rs, which starts the servers:
 
-    strict_client.py PLAIN FILES FULL FILE_LENGTH
+    strict_client.py PLAIN FILES FULL FILE_LENGTH DEFERRED
 
 PLAIN is a server without --root, FILES one with --root and --autoindex
 (over the tree strict_client.rs builds), both with --max-request-bytes 1024
 and --max-body-bytes 100; FULL has --max-connections 1. FILE_LENGTH is the
-size of /notes.txt.
+size of /notes.txt. DEFERRED is "yes" when FULL runs with --defer-accept,
+so that a refused client's request has always arrived when the server
+decides on its 503 (and can tell a HEAD).
 
 Each case writes raw bytes (so that malformed requests can be sent too) and
 tells h11 the method and persistence it asked for through a "shadow"
@@ -314,7 +316,11 @@ def plain_cases(addr):
     ]
     for name, make, status, target in errors:
         for method in ("GET", "HEAD"):
-            cases.append((f"{method} {name}: {status}", [Exchange(method, make(method), status, close=True, target=target)]))
+            raw = make(method)
+            # What the server can know the method to be: the request line's
+            # first word (`H` for `H EAD / ...`, which is not a HEAD).
+            sent_method = raw.split(b" ", 1)[0].decode()
+            cases.append((f"{method} {name}: {status}", [Exchange(sent_method, raw, status, close=True, target=target)]))
     # A method nobody defined: 501 (RFC 9110 §9.1) or, while that is being
     # decided, 405 with Allow; either way framed and the connection kept.
     cases.append(
@@ -443,9 +449,10 @@ def expect_continue_case(addr):
         client.close()
 
 
-def rejected_case(full_addr):
-    """--max-connections reached: a 503 that closes, even to a client that
-    has not sent anything yet."""
+def rejected_case(full_addr, deferred):
+    """--max-connections reached: a 503 that closes. Without --defer-accept
+    the refused client sends nothing (the server can't wait for it); with
+    it, GET and HEAD are sent, and the HEAD's 503 has no body."""
     holder = Client(full_addr)
     try:
         holder.declare("GET")
@@ -453,14 +460,20 @@ def rejected_case(full_addr):
         status, _, _ = holder.response()
         if status != 200:
             raise Failure(f"the first client got {status}")
-        refused = Client(full_addr)
-        try:
-            refused.declare("GET")
-            status, headers, _ = refused.response()
-            common_checks(Exchange("GET", b"", 503, close=True), status, headers, b"")
-            refused.expect_eof()
-        finally:
-            refused.close()
+        for method in ("GET", "HEAD") if deferred else ("GET",):
+            refused = Client(full_addr)
+            try:
+                refused.declare(method, close=True)
+                if deferred:
+                    refused.send(request(method, headers=["Connection: close"]))
+                status, headers, body = refused.response()
+                try:
+                    common_checks(Exchange(method, b"", 503, close=True), status, headers, body)
+                    refused.expect_eof()
+                except (Failure, h11.RemoteProtocolError) as err:
+                    raise Failure(f"{method}: {err}") from err
+            finally:
+                refused.close()
     finally:
         holder.close()
 
@@ -473,6 +486,7 @@ def address(text):
 def main():
     plain, files, full = (address(a) for a in sys.argv[1:4])
     file_length = int(sys.argv[4])
+    deferred = sys.argv[5] == "yes"
     runs = []
     for name, exchanges in plain_cases(plain):
         runs.append((f"plain: {name}", lambda e=exchanges: run_exchanges(plain, e, pipelined=False)))
@@ -483,7 +497,7 @@ def main():
     runs.append(("plain: pipelined mix", lambda: run_exchanges(plain, pipelined_case(plain, False), pipelined=True)))
     runs.append(("files: pipelined mix", lambda: run_exchanges(files, pipelined_case(files, True), pipelined=True)))
     runs.append(("plain: Expect: 100-continue", lambda: expect_continue_case(plain)))
-    runs.append(("full: 503 beyond --max-connections", lambda: rejected_case(full)))
+    runs.append(("full: 503 beyond --max-connections", lambda: rejected_case(full, deferred)))
     failures = []
     for name, run in runs:
         try:
