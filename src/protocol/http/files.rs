@@ -239,7 +239,10 @@ fn file_reply(path: &Path, conditions: &Conditions<'_>) -> io::Result<Reply> {
         .map(|d| d.as_secs())
         .unwrap_or(0);
     let etag = format!("\"{mtime:x}-{size:x}\"");
-    let last_modified = httpdate::fmt_http_date(UNIX_EPOCH + std::time::Duration::from_secs(mtime));
+    // Formatted like the Date header, clamped to year 9999: a file stamped
+    // later must not panic the formatter (httpdate's does).
+    let last_modified = response::imf_fixdate(mtime);
+    let last_modified = std::str::from_utf8(&last_modified).unwrap_or("");
     let mut extra = format!("Last-Modified: {last_modified}\r\nETag: {etag}\r\n");
     let validators = Validators {
         etag: Some(&etag),

@@ -229,6 +229,11 @@ impl DateCache {
     }
 }
 
+/// The IMF-fixdate of a Unix time (`Last-Modified`), clamped to year 9999.
+pub fn imf_fixdate(unix_seconds: u64) -> [u8; 29] {
+    Civil::from_unix_seconds(unix_seconds).imf_fixdate()
+}
+
 /// A UTC calendar date and time of day, to the second: the fields every
 /// date format here is assembled from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -434,6 +439,12 @@ mod tests {
 
     /// A new second re-renders a canned response into the buffer it
     /// already has: same allocation, same capacity.
+    #[test]
+    fn last_modified_of_any_mtime_is_formatted_without_panic() {
+        assert_eq!(&imf_fixdate(784_111_777), b"Sun, 06 Nov 1994 08:49:37 GMT");
+        assert_eq!(&imf_fixdate(u64::MAX), b"Fri, 31 Dec 9999 23:59:59 GMT");
+    }
+
     #[test]
     fn a_canned_response_is_re_rendered_in_place() {
         let head = Head {
