@@ -352,9 +352,13 @@ impl<S> Connection<S> {
 
     /// True when no request is in progress and nothing is pending: a
     /// keep-alive connection between requests. These are the connections
-    /// closed at once on shutdown.
+    /// closed at once on shutdown. A connection whose last turn ended with
+    /// the socket still readable (its read budget ran out) is not idle: the
+    /// kernel may hold requests we haven't read, and closing over them
+    /// would send a reset instead of their responses.
     pub(crate) fn is_idle<P: Protocol<Session = S>>(&self, protocol: &P) -> bool {
         self.state == State::Reading
+            && !self.readable
             && self.input.is_empty()
             && self.output.is_empty()
             && !self.close_after_flush
