@@ -16,7 +16,9 @@
 //! - `response`: writing status lines and headers; the cached Date.
 //! - `route`: which handler answers which path.
 //! - `files`: static files under --root.
+//! - `access_log`: the Common Log Format lines, one write per loop turn.
 
+mod access_log;
 mod body;
 mod files;
 mod request;
@@ -25,24 +27,17 @@ mod route;
 
 use super::{Context, Output, Protocol, Verdict};
 use crate::config::Config;
+use access_log::AccessLog;
 use body::{Body, BodyError};
 use files::StaticFiles;
 use request::{Conditions, Method, OwnedConditions, Parsed, Request};
 use response::{Canned, DateCache, Head, Persistence};
 use route::Route;
-use std::io::Write;
 use std::net::SocketAddr;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 /// The text/plain content type of every body this module writes itself.
 const TEXT: &str = "text/plain; charset=utf-8";
-
-/// The log target of access log lines (for --log-level and for grep).
-const ACCESS_TARGET: &str = "reactord::access";
-
-/// Access log bytes buffered before they are written even mid-turn: bounds
-/// the buffer when one turn answers a great many requests.
-const ACCESS_FLUSH_BYTES: usize = 64 * 1024;
 
 /// The answer to `GET /` without --root.
 const HELLO: &[u8] = b"Hello from reactord\n";
@@ -52,10 +47,9 @@ const HELLO: &[u8] = b"Hello from reactord\n";
 pub struct Http {
     max_request_bytes: usize,
     max_body_bytes: u64,
-    access_log: bool,
     dates: DateCache,
-    /// Access log lines not yet written (see `log`).
-    access: Vec<u8>,
+    /// --access-log, and this turn's lines.
+    access: AccessLog,
     /// The hello page, kept whole (see `Canned`), one per `Persistence`.
     hello: [Canned; 3],
     /// The file tree under --root, if serving one.
@@ -104,9 +98,8 @@ impl Http {
         Http {
             max_request_bytes: config.max_request_bytes,
             max_body_bytes: config.max_body_bytes,
-            access_log: config.access_log,
             dates: DateCache::default(),
-            access: Vec::new(),
+            access: AccessLog::new(config.access_log),
             hello: Default::default(),
             files: None,
             scratch: Vec::new(),
@@ -230,14 +223,7 @@ impl Http {
         );
     }
 
-    /// One Common Log Format line, if the access log is on: appended to
-    /// this turn's lines, which `end_of_turn` writes together.
-    ///
-    /// The line looks exactly like the server's other log lines (timestamp,
-    /// level, target), and obeys --log-level like them; but going through
-    /// the logger would cost two write(2) calls and a handful of
-    /// allocations per request (simple_logger formats into fresh strings and
-    /// writes the text and its newline separately).
+    /// One access log line for a request (see `access_log`).
     fn log(
         &mut self,
         peer: SocketAddr,
@@ -246,33 +232,8 @@ impl Http {
         bytes: u64,
         wall: SystemTime,
     ) {
-        if !self.access_log || !log::log_enabled!(target: ACCESS_TARGET, log::Level::Info) {
-            return;
-        }
-        let millis = wall
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.subsec_millis())
-            .unwrap_or(0);
-        let _ = writeln!(
-            self.access,
-            "{}.{millis:03}Z INFO  [{ACCESS_TARGET}] {} - - [{}] \"{request_line}\" {status} {bytes}",
-            self.dates.iso(),
-            peer.ip(),
-            self.dates.clf()
-        );
-        if self.access.len() >= ACCESS_FLUSH_BYTES {
-            self.flush_access_log();
-        }
-    }
-
-    /// Write the buffered access log lines to stderr with one write(2).
-    fn flush_access_log(&mut self) {
-        if !self.access.is_empty() {
-            // As with any logger: a log that can't be written is not a
-            // reason to stop serving.
-            let _ = std::io::stderr().lock().write_all(&self.access);
-            self.access.clear();
-        }
+        self.access
+            .record(&self.dates, peer, request_line, status, bytes, wall);
     }
 
     /// Continue discarding a request body; answer once it is complete.
@@ -375,7 +336,7 @@ impl Http {
             out.extend(b"HTTP/1.1 100 Continue\r\n\r\n");
             ctx.metrics.count_response(100);
         }
-        let log_line = self.access_log.then(|| {
+        let log_line = self.access.is_on().then(|| {
             format!(
                 "{} {} HTTP/1.{}",
                 request.method_text, request.target, request.minor_version
@@ -464,7 +425,7 @@ impl Protocol for Http {
     }
 
     fn end_of_turn(&mut self) {
-        self.flush_access_log();
+        self.access.flush();
     }
 }
 
