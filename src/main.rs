@@ -201,7 +201,11 @@ fn pass_signals_to(handle: ShutdownHandle) -> std::io::Result<()> {
         .name("signals".to_string())
         .spawn(move || {
             for signal in signals.forever() {
-                let name = if signal == SIGINT { "SIGINT" } else { "SIGTERM" };
+                let name = if signal == SIGINT {
+                    "SIGINT"
+                } else {
+                    "SIGTERM"
+                };
                 if let Err(err) = handle.shutdown_for_signal(name) {
                     log::error!("{name}: cannot wake the event loop: {err}");
                 }

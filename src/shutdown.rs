@@ -220,7 +220,10 @@ mod tests {
     #[test]
     fn the_log_names_signals_as_the_binary_always_has() {
         let term = Cause::Signal("SIGTERM");
-        assert_eq!(format!("{term}: shutting down"), "SIGTERM received: shutting down");
+        assert_eq!(
+            format!("{term}: shutting down"),
+            "SIGTERM received: shutting down"
+        );
         assert_eq!(format!("{term} again"), "SIGTERM received again");
         assert_eq!(term.second(), "second signal");
     }
