@@ -121,7 +121,8 @@ struct Shared {
 /// let server = Server::bind(Config::default(), Echo).expect("bind");
 /// let handle = server.shutdown_handle();
 /// std::thread::spawn(move || {
-///     std::thread::sleep(std::time::Duration::from_secs(60));
+///     // This program's choice: stop when stdin ends.
+///     let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
 ///     handle.shutdown().expect("wake the server");
 /// });
 /// server.run().expect("run"); // returns once the drain is over
