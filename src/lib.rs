@@ -5,7 +5,10 @@
 //!
 //! - [`config`]: every knob and its default; parsing of `10s`-style durations.
 //! - `reactor`: the event loop: poll, accept, dispatch events by token,
-//!   timers, signals, shutdown. Start reading here.
+//!   timers, the shutdown drain. Start reading here.
+//! - `shutdown`: the [`ShutdownHandle`] that asks a server to stop from any
+//!   thread, through a `mio::Waker` (the library installs no signal
+//!   handlers: the binary wires SIGINT/SIGTERM to a handle).
 //! - `connection`: one connection: its socket, its state machine
 //!   (reading → writing → closing), its buffers.
 //! - `timer`: deadlines; the poll timeout is the time to the nearest one.
@@ -17,12 +20,22 @@
 //!
 //! # Using it as a library
 //!
+//! Bind, take a shutdown handle for whatever should stop the server (a
+//! signal, an admin command, the end of a test), and run: `run` returns
+//! once a shutdown request has drained the connections in flight.
+//!
 //! ```no_run
 //! use reactord::{Config, Server, protocol::echo::Echo};
 //! let config = Config::default();
 //! let server = Server::bind(config, Echo).expect("bind");
 //! println!("listening on {}", server.local_addr());
+//! let handle = server.shutdown_handle();
+//! let stopper = std::thread::spawn(move || {
+//!     // ... later, from any thread: drain, then `run` returns Ok.
+//!     handle.shutdown().expect("wake the server");
+//! });
 //! server.run().expect("run");
+//! stopper.join().expect("the stopping thread");
 //! ```
 
 #![warn(missing_docs)]
@@ -44,6 +57,8 @@ pub use protocol::{Body, Context, Output, Protocol, Verdict};
 mod buffer;
 mod connection;
 mod reactor;
+mod shutdown;
 mod timer;
 
 pub use reactor::{Server, StartError};
+pub use shutdown::ShutdownHandle;

@@ -1,6 +1,7 @@
-//! The `reactord` daemon: parse the command line, start logging, run the
-//! server, and turn the outcome into an exit code (0 after a clean shutdown,
-//! 1 when the server could not start, 2 for a usage error, from clap).
+//! The `reactord` daemon: parse the command line, start logging, pass
+//! SIGINT/SIGTERM on to the server's shutdown handle, run the server, and
+//! turn the outcome into an exit code (0 after a clean shutdown, 1 when the
+//! server could not start, 2 for a usage error, from clap).
 
 use clap::Parser;
 use clap::builder::RangedU64ValueParser;
@@ -11,7 +12,9 @@ use reactord::config::{
     parse_timeout,
 };
 use reactord::protocol::{echo::Echo, greeting::Greeting, http::Http};
-use reactord::{Protocol, Server};
+use reactord::{Protocol, Server, ShutdownHandle};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -174,7 +177,39 @@ fn main() -> ExitCode {
 
 fn serve<P: Protocol>(config: Config, protocol: P) -> Result<(), String> {
     let server = Server::bind(config, protocol).map_err(|err| err.to_string())?;
+    // Before `run` logs `listening on`: whoever reads that line may signal
+    // at once, and a SIGTERM without a handler would kill the process.
+    pass_signals_to(server.shutdown_handle())
+        .map_err(|err| format!("cannot handle SIGINT/SIGTERM: {err}"))?;
     server
         .run()
         .map_err(|err| format!("event loop failed: {err}"))
+}
+
+/// SIGINT and SIGTERM become shutdown requests: the first drains, a second
+/// exits at once (the server counts them; see `ShutdownHandle`).
+///
+/// The library installs no signal handlers, so this is the binary's job.
+/// signal-hook's handler only writes to a pipe; a thread of ours reads it
+/// and calls the handle, whose `mio::Waker` wakes the event loop. The loop
+/// itself stays single-threaded and never sees a signal, and no code runs
+/// inside a signal handler but signal-hook's async-signal-safe write.
+fn pass_signals_to(handle: ShutdownHandle) -> std::io::Result<()> {
+    // Installs the handlers now, before this returns.
+    let mut signals = Signals::new([SIGINT, SIGTERM])?;
+    std::thread::Builder::new()
+        .name("signals".to_string())
+        .spawn(move || {
+            for signal in signals.forever() {
+                let name = if signal == SIGINT {
+                    "SIGINT"
+                } else {
+                    "SIGTERM"
+                };
+                if let Err(err) = handle.shutdown_for_signal(name) {
+                    log::error!("{name}: cannot wake the event loop: {err}");
+                }
+            }
+        })?;
+    Ok(())
 }

@@ -4,9 +4,10 @@
 //!
 //! 1. **Poll** for readiness, sleeping at most until the nearest deadline
 //!    (or not at all if the ready list has work).
-//! 2. **Dispatch** each event by its token: the listener accepts, the signal
-//!    source starts shutdown, and a connection token (its slab key) drives
-//!    that connection as far as the socket allows.
+//! 2. **Dispatch** each event by its token: the listener accepts, the
+//!    shutdown waker begins (or cuts short) the drain, and a connection
+//!    token (its slab key) drives that connection as far as the socket
+//!    allows.
 //! 3. **Continue** the connections on the ready list, which ran out of
 //!    budget last time (fairness, see `connection`).
 //! 4. **Fire** the deadlines that are due.
@@ -30,12 +31,11 @@ use crate::connection::{
 };
 use crate::metrics::Metrics;
 use crate::protocol::{Context, Output, Protocol};
+use crate::shutdown::{ShutdownHandle, ShutdownRequests};
 use crate::timer::{Timers, deadline_after};
 use log::{debug, info, trace, warn};
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
-use signal_hook::consts::{SIGINT, SIGTERM};
-use signal_hook_mio::v1_0::Signals;
 use slab::Slab;
 use std::collections::VecDeque;
 use std::fmt;
@@ -46,8 +46,8 @@ use std::time::{Duration, Instant, SystemTime};
 /// The listener's token. Connection tokens are slab keys, which start at 0
 /// and never come near these.
 const LISTENER: Token = Token(usize::MAX);
-/// The token of the signal source (SIGINT, SIGTERM).
-const SIGNALS: Token = Token(usize::MAX - 1);
+/// The token of the shutdown waker, which every [`ShutdownHandle`] wakes.
+const SHUTDOWN: Token = Token(usize::MAX - 1);
 
 /// Events fetched per `poll` call.
 const EVENTS_CAPACITY: usize = 1024;
@@ -69,7 +69,7 @@ pub enum StartError {
         /// What the kernel said.
         source: io::Error,
     },
-    /// Setting up the poller or signal handling failed.
+    /// Setting up the poller or its shutdown waker failed.
     Setup(io::Error),
 }
 
@@ -92,7 +92,9 @@ pub struct Server<P: Protocol> {
     /// so new clients are refused by the kernel instead of queuing.
     listener: Option<TcpListener>,
     local_addr: SocketAddr,
-    signals: Signals,
+    /// Where [`ShutdownHandle`]s leave their requests; its waker fires
+    /// [`SHUTDOWN`] events.
+    shutdown: ShutdownRequests,
     connections: Slab<Connection<P::Session>>,
     protocol: P,
     config: Config,
@@ -111,7 +113,8 @@ pub struct Server<P: Protocol> {
     accept_paused_until: Option<Instant>,
     /// Last time we warned about pausing accepts (rate limit).
     last_accept_warning: Option<Instant>,
-    /// Set by the first signal: the time by which everything must be done.
+    /// Set by the first shutdown request: the time by which everything must
+    /// be done. While it is set, the server is draining.
     shutdown_deadline: Option<Instant>,
 }
 
@@ -130,16 +133,14 @@ impl<P: Protocol> Server<P> {
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)
             .map_err(StartError::Setup)?;
-        let mut signals = Signals::new([SIGINT, SIGTERM]).map_err(StartError::Setup)?;
-        poll.registry()
-            .register(&mut signals, SIGNALS, Interest::READABLE)
-            .map_err(StartError::Setup)?;
+        let shutdown =
+            ShutdownRequests::new(poll.registry(), SHUTDOWN).map_err(StartError::Setup)?;
         let read_buffer = config.max_request_bytes.max(16 * 1024);
         Ok(Server {
             poll,
             listener: Some(listener),
             local_addr,
-            signals,
+            shutdown,
             connections: Slab::with_capacity(1024),
             protocol,
             timeouts: Timeouts {
@@ -166,8 +167,18 @@ impl<P: Protocol> Server<P> {
         self.local_addr
     }
 
-    /// Run the loop until a signal asks to stop and the connections in flight
-    /// have finished (or the shutdown timeout expires).
+    /// A handle that stops this server from any thread, now or once it
+    /// runs: see [`ShutdownHandle`]. Take it before `run`, which consumes
+    /// the server. Every handle acts on the same server.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        self.shutdown.handle()
+    }
+
+    /// Run the loop until a [`ShutdownHandle`] asks it to stop and the
+    /// connections in flight have finished (or the shutdown timeout
+    /// expires), or until a second request says to stop at once. Without a
+    /// handle it runs forever: the library installs no signal handlers (the
+    /// `reactord` binary passes SIGINT and SIGTERM on to a handle).
     pub fn run(mut self) -> io::Result<()> {
         info!(
             "listening on {} ({})",
@@ -189,12 +200,8 @@ impl<P: Protocol> Server<P> {
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept(now, wall),
-                    SIGNALS => {
-                        if self.on_signals(now) {
-                            warn!(
-                                "second signal: exiting now with {} connections open",
-                                self.connections.len()
-                            );
+                    SHUTDOWN => {
+                        if self.on_shutdown_requests(now) == LoopControl::ExitNow {
                             self.protocol.end_of_turn();
                             return Ok(());
                         }
@@ -493,31 +500,29 @@ impl<P: Protocol> Server<P> {
         }
     }
 
-    /// Handle pending signals. Returns true if the process should exit now
-    /// (a second signal during shutdown).
-    fn on_signals(&mut self, now: Instant) -> bool {
-        let mut received = false;
-        for signal in self.signals.pending() {
-            let name = if signal == SIGINT {
-                "SIGINT"
-            } else {
-                "SIGTERM"
-            };
+    /// Act on the shutdown requests made since the last look: the first
+    /// one ever begins the drain, any later one ends the loop at once. A
+    /// wake-up with nothing pending (its request was taken by the previous
+    /// look) changes nothing.
+    fn on_shutdown_requests(&mut self, now: Instant) -> LoopControl {
+        for cause in self.shutdown.take().causes() {
             if self.shutdown_deadline.is_some() {
-                info!("{name} received again");
-                return true;
+                info!("{cause} again");
+                warn!(
+                    "{}: exiting now with {} connections open",
+                    cause.second(),
+                    self.connections.len()
+                );
+                return LoopControl::ExitNow;
             }
             info!(
-                "{name} received: shutting down, {} connections open, waiting up to {:?}",
+                "{cause}: shutting down, {} connections open, waiting up to {:?}",
                 self.connections.len(),
                 self.config.shutdown_timeout
             );
-            received = true;
-        }
-        if received {
             self.begin_shutdown(now);
         }
-        false
+        LoopControl::Continue
     }
 
     /// Stop accepting, close idle connections, let the others finish.
@@ -543,6 +548,17 @@ impl<P: Protocol> Server<P> {
             }
         }
     }
+}
+
+/// What the loop does after looking at the shutdown requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LoopControl {
+    /// Keep running: nothing was asked, or the drain has begun (it ends the
+    /// loop by itself once no connection is left or the shutdown timeout
+    /// has passed).
+    Continue,
+    /// A second request: return from `run` without waiting for anyone.
+    ExitNow,
 }
 
 /// Build the listening socket with socket2, for the options mio's `bind`
@@ -756,9 +772,6 @@ mod tests {
     /// must drop the stale entry, not adopt it for the new connection (which
     /// would leave the new connection with two entries, and one of them
     /// behind when it closes, ready to misfire on the slot's next owner).
-    ///
-    /// (Binding a `Server` installs its SIGINT/SIGTERM handlers in this
-    /// test process; no other unit test uses signals.)
     #[test]
     fn a_stale_timer_entry_does_not_act_on_the_next_connection_in_its_slot() -> io::Result<()> {
         let config = Config {

@@ -34,5 +34,6 @@ pub fn raise_nofile_limit() -> io::Result<u64> {
 }
 
 /// Descriptors the server needs besides its connections: stdio, the
-/// listener, epoll, the signal pipe, a few for files being served.
+/// listener, epoll, the shutdown waker, the binary's signal pipe, a few for
+/// files being served.
 pub const RESERVED_DESCRIPTORS: u64 = 32;

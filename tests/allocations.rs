@@ -4,6 +4,8 @@
 //! server's thread while a client makes 20,000 keep-alive requests spread
 //! over several seconds. The assertion is on a count, never on time, so a
 //! slow debug build passes or fails exactly like a fast release one.
+//! At the end the server is stopped through its shutdown handle and its
+//! thread joined, so the test leaves nothing running.
 
 use reactord::protocol::http::Http;
 use reactord::{Config, Server};
@@ -136,18 +138,20 @@ fn wait_for_the_next_second() {
 #[test]
 fn the_hello_path_allocates_nothing_even_when_the_second_changes() {
     let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
+    let (stopped_tx, stopped) = std::sync::mpsc::channel();
+    let server_thread = std::thread::spawn(move || {
         let config = Config {
             listen: "127.0.0.1:0".parse().unwrap(),
             ..Config::default()
         };
         let http = Http::new(&config);
         let server = Server::bind(config, http).unwrap();
-        tx.send(server.local_addr()).unwrap();
+        tx.send((server.local_addr(), server.shutdown_handle()))
+            .unwrap();
         COUNT_HERE.with(|c| c.set(true));
-        let _ = server.run();
+        let _ = stopped_tx.send(server.run());
     });
-    let addr = rx.recv().unwrap();
+    let (addr, shutdown) = rx.recv().unwrap();
     let stream = TcpStream::connect(addr).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
@@ -188,4 +192,14 @@ fn the_hello_path_allocates_nothing_even_when_the_second_changes() {
         "{during} allocations for 20,000 requests over {} seconds",
         client.dates.len()
     );
+
+    // The keep-alive connection is idle, so the drain closes it and `run`
+    // returns at once (30 s is only a bound, so that a bug can't hang the
+    // suite).
+    shutdown.shutdown().unwrap();
+    stopped
+        .recv_timeout(Duration::from_secs(30))
+        .expect("run() returned after shutdown()")
+        .expect("run() returns Ok");
+    server_thread.join().expect("the server's thread");
 }
