@@ -517,17 +517,26 @@ fn parse_range_spec(spec: &str, size: u64) -> ByteRange {
     }
 }
 
+/// Directory entries read for one `--autoindex` listing, at most.
+const MAX_LISTED: usize = 1000;
+
 /// A plain HTML listing of a directory; names are escaped and links
 /// percent-encoded. Hidden entries are left out.
 fn listing(dir: &Path, path: &str) -> io::Result<String> {
-    let mut names: Vec<(String, bool)> = std::fs::read_dir(dir)?
-        .filter_map(Result::ok)
+    // Bounded: reading a directory is a blocking call on the loop thread,
+    // and a listing is built whole in memory. Past the bound the listing
+    // says it was cut (architecture.md §12).
+    let mut entries = std::fs::read_dir(dir)?.filter_map(Result::ok);
+    let mut names: Vec<(String, bool)> = entries
+        .by_ref()
+        .take(MAX_LISTED)
         .filter_map(|entry| {
             let name = entry.file_name().into_string().ok()?;
             let is_dir = entry.file_type().ok()?.is_dir();
             (!name.starts_with('.')).then_some((name, is_dir))
         })
         .collect();
+    let cut = entries.next().is_some();
     names.sort();
     let title = escape_html(path);
     let mut html = format!(
@@ -540,6 +549,12 @@ fn listing(dir: &Path, path: &str) -> io::Result<String> {
             html,
             "<li><a href=\"{href}{slash}\">{}{slash}</a></li>",
             escape_html(&name)
+        );
+    }
+    if cut {
+        let _ = writeln!(
+            html,
+            "<li>(only the first {MAX_LISTED} entries are listed)</li>"
         );
     }
     html.push_str("</ul></body></html>\n");
@@ -874,6 +889,21 @@ mod tests {
             ..Conditions::default()
         };
         assert_eq!(files.reply("/notes.txt", &matching).status, 200);
+    }
+
+    #[test]
+    fn a_listing_reads_a_bounded_number_of_entries_and_says_it_was_cut() {
+        let dir = std::env::temp_dir().join(format!("reactord-listing-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        for i in 0..MAX_LISTED + 5 {
+            std::fs::write(dir.join(format!("f{i}")), "").unwrap();
+        }
+        let html = listing(&dir, "/big/").unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        // Every entry's link plus the parent's.
+        assert_eq!(html.matches("<li><a href=").count(), MAX_LISTED + 1);
+        assert!(html.contains("only the first 1000 entries are listed"));
     }
 
     #[test]
