@@ -97,7 +97,7 @@ fn protocols(c: &mut Criterion) {
             let mut ctx = Context {
                 now: Instant::now(),
                 wall: SystemTime::now(),
-                metrics: &mut metrics,
+                metrics: &metrics,
             };
             while let Verdict::Continue(n) = http.on_input(&mut session, rest, &mut ctx, &mut out) {
                 rest = &rest[n..];

@@ -486,7 +486,7 @@ impl<S> Connection<S> {
                 let mut ctx = Context {
                     now: env.now,
                     wall: env.wall,
-                    metrics: env.metrics,
+                    metrics: &*env.metrics,
                 };
                 self.ensure_output_buffer(env.pool);
                 env.protocol.on_eof(
@@ -541,7 +541,7 @@ impl<S> Connection<S> {
             let mut ctx = Context {
                 now: env.now,
                 wall: env.wall,
-                metrics: env.metrics,
+                metrics: &*env.metrics,
             };
             let verdict = env.protocol.on_input(
                 &mut self.session,

@@ -1,13 +1,18 @@
 //! The server's counters: what /metrics shows and what the logs summarise.
 //!
 //! Plain integers, not atomics: the whole server is one thread, so the loop
-//! and the protocols update them with ordinary additions.
+//! updates them with ordinary additions.
+//!
+//! These are the reactor's counters, about connections and bytes: the same
+//! for every protocol. A protocol sees them read-only (`Context::metrics`
+//! is a shared reference), so it can show them but never overwrite a
+//! gauge; what only a protocol knows (HTTP's responses by status class)
+//! it counts itself and appends to its own /metrics page.
 
 use std::io::Write;
 use std::time::Instant;
 
-/// Counters since start. The reactor counts connections and bytes; a
-/// protocol that has statuses counts requests with [`Metrics::count_response`].
+/// Counters since start, kept by the reactor.
 #[derive(Debug, Clone)]
 pub struct Metrics {
     /// When the server started, for the uptime.
@@ -22,8 +27,6 @@ pub struct Metrics {
     pub connections_rejected: u64,
     /// Connections closed by the request, idle or linger timeout.
     pub connections_timed_out: u64,
-    /// Responses by status class: index 0 is 1xx, ..., index 4 is 5xx.
-    pub responses_by_class: [u64; 5],
     /// Bytes read from clients.
     pub bytes_read: u64,
     /// Bytes written to clients.
@@ -40,22 +43,8 @@ impl Metrics {
             connections_closed: 0,
             connections_rejected: 0,
             connections_timed_out: 0,
-            responses_by_class: [0; 5],
             bytes_read: 0,
             bytes_written: 0,
-        }
-    }
-
-    /// Count one response with this status code.
-    pub fn count_response(&mut self, status: u16) {
-        if !(100..600).contains(&status) {
-            return;
-        }
-        if let Some(slot) = self
-            .responses_by_class
-            .get_mut(usize::from(status / 100 - 1))
-        {
-            *slot += 1;
         }
     }
 
@@ -113,18 +102,6 @@ impl Metrics {
                 "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
             );
         }
-        let _ = write!(
-            out,
-            "# HELP reactord_http_responses_total Responses by status class.\n\
-             # TYPE reactord_http_responses_total counter\n"
-        );
-        for (i, value) in self.responses_by_class.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "reactord_http_responses_total{{class=\"{}xx\"}} {value}",
-                i + 1
-            );
-        }
         let uptime = now.saturating_duration_since(self.started).as_secs_f64();
         let _ = write!(
             out,
@@ -140,15 +117,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn responses_are_counted_by_class_and_odd_statuses_are_ignored() {
-        let mut m = Metrics::new(Instant::now());
-        for status in [100, 200, 204, 304, 404, 503, 0, 700] {
-            m.count_response(status);
-        }
-        assert_eq!(m.responses_by_class, [1, 2, 1, 1, 1]);
-    }
-
-    #[test]
     fn prometheus_text_has_help_type_and_value_for_each_metric() {
         let mut m = Metrics::new(Instant::now());
         m.connections_accepted = 3;
@@ -156,7 +124,7 @@ mod tests {
         m.write_prometheus(Instant::now(), &mut out);
         let text = String::from_utf8(out).unwrap();
         assert!(text.contains("# TYPE reactord_connections_accepted_total counter\nreactord_connections_accepted_total 3\n"));
-        assert!(text.contains("reactord_http_responses_total{class=\"2xx\"} 0\n"));
+        assert!(text.contains("# TYPE reactord_uptime_seconds gauge\n"));
         assert!(text.ends_with('\n'));
     }
 }

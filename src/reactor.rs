@@ -361,7 +361,7 @@ impl<P: Protocol> Server<P> {
         let mut ctx = Context {
             now,
             wall,
-            metrics: &mut self.metrics,
+            metrics: &self.metrics,
         };
         let seen = self.scratch.get(..first).unwrap_or_default();
         self.protocol.on_reject(seen, &mut ctx, &mut out);

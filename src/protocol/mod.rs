@@ -255,14 +255,27 @@ impl std::fmt::Debug for Output {
 
 /// What a protocol may see of the server besides its input: the time and the
 /// counters. Built once per loop iteration, so reading it costs nothing.
+///
+/// The counters are the reactor's, lent read-only: a protocol can report
+/// them but not change them, so no protocol can throw off the connection
+/// gauges. This does not compile:
+///
+/// ```compile_fail
+/// fn tamper(ctx: &mut reactord::Context<'_>) {
+///     ctx.metrics.connections_active = 0;
+/// }
+/// ```
+///
+/// A protocol's own metrics (HTTP's responses by status class) are its
+/// own fields, which it appends to whatever page shows them.
 pub struct Context<'a> {
     /// The loop's notion of "now", read once per iteration.
     pub now: std::time::Instant,
     /// Wall-clock time of the same instant, for headers and logs.
     pub wall: std::time::SystemTime,
-    /// The server's counters (for a protocol that reports them, and for
-    /// counting requests by status).
-    pub metrics: &'a mut crate::metrics::Metrics,
+    /// The server's connection and byte counters, read-only: a protocol
+    /// may show them (HTTP's /metrics) but not change them.
+    pub metrics: &'a crate::metrics::Metrics,
 }
 
 /// A request/response protocol, as a pure state machine.

@@ -37,7 +37,7 @@ pub fn run_chunks<P: Protocol>(
 ) -> Run {
     let mut protocol = make();
     let mut session = protocol.open(std::net::SocketAddr::from(([127, 0, 0, 1], 40000)));
-    let mut metrics = Metrics::new(Instant::now());
+    let metrics = Metrics::new(Instant::now());
     let mut out = Output::default();
     let mut run = Run::default();
     let mut buffered: Vec<u8> = Vec::new();
@@ -52,7 +52,7 @@ pub fn run_chunks<P: Protocol>(
             let mut ctx = Context {
                 now: Instant::now(),
                 wall: SystemTime::now(),
-                metrics: &mut metrics,
+                metrics: &metrics,
             };
             let verdict = protocol.on_input(&mut session, &buffered, &mut ctx, &mut out);
             drain(&mut out, &mut run.output);
@@ -82,7 +82,7 @@ pub fn run_chunks<P: Protocol>(
         let mut ctx = Context {
             now: Instant::now(),
             wall: SystemTime::now(),
-            metrics: &mut metrics,
+            metrics: &metrics,
         };
         protocol.on_eof(&mut session, &buffered, &mut ctx, &mut out);
         drain(&mut out, &mut run.output);

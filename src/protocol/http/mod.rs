@@ -17,9 +17,11 @@
 //! - `route`: which handler answers which path.
 //! - `files`: static files under --root.
 //! - `access_log`: the Common Log Format lines, one write per loop turn.
+//! - `counts`: responses by status class, HTTP's own metrics.
 
 mod access_log;
 mod body;
+mod counts;
 mod files;
 mod request;
 mod response;
@@ -29,6 +31,7 @@ use super::{Context, Output, Protocol, Verdict};
 use crate::config::Config;
 use access_log::AccessLog;
 use body::{Body, BodyError};
+use counts::ResponseCounts;
 use files::StaticFiles;
 use request::{Conditions, Method, OwnedConditions, Parsed, Request};
 use response::{Canned, DateCache, Head, Persistence};
@@ -50,6 +53,8 @@ pub struct Http {
     dates: DateCache,
     /// --access-log, and this turn's lines.
     access: AccessLog,
+    /// Responses by status class, for /metrics.
+    responses: ResponseCounts,
     /// The hello page, kept whole (see `Canned`), one per `Persistence`.
     hello: [Canned; 3],
     /// The file tree under --root, if serving one.
@@ -100,6 +105,7 @@ impl Http {
             max_body_bytes: config.max_body_bytes,
             dates: DateCache::default(),
             access: AccessLog::new(config.access_log),
+            responses: ResponseCounts::default(),
             hello: Default::default(),
             files: None,
             scratch: Vec::new(),
@@ -131,7 +137,7 @@ impl Http {
             let reply = files.reply(target, conditions);
             let (status, bytes) =
                 reply.write(answer.head_only, answer.persistence, self.dates.imf(), out);
-            ctx.metrics.count_response(status);
+            self.responses.count(status);
             return (status, bytes);
         }
         let out = out.bytes_mut();
@@ -141,6 +147,7 @@ impl Http {
                 Route::Metrics => {
                     self.scratch.clear();
                     ctx.metrics.write_prometheus(ctx.now, &mut self.scratch);
+                    self.responses.write_prometheus(&mut self.scratch);
                     (
                         200,
                         Some("text/plain; version=0.0.4; charset=utf-8"),
@@ -171,17 +178,17 @@ impl Http {
                 Persistence::Close => &mut self.hello[2],
             };
             out.extend_from_slice(canned.get(&self.dates, &head, body));
-            ctx.metrics.count_response(status);
+            self.responses.count(status);
             return (status, body.len() as u64);
         }
         let sent = response::write_response(out, &head, self.dates.imf(), body, answer.head_only);
-        ctx.metrics.count_response(status);
+        self.responses.count(status);
         (status, sent)
     }
 
     /// Answer an invalid request with `status` and a short body (none to
     /// HEAD), and close.
-    fn refuse(&mut self, status: u16, head_only: bool, ctx: &mut Context<'_>, out: &mut Output) {
+    fn refuse(&mut self, status: u16, head_only: bool, out: &mut Output) {
         let mut body = [0u8; 64];
         let len = {
             let mut cursor = std::io::Cursor::new(&mut body[..]);
@@ -200,7 +207,7 @@ impl Http {
             extra: "",
         };
         response::write_response(out.bytes_mut(), &head, self.dates.imf(), body, head_only);
-        ctx.metrics.count_response(status);
+        self.responses.count(status);
     }
 
     /// Answer a request whose head is at hand, and log it.
@@ -282,7 +289,7 @@ impl Http {
                 };
                 let pending = session.in_body.take().map(|(_, p)| p);
                 let head_only = pending.as_ref().is_some_and(|p| p.request.head_only);
-                self.refuse(status, head_only, ctx, out);
+                self.refuse(status, head_only, out);
                 let line = pending
                     .as_ref()
                     .and_then(|p| p.log_line.as_deref())
@@ -334,7 +341,7 @@ impl Http {
                 return Verdict::Close(head_len);
             }
             out.extend(b"HTTP/1.1 100 Continue\r\n\r\n");
-            ctx.metrics.count_response(100);
+            self.responses.count(100);
         }
         let log_line = self.access.is_on().then(|| {
             format!(
@@ -400,7 +407,7 @@ impl Protocol for Http {
                 self.start_request(session, request, head_len, ctx, out)
             }
             Parsed::Error(status) => {
-                self.refuse(status, request::is_head_request(input), ctx, out);
+                self.refuse(status, request::is_head_request(input), out);
                 self.log(session.peer, format_args!("-"), status, 0, ctx.wall);
                 Verdict::Close(input.len())
             }
@@ -421,7 +428,7 @@ impl Protocol for Http {
 
     fn on_reject(&mut self, input: &[u8], ctx: &mut Context<'_>, out: &mut Output) {
         self.dates.update(ctx.wall);
-        self.refuse(503, request::is_head_request(input), ctx, out);
+        self.refuse(503, request::is_head_request(input), out);
     }
 
     fn end_of_turn(&mut self) {

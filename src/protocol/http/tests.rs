@@ -381,11 +381,11 @@ fn a_client_that_closes_mid_request_gets_nothing() {
 #[test]
 fn the_rejection_is_a_503_that_closes() {
     let mut protocol = http();
-    let mut metrics = crate::metrics::Metrics::new(std::time::Instant::now());
+    let metrics = crate::metrics::Metrics::new(std::time::Instant::now());
     let mut ctx = Context {
         now: std::time::Instant::now(),
         wall: std::time::SystemTime::now(),
-        metrics: &mut metrics,
+        metrics: &metrics,
     };
     let mut out = Output::default();
     protocol.on_reject(b"GET / HTTP/1.1\r\n", &mut ctx, &mut out);
@@ -459,13 +459,13 @@ mod properties {
 fn only_a_clean_requested_close_skips_the_linger() {
     let mut protocol = http();
     let peer = std::net::SocketAddr::from(([127, 0, 0, 1], 1));
-    let mut metrics = crate::metrics::Metrics::new(std::time::Instant::now());
+    let metrics = crate::metrics::Metrics::new(std::time::Instant::now());
     let mut run = |input: &[u8]| {
         let mut session = protocol.open(peer);
         let mut ctx = Context {
             now: std::time::Instant::now(),
             wall: std::time::SystemTime::now(),
-            metrics: &mut metrics,
+            metrics: &metrics,
         };
         let verdict = protocol.on_input(&mut session, input, &mut ctx, &mut Output::default());
         (verdict, protocol.expects_more_input(&session))
