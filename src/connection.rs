@@ -61,7 +61,7 @@ use mio::event::Event;
 use mio::net::TcpStream;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr};
-use std::os::unix::io::AsRawFd;
+use std::os::fd::AsFd;
 use std::time::{Duration, Instant, SystemTime};
 
 /// Reads one connection may do before yielding to the others.
@@ -657,7 +657,7 @@ impl<S> Connection<S> {
                 // through user space, no buffer held per connection.
                 match self
                     .output
-                    .send_body_from_file(self.socket.as_raw_fd(), SENDFILE_CHUNK.min(*budget))
+                    .send_body_from_file(self.socket.as_fd(), SENDFILE_CHUNK.min(*budget))
                 {
                     Some(Ok(0)) => return Err(io::ErrorKind::UnexpectedEof.into()),
                     Some(Ok(n)) => {
@@ -875,8 +875,8 @@ mod tests {
             self.advance(n as u64);
             Ok(n)
         }
-        fn file_region(&self) -> Option<(std::os::unix::io::RawFd, u64)> {
-            Some((self.file.as_raw_fd(), self.offset))
+        fn file_region(&self) -> Option<(std::os::fd::BorrowedFd<'_>, u64)> {
+            Some((self.file.as_fd(), self.offset))
         }
         fn advance(&mut self, n: u64) {
             self.offset += n;

@@ -78,7 +78,11 @@ pub trait Body {
     /// offset of the next byte. The connection then sends it with
     /// sendfile(2), straight from the page cache to the socket, with no
     /// copy through our memory. None (the default) means "use read_chunk".
-    fn file_region(&self) -> Option<(std::os::unix::io::RawFd, u64)> {
+    ///
+    /// The descriptor is borrowed: the body keeps ownership of the file,
+    /// and the borrow can't outlive it. Where sendfile(2) isn't used (not
+    /// Linux), the connection ignores this and reads with `read_chunk`.
+    fn file_region(&self) -> Option<(std::os::fd::BorrowedFd<'_>, u64)> {
         None
     }
 
@@ -194,13 +198,20 @@ impl Output {
     /// sendfile(2), at most `max` bytes. None if the body (if any) is not
     /// file-backed; otherwise the bytes sent or the error (`WouldBlock`
     /// included). `Ok(0)` with bytes remaining means the file shrank.
+    ///
+    /// Linux only: sendfile's signature differs on the BSDs and macOS.
+    /// Elsewhere this always returns None and the body is read with
+    /// `read_chunk` (pread) and written like any other bytes.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
     pub(crate) fn send_body_from_file(
         &mut self,
-        socket: std::os::unix::io::RawFd,
+        socket: std::os::fd::BorrowedFd<'_>,
         max: usize,
     ) -> Option<io::Result<usize>> {
+        use std::os::fd::AsRawFd;
         let body = self.body.as_deref_mut()?;
         let (file, offset) = body.file_region()?;
+        let file = file.as_raw_fd();
         let count = usize::try_from(body.remaining())
             .unwrap_or(usize::MAX)
             .min(max);
@@ -208,7 +219,7 @@ impl Output {
         // SAFETY: both descriptors are open for the duration of the call
         // (the body owns the file, the connection the socket), and `offset`
         // is a valid place for the kernel to write the new offset.
-        let sent = unsafe { libc::sendfile(socket, file, &mut offset, count) };
+        let sent = unsafe { libc::sendfile(socket.as_raw_fd(), file, &mut offset, count) };
         let Ok(sent) = usize::try_from(sent) else {
             return Some(Err(io::Error::last_os_error()));
         };
@@ -217,6 +228,16 @@ impl Output {
             self.body = None;
         }
         Some(Ok(sent))
+    }
+
+    /// Without Linux's sendfile: never; the body is read and written.
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    pub(crate) fn send_body_from_file(
+        &mut self,
+        _socket: std::os::fd::BorrowedFd<'_>,
+        _max: usize,
+    ) -> Option<io::Result<usize>> {
+        None
     }
 
     /// Drop the streamed body (finished, or the connection is closing).

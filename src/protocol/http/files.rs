@@ -22,8 +22,8 @@ use log::debug;
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::fs::FileExt;
-use std::os::unix::io::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
@@ -603,8 +603,8 @@ impl Body for FileBody {
         Ok(n)
     }
 
-    fn file_region(&self) -> Option<(RawFd, u64)> {
-        Some((self.file.as_raw_fd(), self.offset))
+    fn file_region(&self) -> Option<(BorrowedFd<'_>, u64)> {
+        Some((self.file.as_fd(), self.offset))
     }
 
     fn advance(&mut self, n: u64) {
