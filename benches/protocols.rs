@@ -3,8 +3,8 @@
 //! end to end by the load benchmarks (docs/benchmarks.md).
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use reactord::Config;
 use reactord::metrics::Metrics;
+use reactord::protocol::http::HttpConfig;
 use reactord::protocol::{
     Context, Output, Protocol, Verdict, echo::Echo, greeting::Greeting, http::Http,
 };
@@ -71,7 +71,7 @@ fn protocols(c: &mut Criterion) {
     });
 
     // HTTP: one request, and a pipelined batch of 16 answered in one go.
-    let mut http = Http::new(&Config::default());
+    let mut http = Http::new(&HttpConfig::default());
     let mut session = http.open(peer);
     let request =
         b"GET / HTTP/1.1\r\nHost: localhost:8080\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n";

@@ -7,7 +7,6 @@
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 // # Bounds
@@ -56,61 +55,18 @@ pub const MAX_BODY_BYTES_CEILING: u64 = 1 << 40;
 /// recent kernels; 65535 was its historical maximum).
 pub const BACKLOG_CEILING: i32 = 65535;
 
-/// Which protocol the server speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProtocolName {
-    /// HTTP/1.1 (the default).
-    Http,
-    /// RFC 862 echo.
-    Echo,
-    /// The seed's "read a request, answer, close" greeting.
-    Greeting,
-}
-
-impl ProtocolName {
-    /// The name used on the command line and in logs.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ProtocolName::Http => "http",
-            ProtocolName::Echo => "echo",
-            ProtocolName::Greeting => "greeting",
-        }
-    }
-}
-
-impl std::str::FromStr for ProtocolName {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "http" => Ok(ProtocolName::Http),
-            "echo" => Ok(ProtocolName::Echo),
-            "greeting" => Ok(ProtocolName::Greeting),
-            other => Err(format!(
-                "unknown protocol {other:?} (expected http, echo or greeting)"
-            )),
-        }
-    }
-}
-
-impl fmt::Display for ProtocolName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Everything the server needs to know to run.
+/// What the reactor itself needs to know: the address, the limits and
+/// timeouts it enforces on every connection, and the listener's options.
+///
+/// Nothing about any protocol is here: each protocol has its own
+/// configuration (`HttpConfig`, the greeting's text), and states through
+/// `Protocol::max_buffered_input` how much input it may need buffered, which
+/// is what sizes the read buffers. The binary maps the command line onto
+/// both.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Address to bind; port 0 lets the kernel pick a free port.
     pub listen: SocketAddr,
-    /// Protocol spoken on every connection.
-    pub protocol: ProtocolName,
-    /// The greeting protocol's reply.
-    pub greeting: String,
-    /// http: serve static files from here (None: built-in routes only).
-    pub root: Option<PathBuf>,
-    /// http with --root: list directories that have no index.html.
-    pub autoindex: bool,
     /// Connections beyond this many are accepted and closed at once, so they
     /// never wait unanswered in the backlog.
     pub max_connections: usize,
@@ -125,10 +81,6 @@ pub struct Config {
     /// unread input makes the kernel send a reset that can destroy the
     /// response; this bounds how long a client can hold us in that state.
     pub linger_timeout: Duration,
-    /// Largest request head (http) or greeting line.
-    pub max_request_bytes: usize,
-    /// http: largest request body.
-    pub max_body_bytes: u64,
     /// On SIGINT/SIGTERM, how long in-flight work may take to finish.
     pub shutdown_timeout: Duration,
     /// The listen backlog (the kernel caps it at net.core.somaxconn).
@@ -142,29 +94,20 @@ pub struct Config {
     /// is lost; but silent connections then wait in the kernel, not in a
     /// connection slot, and are not counted until they are handed over.
     pub defer_accept: Option<Duration>,
-    /// http: one Common Log Format line per request, at info.
-    pub access_log: bool,
 }
 
 impl Default for Config {
     fn default() -> Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            protocol: ProtocolName::Http,
-            greeting: "Hola desde el servidor TCP\n".to_string(),
-            root: None,
-            autoindex: false,
             max_connections: 10_000,
             request_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             linger_timeout: Duration::from_secs(5),
-            max_request_bytes: 16 * 1024,
-            max_body_bytes: 1024 * 1024,
             shutdown_timeout: Duration::from_secs(10),
             backlog: 1024,
             reuse_port: false,
             defer_accept: None,
-            access_log: false,
         }
     }
 }
@@ -179,18 +122,6 @@ impl Config {
             self.max_connections,
             1,
             MAX_CONNECTIONS_CEILING,
-        )?;
-        check_count(
-            "--max-request-bytes",
-            self.max_request_bytes,
-            1,
-            MAX_REQUEST_BYTES_CEILING,
-        )?;
-        check_count(
-            "--max-body-bytes",
-            self.max_body_bytes,
-            0,
-            MAX_BODY_BYTES_CEILING,
         )?;
         check_count("--backlog", self.backlog, 1, BACKLOG_CEILING)?;
         for (flag, value) in [
@@ -222,7 +153,7 @@ impl Config {
 }
 
 /// `value` must lie in `min..=max`.
-fn check_count<T: PartialOrd + fmt::Display>(
+pub fn check_count<T: PartialOrd + fmt::Display>(
     flag: &str,
     value: T,
     min: T,
@@ -357,13 +288,9 @@ mod tests {
     fn defaults_match_the_command_line_contract() {
         let c = Config::default();
         assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
-        assert_eq!(c.protocol, ProtocolName::Http);
-        assert_eq!(c.greeting, "Hola desde el servidor TCP\n");
         assert_eq!(c.max_connections, 10_000);
         assert_eq!(c.request_timeout, Duration::from_secs(10));
         assert_eq!(c.idle_timeout, Duration::from_secs(60));
-        assert_eq!(c.max_request_bytes, 16384);
-        assert_eq!(c.max_body_bytes, 1_048_576);
         assert_eq!(c.shutdown_timeout, Duration::from_secs(10));
         assert_eq!(c.backlog, 1024);
         assert!(c.validate().is_ok());
@@ -375,15 +302,9 @@ mod tests {
     #[test]
     fn validate_accepts_each_ceiling_and_refuses_one_past_it_naming_the_flag() {
         type Set = fn(&mut Config, bool);
-        let cases: [(&str, &str, Set); 8] = [
+        let cases: [(&str, &str, Set); 6] = [
             ("--max-connections", "1048576", |c, over| {
                 c.max_connections = MAX_CONNECTIONS_CEILING + usize::from(over)
-            }),
-            ("--max-request-bytes", "1048576", |c, over| {
-                c.max_request_bytes = MAX_REQUEST_BYTES_CEILING + usize::from(over)
-            }),
-            ("--max-body-bytes", "1099511627776", |c, over| {
-                c.max_body_bytes = MAX_BODY_BYTES_CEILING + u64::from(over)
             }),
             ("--backlog", "65535", |c, over| {
                 c.backlog = BACKLOG_CEILING + i32::from(over)
@@ -418,9 +339,8 @@ mod tests {
     #[test]
     fn validate_refuses_zero_where_zero_cannot_work() {
         type Set = fn(&mut Config);
-        let cases: [(&str, Set); 5] = [
+        let cases: [(&str, Set); 4] = [
             ("--max-connections", |c| c.max_connections = 0),
-            ("--max-request-bytes", |c| c.max_request_bytes = 0),
             ("--backlog", |c| c.backlog = 0),
             ("--request-timeout", |c| c.request_timeout = Duration::ZERO),
             ("--idle-timeout", |c| c.idle_timeout = Duration::ZERO),

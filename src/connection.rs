@@ -511,9 +511,10 @@ impl<S> Connection<S> {
             match self.read(env) {
                 Ok(ReadOutcome::Data | ReadOutcome::Eof | ReadOutcome::Drained) => continue,
                 Ok(ReadOutcome::BufferFull) => {
-                    // The protocol wants more than the buffer holds. Protocols
-                    // enforce --max-request-bytes, which fits, so this is a bug
-                    // in a protocol; close this connection rather than spin.
+                    // The protocol wants more than the buffer holds, which
+                    // is at least what it declared it may need
+                    // (`Protocol::max_buffered_input`): a protocol broke its
+                    // contract. Close this connection rather than spin.
                     debug!("conn {}: request does not fit the read buffer", self.key);
                     self.transition(State::Closed, "read buffer full", env.now);
                     return Turn::Done;

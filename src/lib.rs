@@ -3,7 +3,9 @@
 //!
 //! # Layout
 //!
-//! - [`config`]: every knob and its default; parsing of `10s`-style durations.
+//! - [`config`]: the reactor's settings (address, limits, timeouts) and
+//!   their bounds; parsing of `10s`-style durations. Each protocol has its
+//!   own settings (`protocol::http::HttpConfig`, the greeting's text).
 //! - `reactor`: the event loop: poll, accept, dispatch events by token,
 //!   timers, the shutdown drain. Start reading here.
 //! - `shutdown`: the [`ShutdownHandle`] that asks a server to stop from any
@@ -51,7 +53,7 @@ pub mod metrics;
 pub mod protocol;
 pub mod rlimit;
 
-pub use config::{Config, ProtocolName};
+pub use config::Config;
 pub use protocol::{Body, Context, Output, Protocol, Verdict};
 
 mod buffer;

@@ -4,14 +4,15 @@
 //! server could not start, 2 for a usage error, from clap).
 
 use clap::Parser;
+use clap::ValueEnum;
 use clap::builder::RangedU64ValueParser;
 use log::LevelFilter;
 use reactord::config::{
     BACKLOG_CEILING, Config, MAX_BODY_BYTES_CEILING, MAX_CONNECTIONS_CEILING,
-    MAX_REQUEST_BYTES_CEILING, ProtocolName, parse_defer_accept, parse_shutdown_timeout,
-    parse_timeout,
+    MAX_REQUEST_BYTES_CEILING, parse_defer_accept, parse_shutdown_timeout, parse_timeout,
 };
-use reactord::protocol::{echo::Echo, greeting::Greeting, http::Http};
+use reactord::protocol::http::{Http, HttpConfig};
+use reactord::protocol::{echo::Echo, greeting::Greeting};
 use reactord::{Protocol, Server, ShutdownHandle};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
@@ -29,7 +30,7 @@ struct Args {
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
     listen: SocketAddr,
     /// Protocol: http | echo | greeting
-    #[arg(long, default_value = "http", value_name = "NAME")]
+    #[arg(long, value_enum, default_value_t = ProtocolName::Http, value_name = "NAME")]
     protocol: ProtocolName,
     /// Greeting reply
     #[arg(
@@ -101,25 +102,62 @@ struct Args {
     log_level: LevelFilter,
 }
 
+/// The protocols `--protocol` can name. Adding one to the binary is this
+/// enum (clap derives the flag's values from it) and its arm in
+/// [`start`]; the protocol itself is any type implementing
+/// `reactord::Protocol` (examples/kv.rs shows one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ProtocolName {
+    /// HTTP/1.1 (the default).
+    Http,
+    /// RFC 862 echo.
+    Echo,
+    /// The seed's "read a request, answer, close" greeting.
+    Greeting,
+}
+
+/// Build the protocol `args` names, from its own flags, and serve it.
+fn start(args: Args, config: Config) -> Result<(), String> {
+    match args.protocol {
+        ProtocolName::Http => {
+            let root = args.root.clone();
+            let http = Http::from_config(&args.http_config()).map_err(|err| match root {
+                Some(root) => format!("cannot serve --root {}: {err}", root.display()),
+                None => err.to_string(),
+            })?;
+            serve(config, http)
+        }
+        ProtocolName::Echo => serve(config, Echo),
+        ProtocolName::Greeting => {
+            serve(config, Greeting::new(args.greeting, args.max_request_bytes))
+        }
+    }
+}
+
 impl Args {
-    fn into_config(self) -> Config {
+    /// The reactor's settings.
+    fn server_config(&self) -> Config {
         Config {
             listen: self.listen,
-            protocol: self.protocol,
-            greeting: self.greeting,
-            root: self.root,
-            autoindex: self.autoindex,
             max_connections: self.max_connections,
             request_timeout: self.request_timeout,
             idle_timeout: self.idle_timeout,
-            max_request_bytes: self.max_request_bytes,
-            max_body_bytes: self.max_body_bytes,
             shutdown_timeout: self.shutdown_timeout,
             backlog: self.backlog,
             reuse_port: self.reuse_port,
             defer_accept: self.defer_accept,
-            access_log: self.access_log,
             ..Config::default()
+        }
+    }
+
+    /// The http protocol's settings.
+    fn http_config(&self) -> HttpConfig {
+        HttpConfig {
+            max_request_bytes: self.max_request_bytes,
+            max_body_bytes: self.max_body_bytes,
+            access_log: self.access_log,
+            root: self.root.clone(),
+            autoindex: self.autoindex,
         }
     }
 }
@@ -132,7 +170,7 @@ fn main() -> ExitCode {
         .with_level(level)
         .with_utc_timestamps()
         .init();
-    let config = args.into_config();
+    let config = args.server_config();
     match reactord::rlimit::raise_nofile_limit() {
         Ok(limit) => {
             log::info!("file descriptor limit: {limit}");
@@ -147,24 +185,7 @@ fn main() -> ExitCode {
         }
         Err(err) => log::warn!("cannot read or raise the descriptor limit: {err}"),
     }
-    let result = match config.protocol {
-        ProtocolName::Greeting => {
-            let greeting = Greeting::new(config.greeting.clone(), config.max_request_bytes);
-            serve(config, greeting)
-        }
-        ProtocolName::Echo => serve(config, Echo),
-        ProtocolName::Http => match Http::from_config(&config) {
-            Ok(http) => serve(config, http),
-            Err(err) => {
-                let root = config
-                    .root
-                    .as_deref()
-                    .unwrap_or(std::path::Path::new(""))
-                    .display();
-                Err(format!("cannot serve --root {root}: {err}"))
-            }
-        },
-    };
+    let result = start(args, config);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {

@@ -49,6 +49,9 @@ const LISTENER: Token = Token(usize::MAX);
 /// The token of the shutdown waker, which every [`ShutdownHandle`] wakes.
 const SHUTDOWN: Token = Token(usize::MAX - 1);
 
+/// The smallest read buffer, whatever the protocol declares.
+const MIN_READ_BUFFER: usize = 16 * 1024;
+
 /// Events fetched per `poll` call.
 const EVENTS_CAPACITY: usize = 1024;
 
@@ -135,7 +138,10 @@ impl<P: Protocol> Server<P> {
             .map_err(StartError::Setup)?;
         let shutdown =
             ShutdownRequests::new(poll.registry(), SHUTDOWN).map_err(StartError::Setup)?;
-        let read_buffer = config.max_request_bytes.max(16 * 1024);
+        // The protocol declares what it may need buffered; reads are never
+        // smaller than MIN_READ_BUFFER, so a batch of pipelined requests
+        // arrives in one read.
+        let read_buffer = protocol.max_buffered_input().max(MIN_READ_BUFFER);
         Ok(Server {
             poll,
             listener: Some(listener),

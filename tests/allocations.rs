@@ -7,7 +7,7 @@
 //! At the end the server is stopped through its shutdown handle and its
 //! thread joined, so the test leaves nothing running.
 
-use reactord::protocol::http::Http;
+use reactord::protocol::http::{Http, HttpConfig};
 use reactord::{Config, Server};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -144,7 +144,7 @@ fn the_hello_path_allocates_nothing_even_when_the_second_changes() {
             listen: "127.0.0.1:0".parse().unwrap(),
             ..Config::default()
         };
-        let http = Http::new(&config);
+        let http = Http::new(&HttpConfig::default());
         let server = Server::bind(config, http).unwrap();
         tx.send((server.local_addr(), server.shutdown_handle()))
             .unwrap();

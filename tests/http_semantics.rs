@@ -164,3 +164,18 @@ fn a_body_dribbled_slowly_is_cut_off_at_the_request_timeout() {
     );
     assert_eq!(server.metric("reactord_connections_timed_out_total"), 1.0);
 }
+
+/// The read buffer is sized from what the protocol declares it may need
+/// (`Protocol::max_buffered_input`, for HTTP `--max-request-bytes`), not a
+/// fixed size: a head larger than the default 16 KiB read buffer, but
+/// within the flag, is served.
+#[test]
+fn a_head_larger_than_the_default_buffer_is_served_within_the_flag() {
+    let server = Server::start(&["--max-request-bytes", "65536"]);
+    let request = format!(
+        "GET / HTTP/1.1\r\nHost: a\r\nX-Big: {}\r\nConnection: close\r\n\r\n",
+        "b".repeat(40_000)
+    );
+    let response = exchange(&server, request.as_bytes());
+    assert_eq!(status(&response), 200, "{response:?}");
+}

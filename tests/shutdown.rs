@@ -10,7 +10,7 @@
 
 mod util;
 
-use reactord::protocol::http::Http;
+use reactord::protocol::http::{Http, HttpConfig};
 use reactord::{Config, Server, ShutdownHandle};
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -61,7 +61,7 @@ fn start(shutdown_timeout: Duration, before_run: fn(&ShutdownHandle)) -> Running
             idle_timeout: AN_HOUR,
             ..Config::default()
         };
-        let server = Server::bind(config.clone(), Http::new(&config)).unwrap();
+        let server = Server::bind(config, Http::new(&HttpConfig::default())).unwrap();
         let handle = server.shutdown_handle();
         before_run(&handle);
         started_tx.send((server.local_addr(), handle)).unwrap();

@@ -9,7 +9,7 @@ use reactord::protocol::testing::run_chunks;
 fuzz_target!(|data: &[u8]| {
     let Some((&split, input)) = data.split_first() else { return };
     let chunks = [usize::from(split), usize::from(split) * 2 + 1];
-    let config = reactord::Config { max_request_bytes: 256, max_body_bytes: 128, ..Default::default() };
+    let config = reactord::protocol::http::HttpConfig { max_request_bytes: 256, max_body_bytes: 128, ..Default::default() };
     let run = run_chunks(|| Http::new(&config), input, &chunks, split % 2 == 0);
     assert!(run.consumed <= input.len());
     assert!(run.output.is_empty() || run.output.starts_with(b"HTTP/1.1 "));

@@ -37,6 +37,11 @@ impl Greeting {
 impl Protocol for Greeting {
     type Session = ();
 
+    /// The request line, up to --max-request-bytes.
+    fn max_buffered_input(&self) -> usize {
+        self.max_request_bytes
+    }
+
     fn name(&self) -> &'static str {
         "greeting"
     }

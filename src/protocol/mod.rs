@@ -313,6 +313,17 @@ pub trait Protocol {
     /// The name shown in the `listening on ADDR (NAME)` line and in logs.
     fn name(&self) -> &'static str;
 
+    /// The most unconsumed input this protocol may need buffered before it
+    /// can make progress (HTTP: a whole request head). This is a contract:
+    /// the connection's read buffer is at least this big (and at least
+    /// 16 KiB, so that reads stay large), and a protocol that answers
+    /// `NeedMore` with this much buffered has broken it (the connection is
+    /// closed rather than spin). The default suits protocols that consume
+    /// whatever they are shown.
+    fn max_buffered_input(&self) -> usize {
+        16 * 1024
+    }
+
     /// A connection was accepted from `peer`.
     fn open(&mut self, peer: std::net::SocketAddr) -> Self::Session;
 

@@ -28,7 +28,7 @@ mod response;
 mod route;
 
 use super::{Context, Output, Protocol, Verdict};
-use crate::config::Config;
+use crate::config::{MAX_BODY_BYTES_CEILING, MAX_REQUEST_BYTES_CEILING, check_count};
 use access_log::AccessLog;
 use body::{Body, BodyError};
 use counts::ResponseCounts;
@@ -37,6 +37,7 @@ use request::{Conditions, Method, OwnedConditions, Parsed, Request};
 use response::{Canned, DateCache, Head, Persistence};
 use route::Route;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::SystemTime;
 
 /// The text/plain content type of every body this module writes itself.
@@ -95,11 +96,61 @@ struct Answer {
     persistence: Persistence,
 }
 
+/// What the HTTP protocol is told at start: its limits, the access log,
+/// and the tree to serve. The reactor's own settings (address, timeouts,
+/// connection limit) are in [`crate::Config`].
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// --max-request-bytes: the largest request head (and trailer section).
+    /// It is also what this protocol declares it may need buffered
+    /// ([`Protocol::max_buffered_input`]).
+    pub max_request_bytes: usize,
+    /// --max-body-bytes: the largest request body.
+    pub max_body_bytes: u64,
+    /// --access-log: one Common Log Format line per request, at info.
+    pub access_log: bool,
+    /// --root: serve static files from here (None: built-in routes only).
+    pub root: Option<PathBuf>,
+    /// --autoindex: list directories that have no index.html.
+    pub autoindex: bool,
+}
+
+impl Default for HttpConfig {
+    fn default() -> HttpConfig {
+        HttpConfig {
+            max_request_bytes: 16 * 1024,
+            max_body_bytes: 1024 * 1024,
+            access_log: false,
+            root: None,
+            autoindex: false,
+        }
+    }
+}
+
+impl HttpConfig {
+    /// Reject limits out of their bounds, naming the flag (the command line
+    /// checks the same bounds while parsing).
+    pub fn validate(&self) -> Result<(), String> {
+        check_count(
+            "--max-request-bytes",
+            self.max_request_bytes,
+            1,
+            MAX_REQUEST_BYTES_CEILING,
+        )?;
+        check_count(
+            "--max-body-bytes",
+            self.max_body_bytes,
+            0,
+            MAX_BODY_BYTES_CEILING,
+        )
+    }
+}
+
 impl Http {
     /// The protocol with its built-in routes only (`/`, `/metrics`),
     /// configured from `config` (limits, access log); `config.root` is not
     /// looked at. See [`Http::from_config`] for static files.
-    pub fn new(config: &Config) -> Http {
+    pub fn new(config: &HttpConfig) -> Http {
         Http {
             max_request_bytes: config.max_request_bytes,
             max_body_bytes: config.max_body_bytes,
@@ -113,8 +164,12 @@ impl Http {
     }
 
     /// The protocol as `config` asks, serving static files from
-    /// `config.root` when set. Fails if the root is not a readable directory.
-    pub fn from_config(config: &Config) -> std::io::Result<Http> {
+    /// `config.root` when set. Fails if a limit is out of bounds or the
+    /// root is not a readable directory.
+    pub fn from_config(config: &HttpConfig) -> std::io::Result<Http> {
+        config
+            .validate()
+            .map_err(|message| std::io::Error::new(std::io::ErrorKind::InvalidInput, message))?;
         let mut http = Http::new(config);
         if let Some(root) = &config.root {
             http.files = Some(StaticFiles::new(root, config.autoindex)?);
@@ -380,6 +435,11 @@ impl Protocol for Http {
 
     fn name(&self) -> &'static str {
         "http"
+    }
+
+    /// A whole request head: the protocol answers nothing until it has one.
+    fn max_buffered_input(&self) -> usize {
+        self.max_request_bytes
     }
 
     fn open(&mut self, peer: SocketAddr) -> Session {

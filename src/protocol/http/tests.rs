@@ -4,10 +4,10 @@ use super::*;
 use crate::protocol::testing::{Run, run_chunks, run_splits};
 
 fn http() -> Http {
-    let config = Config {
+    let config = HttpConfig {
         max_request_bytes: 512,
         max_body_bytes: 64,
-        ..Config::default()
+        ..HttpConfig::default()
     };
     Http::new(&config)
 }
