@@ -68,6 +68,10 @@ struct Args {
     target: String,
 }
 
+/// How often timeouts are checked and progress shown, and the longest
+/// poll sleep.
+const TICK: Duration = Duration::from_millis(100);
+
 /// The protocol being driven: what to send, how to recognise the answer.
 enum Protocol {
     Http,
@@ -304,123 +308,157 @@ impl Load {
         true
     }
 
+    /// The client's event loop: schedule (open loop), reconnect, poll,
+    /// handle each event, expire timed-out requests, show progress; until
+    /// the duration or the request count is reached. Returns the time run.
     fn run(&mut self) -> Duration {
         let mut events = Events::with_capacity(1024);
         for _ in 0..self.args.connections {
             self.open();
         }
-        let tick = Duration::from_millis(100);
         let mut last_progress = self.start;
         let mut last_timeout_check = self.start;
         let progress = io::stderr().is_terminal() && !self.args.json;
         loop {
             let now = Instant::now();
-            let finished = match self.args.requests {
-                Some(limit) => {
-                    self.sent >= limit && self.clients.iter().all(|(_, c)| c.in_flight.is_empty())
-                }
-                None => now >= self.start + self.args.duration,
-            };
-            if finished || (!self.ever_connected && now > self.start + Duration::from_secs(2)) {
+            if self.finished(now) {
                 return now - self.start;
             }
-            // Open loop: schedule every request whose intended time has come.
-            let mut timeout = tick;
-            if let Some(rate) = self.args.rate {
-                loop {
-                    let intended =
-                        self.start + Duration::from_secs_f64(self.scheduled as f64 / rate);
-                    if intended > now || !self.may_send_scheduled(now) {
-                        timeout = timeout.min(intended.saturating_duration_since(now));
-                        break;
-                    }
-                    self.queued.push_back(intended);
-                    self.scheduled += 1;
-                }
-                let keys: Vec<usize> = self.clients.iter().map(|(k, _)| k).collect();
-                for key in keys {
-                    self.fill(key, now);
-                    if self.flush(key).is_err() {
-                        self.stats.errors.reset += 1;
-                        self.replace(key);
-                    }
-                }
-            }
-            if self.reconnect_at.is_some_and(|at| at <= now) {
-                self.reconnect_at = None;
-                let missing = self.args.connections.saturating_sub(self.clients.len());
-                for _ in 0..missing {
-                    self.open();
-                }
-            }
+            let timeout = self.send_scheduled(now);
+            self.reconnect_if_due(now);
             if self.poll.poll(&mut events, Some(timeout)).is_err() {
                 continue;
             }
             let now = Instant::now();
             for event in events.iter() {
-                let key = event.token().0;
-                let Some(client) = self.clients.get_mut(key) else {
-                    continue;
-                };
-                if !client.connected {
-                    if event.is_error() || client.socket.take_error().ok().flatten().is_some() {
-                        self.stats.errors.connect += 1;
-                        self.clients.remove(key);
-                        self.reconnect_at
-                            .get_or_insert(now + Duration::from_millis(10));
-                        continue;
-                    }
-                    if !event.is_writable() || client.socket.peer_addr().is_err() {
-                        continue;
-                    }
-                    client.connected = true;
-                    let _ = client.socket.set_nodelay(true);
-                    self.ever_connected = true;
-                }
-                if (event.is_readable() || event.is_read_closed() || event.is_error())
-                    && !self.receive(key, event.is_read_closed(), now)
-                {
-                    self.replace(key);
-                    continue;
-                }
-                self.fill(key, now);
-                if self.flush(key).is_err() {
-                    self.stats.errors.reset += 1;
-                    self.replace(key);
-                }
+                self.on_event(event, now);
             }
-            // Timeouts: a request older than --timeout closes its connection.
             // Checked once a tick, not after every poll: a scan of every
             // connection per poll would cost as much as the requests.
-            if now.duration_since(last_timeout_check) < tick {
-                continue;
-            }
-            last_timeout_check = now;
-            let expired: Vec<usize> = self
-                .clients
-                .iter()
-                .filter(|(_, c)| {
-                    c.in_flight
-                        .front()
-                        .is_some_and(|&t| now.saturating_duration_since(t) > self.args.timeout)
-                })
-                .map(|(k, _)| k)
-                .collect();
-            for key in expired {
-                self.stats.errors.timeout += 1;
-                self.replace(key);
-            }
-            if progress && now.duration_since(last_progress) >= Duration::from_secs(1) {
-                last_progress = now;
-                let secs = now.duration_since(self.start).as_secs_f64();
-                eprint!(
-                    "\r{secs:5.1}s  {} requests  {:.0} req/s  {} errors   ",
-                    self.stats.requests,
-                    self.stats.requests as f64 / secs,
-                    self.stats.errors.total()
-                );
+            if now.duration_since(last_timeout_check) >= TICK {
+                last_timeout_check = now;
+                self.expire_timed_out(now);
+                if progress && now.duration_since(last_progress) >= Duration::from_secs(1) {
+                    last_progress = now;
+                    self.show_progress(now);
+                }
             }
         }
+    }
+
+    /// The run is over: every request of `--requests` answered, or the
+    /// duration spent; or nothing could connect within two seconds.
+    fn finished(&self, now: Instant) -> bool {
+        let done = match self.args.requests {
+            Some(limit) => {
+                self.sent >= limit && self.clients.iter().all(|(_, c)| c.in_flight.is_empty())
+            }
+            None => now >= self.start + self.args.duration,
+        };
+        done || (!self.ever_connected && now > self.start + Duration::from_secs(2))
+    }
+
+    /// Open loop (`--rate`): queue every request whose intended send time
+    /// has come and send what the connections can take. Returns how long
+    /// the poll may sleep: until the next intended send, at most a tick.
+    fn send_scheduled(&mut self, now: Instant) -> Duration {
+        let mut timeout = TICK;
+        let Some(rate) = self.args.rate else {
+            return timeout;
+        };
+        loop {
+            let intended = self.start + Duration::from_secs_f64(self.scheduled as f64 / rate);
+            if intended > now || !self.may_send_scheduled(now) {
+                timeout = timeout.min(intended.saturating_duration_since(now));
+                break;
+            }
+            self.queued.push_back(intended);
+            self.scheduled += 1;
+        }
+        let keys: Vec<usize> = self.clients.iter().map(|(k, _)| k).collect();
+        for key in keys {
+            self.fill_and_flush(key, now);
+        }
+        timeout
+    }
+
+    /// After failed connects, open the missing connections again.
+    fn reconnect_if_due(&mut self, now: Instant) {
+        if self.reconnect_at.is_some_and(|at| at <= now) {
+            self.reconnect_at = None;
+            let missing = self.args.connections.saturating_sub(self.clients.len());
+            for _ in 0..missing {
+                self.open();
+            }
+        }
+    }
+
+    /// One readiness event: finish a connect, read responses, send more.
+    fn on_event(&mut self, event: &mio::event::Event, now: Instant) {
+        let key = event.token().0;
+        let Some(client) = self.clients.get_mut(key) else {
+            return;
+        };
+        if !client.connected {
+            if event.is_error() || client.socket.take_error().ok().flatten().is_some() {
+                self.stats.errors.connect += 1;
+                self.clients.remove(key);
+                self.reconnect_at
+                    .get_or_insert(now + Duration::from_millis(10));
+                return;
+            }
+            if !event.is_writable() || client.socket.peer_addr().is_err() {
+                return;
+            }
+            client.connected = true;
+            let _ = client.socket.set_nodelay(true);
+            self.ever_connected = true;
+        }
+        if (event.is_readable() || event.is_read_closed() || event.is_error())
+            && !self.receive(key, event.is_read_closed(), now)
+        {
+            self.replace(key);
+            return;
+        }
+        self.fill_and_flush(key, now);
+    }
+
+    /// Queue what this connection may send, and write it.
+    fn fill_and_flush(&mut self, key: usize, now: Instant) {
+        self.fill(key, now);
+        if self.flush(key).is_err() {
+            self.stats.errors.reset += 1;
+            self.replace(key);
+        }
+    }
+
+    /// A request older than --timeout closes its connection (counted).
+    fn expire_timed_out(&mut self, now: Instant) {
+        let expired: Vec<usize> = self
+            .clients
+            .iter()
+            .filter(|(_, c)| {
+                c.in_flight
+                    .front()
+                    .is_some_and(|&t| now.saturating_duration_since(t) > self.args.timeout)
+            })
+            .map(|(k, _)| k)
+            .collect();
+        for key in expired {
+            self.stats.errors.timeout += 1;
+            self.replace(key);
+        }
+    }
+
+    /// One line on a terminal, rewritten each second.
+    fn show_progress(&self, now: Instant) {
+        let secs = now.duration_since(self.start).as_secs_f64();
+        eprint!(
+            "\r{secs:5.1}s  {} requests  {:.0} req/s  {} errors   ",
+            self.stats.requests,
+            self.stats.requests as f64 / secs,
+            self.stats.errors.total()
+        );
     }
 
     fn may_send_scheduled(&self, now: Instant) -> bool {
@@ -451,6 +489,55 @@ fn parse_target(target: &str) -> Result<(SocketAddr, String, String), String> {
     Ok((addr, authority.to_string(), path.to_string()))
 }
 
+/// What each connection sends, and how its answers are checked.
+fn request_for(args: &Args, host: &str, path: &str) -> Result<(Protocol, Vec<u8>), String> {
+    match args.protocol.as_str() {
+        "http" => {
+            let close = if args.close {
+                "Connection: close\r\n"
+            } else {
+                ""
+            };
+            Ok((
+                Protocol::Http,
+                format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n{close}\r\n").into_bytes(),
+            ))
+        }
+        "echo" => {
+            let payload: Vec<u8> = (0..args.payload_bytes)
+                .map(|i| b'a' + (i % 26) as u8)
+                .collect();
+            Ok((Protocol::Echo(payload.clone()), payload))
+        }
+        "greeting" => Ok((
+            Protocol::Greeting(args.expect.clone().into_bytes()),
+            b"hello\n".to_vec(),
+        )),
+        other => Err(format!(
+            "unknown protocol {other:?} (http, echo or greeting)"
+        )),
+    }
+}
+
+/// The report's first line: what was run.
+fn label(args: &Args) -> String {
+    format!(
+        "{} {} ({} connections, pipeline {}{}{})",
+        args.protocol,
+        args.target,
+        args.connections,
+        args.pipeline,
+        if args.close {
+            ", connection per request"
+        } else {
+            ""
+        },
+        args.rate
+            .map(|r| format!(", open loop at {r} req/s"))
+            .unwrap_or_default()
+    )
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
     let (addr, host, path) = match parse_target(&args.target) {
@@ -468,30 +555,10 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let _ = reactord::rlimit::raise_nofile_limit();
-    let (protocol, request) = match args.protocol.as_str() {
-        "http" => {
-            let close = if args.close {
-                "Connection: close\r\n"
-            } else {
-                ""
-            };
-            (
-                Protocol::Http,
-                format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n{close}\r\n").into_bytes(),
-            )
-        }
-        "echo" => {
-            let payload: Vec<u8> = (0..args.payload_bytes)
-                .map(|i| b'a' + (i % 26) as u8)
-                .collect();
-            (Protocol::Echo(payload.clone()), payload)
-        }
-        "greeting" => (
-            Protocol::Greeting(args.expect.clone().into_bytes()),
-            b"hello\n".to_vec(),
-        ),
-        other => {
-            eprintln!("error: unknown protocol {other:?} (http, echo or greeting)");
+    let (protocol, request) = match request_for(&args, &host, &path) {
+        Ok(chosen) => chosen,
+        Err(message) => {
+            eprintln!("error: {message}");
             return ExitCode::from(2);
         }
     };
@@ -502,21 +569,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let label = format!(
-        "{} {} ({} connections, pipeline {}{}{})",
-        args.protocol,
-        args.target,
-        args.connections,
-        args.pipeline,
-        if args.close {
-            ", connection per request"
-        } else {
-            ""
-        },
-        args.rate
-            .map(|r| format!(", open loop at {r} req/s"))
-            .unwrap_or_default()
-    );
+    let label = label(&args);
     let mut load = Load {
         args,
         protocol,
