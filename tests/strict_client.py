@@ -321,13 +321,14 @@ def plain_cases(addr):
             # first word (`H` for `H EAD / ...`, which is not a HEAD).
             sent_method = raw.split(b" ", 1)[0].decode()
             cases.append((f"{method} {name}: {status}", [Exchange(sent_method, raw, status, close=True, target=target)]))
-    # A method nobody defined: 501 (RFC 9110 §9.1) or, while that is being
-    # decided, 405 with Allow; either way framed and the connection kept.
+    # A method nobody defined: 501 (RFC 9110 §9.1); a defined one that no
+    # resource here allows: 405. Either way framed and the connection kept.
     cases.append(
         (
-            "an unknown method",
+            "an unknown method, then a known one",
             [
-                Exchange("BREW", request("BREW"), {405, 501}),
+                Exchange("BREW", request("BREW"), 501),
+                Exchange("DELETE", request("DELETE"), 405),
                 Exchange("GET", request("GET", headers=["Connection: close"]), 200, close=True),
             ],
         )
