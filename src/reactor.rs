@@ -26,10 +26,10 @@ use crate::buffer::BufferPool;
 use crate::config::Config;
 use crate::connection::{
     Connection, DeadlineKind, Env, State, Timeouts, Turn, interrupted, would_block,
-    write_before_close,
 };
 use crate::metrics::Metrics;
 use crate::protocol::{Context, Output, Protocol};
+use crate::send_queue::write_before_close;
 use crate::timer::{Timers, deadline_after};
 use log::{debug, info, trace, warn};
 use mio::net::TcpListener;
@@ -369,7 +369,7 @@ impl<P: Protocol> Server<P> {
         if out.buffered_len() > 0 {
             // Best effort: a fresh socket's send buffer has room for a short
             // reply, and we are not going to wait for this client.
-            if let Ok(n) = write_before_close(&socket, out.as_slice()) {
+            if let Ok(n) = write_before_close(&socket, out.as_bytes()) {
                 self.metrics.bytes_written += n as u64;
             }
             let _ = socket.shutdown(std::net::Shutdown::Write);
