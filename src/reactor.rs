@@ -657,10 +657,12 @@ fn after_accept_error(err: &io::Error) -> AcceptErrorAction {
             | libc::ENETDOWN
             | libc::ENOPROTOOPT
             | libc::EHOSTDOWN
-            | libc::ENONET
             | libc::EHOSTUNREACH
             | libc::ENETUNREACH,
         ) => AcceptErrorAction::TryNext,
+        // "Machine is not on the network": Linux's own errno.
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        Some(libc::ENONET) => AcceptErrorAction::TryNext,
         _ => AcceptErrorAction::Pause,
     }
 }
@@ -700,6 +702,7 @@ mod tests {
             (libc::ENETDOWN, TryNext),
             (libc::ENOPROTOOPT, TryNext),
             (libc::EHOSTDOWN, TryNext),
+            #[cfg(any(target_os = "linux", target_os = "android"))]
             (libc::ENONET, TryNext),
             (libc::EHOSTUNREACH, TryNext),
             (libc::ENETUNREACH, TryNext),
