@@ -58,7 +58,7 @@ ANNOTATIONS = [
     (r"conn (\d+): wrote (\d+) bytes, (\d+) left \(last: MSG_MORE",
      "The last response goes out with one `send(MSG_MORE)`: the kernel holds the segment back for the "
      "FIN that the close right after adds, so response and FIN travel as one segment "
-     "(`connection.rs`, `write_before_close`)."),
+     "(`send_queue.rs`, `write_before_close`)."),
     (r"conn (\d+): wrote (\d+) bytes, (\d+) left",
      "One `write` sent {1} bytes: every response produced from that read leaves together "
      "(`connection.rs`, `Connection::flush`)."),

@@ -41,6 +41,15 @@
 //! is written as soon as it is produced, and a writable edge is only waited
 //! for when the kernel's send buffer was full.
 //!
+//! # Sending
+//!
+//! What the protocol produced waits in the connection's [`SendQueue`]
+//! (`send_queue.rs`), which keeps the write offset, pulls a streamed body
+//! chunk by chunk, pools the buffer and makes every system call that sends
+//! (write, `MSG_MORE`, sendfile). [`Connection::flush`] asks it, one step
+//! at a time, what comes next, and stops at `WouldBlock` or when the turn's
+//! write budget is spent.
+//!
 //! # Fairness
 //!
 //! One call to [`Connection::drive`] does at most [`READS_PER_TURN`] reads
@@ -54,14 +63,14 @@
 
 use crate::buffer::{BufferPool, InputBuffer};
 use crate::metrics::Metrics;
-use crate::protocol::{Context, Output, Protocol, Verdict};
+use crate::protocol::{Context, Protocol, Verdict};
+use crate::send_queue::{BODY_CHUNK, Next, SENDFILE_CHUNK, SendQueue};
 use crate::timer::{TimerId, TimerSlot, deadline_after};
 use log::{debug, trace};
 use mio::event::Event;
 use mio::net::TcpStream;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::net::{Shutdown, SocketAddr};
-use std::os::fd::AsFd;
 use std::time::{Duration, Instant, SystemTime};
 
 /// Reads one connection may do before yielding to the others.
@@ -92,14 +101,6 @@ pub(crate) const WRITE_BUDGET_PER_TURN: usize = 256 * 1024;
 /// (and so nothing more is read) until the client has taken some: the cap
 /// that keeps a client that doesn't read from growing our memory.
 pub(crate) const OUTPUT_HIGH_WATER: usize = 64 * 1024;
-
-/// Size of the chunks a streamed body is read in.
-const BODY_CHUNK: usize = 64 * 1024;
-
-/// Most bytes one sendfile(2) call may send: bounds the time one call can
-/// spend reading a file that isn't in the page cache. The write budget per
-/// turn ([`WRITE_BUDGET_PER_TURN`]) is smaller and bounds it further.
-const SENDFILE_CHUNK: usize = 1024 * 1024;
 
 /// Where a connection is in its life. See the module docs for the diagram.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -177,8 +178,9 @@ pub(crate) struct Connection<S> {
     /// it worth showing it the input again (a slow client's partial request
     /// is not re-parsed on every event).
     unparsed_input: bool,
-    /// Responses produced and not yet written.
-    output: Output,
+    /// Responses produced and not yet written, and the calls that write
+    /// them (see `send_queue`).
+    send_queue: SendQueue,
     /// The last event said readable and no read has said `WouldBlock` since.
     readable: bool,
     /// Same for writing.
@@ -225,7 +227,7 @@ impl<S> Connection<S> {
             session,
             input: InputBuffer::default(),
             unparsed_input: false,
-            output: Output::default(),
+            send_queue: SendQueue::default(),
             readable: false,
             writable: false,
             read_closed_hint: false,
@@ -360,7 +362,7 @@ impl<S> Connection<S> {
         self.state == State::Reading
             && !self.readable
             && self.input.is_empty()
-            && self.output.is_empty()
+            && self.send_queue.is_empty()
             && !self.close_after_flush
             && !protocol.request_in_progress(&self.session)
     }
@@ -398,7 +400,7 @@ impl<S> Connection<S> {
     /// Give the buffers back to the pool (the connection is being removed).
     pub(crate) fn release_buffers(&mut self, pool: &mut BufferPool) {
         self.input.release(pool);
-        pool.give_output(self.output.take_buffer());
+        self.send_queue.release(pool);
     }
 
     /// Do everything the socket allows right now: send pending output, let
@@ -409,9 +411,7 @@ impl<S> Connection<S> {
         let turn = self.drive_until_blocked(env);
         // An idle connection holds no buffers (see `buffer`).
         self.input.release_if_empty(env.pool);
-        if self.output.is_empty() && self.output.capacity() > 0 {
-            env.pool.give_output(self.output.take_buffer());
-        }
+        self.send_queue.release_if_empty(env.pool);
         turn
     }
 
@@ -429,7 +429,7 @@ impl<S> Connection<S> {
             //    produced; we wait for a writable edge only if the kernel's
             //    buffer is full, and yield (MoreWork) once this turn has
             //    written its budget.
-            if !self.output.is_empty() {
+            if !self.send_queue.is_empty() {
                 match self.flush(env, &mut write_budget) {
                     Ok(Flushed::All) => {}
                     Ok(Flushed::WouldBlock) => {
@@ -488,12 +488,11 @@ impl<S> Connection<S> {
                     wall: env.wall,
                     metrics: &*env.metrics,
                 };
-                self.ensure_output_buffer(env.pool);
                 env.protocol.on_eof(
                     &mut self.session,
                     self.input.unconsumed(),
                     &mut ctx,
-                    &mut self.output,
+                    self.send_queue.output_for_protocol(env.pool),
                 );
                 self.input.clear();
                 self.close_after_flush = true;
@@ -535,10 +534,9 @@ impl<S> Connection<S> {
         while !self.input.is_empty()
             && self.unparsed_input
             && !self.close_after_flush
-            && self.output.buffered_len() < OUTPUT_HIGH_WATER
-            && !self.output.has_body()
+            && self.send_queue.pending_len() < OUTPUT_HIGH_WATER
+            && !self.send_queue.has_body()
         {
-            self.ensure_output_buffer(env.pool);
             let mut ctx = Context {
                 now: env.now,
                 wall: env.wall,
@@ -548,13 +546,13 @@ impl<S> Connection<S> {
                 &mut self.session,
                 self.input.unconsumed(),
                 &mut ctx,
-                &mut self.output,
+                self.send_queue.output_for_protocol(env.pool),
             );
             let consumed = verdict.consumed().min(self.input.unconsumed().len());
             trace!(
                 "conn {}: protocol {verdict:?}, {} bytes pending output",
                 self.key,
-                self.output.buffered_len()
+                self.send_queue.pending_len()
             );
             self.input.consume(consumed);
             // A request ended here unless the protocol is still inside one
@@ -581,13 +579,7 @@ impl<S> Connection<S> {
         if in_progress && self.request_started.is_none() {
             self.request_started = Some(env.now);
         }
-        !self.output.is_empty() || self.close_after_flush
-    }
-
-    fn ensure_output_buffer(&mut self, pool: &mut BufferPool) {
-        if self.output.capacity() == 0 {
-            self.output.set_buffer(pool.take_output());
-        }
+        !self.send_queue.is_empty() || self.close_after_flush
     }
 
     /// Read once into the input buffer.
@@ -640,77 +632,25 @@ impl<S> Connection<S> {
 
     /// Write pending output until it is all sent, the kernel says
     /// `WouldBlock`, or `budget` bytes have gone out (each byte written is
-    /// taken from it). Streamed bodies are pulled one chunk at a time, and
-    /// only when the socket has taken everything before them.
+    /// taken from it). Buffered bytes go first; a streamed body follows,
+    /// sent from its file or pulled one chunk at a time, and only when the
+    /// socket has taken everything before it.
     fn flush<P>(&mut self, env: &mut Env<'_, P>, budget: &mut usize) -> io::Result<Flushed> {
         loop {
-            if self.output.buffered_len() == 0 {
-                if !self.output.has_body() {
-                    return Ok(Flushed::All);
+            let sent = match self.send_queue.next() {
+                Next::Nothing => return Ok(Flushed::All),
+                _ if !self.writable => return Ok(Flushed::WouldBlock),
+                _ if *budget == 0 => return Ok(Flushed::BudgetSpent),
+                Next::Buffered => self.write_buffered(*budget),
+                Next::FileRegion => self.send_file_chunk(*budget),
+                Next::Refill => {
+                    // Nothing sent: the next round writes the new chunk.
+                    self.send_queue.refill(BODY_CHUNK)?;
+                    continue;
                 }
-                if !self.writable {
-                    return Ok(Flushed::WouldBlock);
-                }
-                if *budget == 0 {
-                    return Ok(Flushed::BudgetSpent);
-                }
-                // A file-backed body goes out with sendfile(2): no copy
-                // through user space, no buffer held per connection.
-                match self
-                    .output
-                    .send_body_from_file(self.socket.as_fd(), SENDFILE_CHUNK.min(*budget))
-                {
-                    Some(Ok(0)) => return Err(io::ErrorKind::UnexpectedEof.into()),
-                    Some(Ok(n)) => {
-                        trace!("conn {}: sendfile sent {n} bytes", self.key);
-                        *budget = budget.saturating_sub(n);
-                        env.metrics.bytes_written += n as u64;
-                        self.last_progress = env.now;
-                        continue;
-                    }
-                    Some(Err(err)) if would_block(&err) => {
-                        self.writable = false;
-                        return Ok(Flushed::WouldBlock);
-                    }
-                    Some(Err(err)) if interrupted(&err) => continue,
-                    Some(Err(err)) => return Err(err),
-                    None => {}
-                }
-                if !self.output.refill_from_body(BODY_CHUNK)? {
-                    return Ok(Flushed::All);
-                }
-            }
-            if !self.writable {
-                return Ok(Flushed::WouldBlock);
-            }
-            if *budget == 0 {
-                return Ok(Flushed::BudgetSpent);
-            }
-            let pending = self.output.as_slice();
-            let allowed = pending.get(..*budget).unwrap_or(pending);
-            // The last bytes before a close are held back for the FIN, so
-            // the two leave in one segment (see `write_before_close`).
-            let last =
-                self.close_after_flush && !self.output.has_body() && allowed.len() == pending.len();
-            let written = if last {
-                write_before_close(&self.socket, allowed)
-            } else {
-                self.socket.write(allowed)
             };
-            match written {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            match sent {
                 Ok(n) => {
-                    trace!(
-                        "conn {}: wrote {n} bytes, {} left{}",
-                        self.key,
-                        self.output.buffered_len().saturating_sub(n),
-                        if last {
-                            " (last: MSG_MORE, the FIN rides along)"
-                        } else {
-                            ""
-                        }
-                    );
-                    self.output.advance(n);
                     *budget = budget.saturating_sub(n);
                     env.metrics.bytes_written += n as u64;
                     self.last_progress = env.now;
@@ -719,15 +659,45 @@ impl<S> Connection<S> {
                     trace!(
                         "conn {}: write would block, {} bytes pending",
                         self.key,
-                        self.output.buffered_len()
+                        self.send_queue.pending_len()
                     );
                     self.writable = false;
                     return Ok(Flushed::WouldBlock);
                 }
-                Err(err) if interrupted(&err) => continue,
+                Err(err) if interrupted(&err) => {}
                 Err(err) => return Err(err),
             }
         }
+    }
+
+    /// One write of buffered bytes, at most `budget` of them. The last
+    /// bytes before a close are held back for the FIN, so the two leave in
+    /// one segment (see `send_queue::write_before_close`).
+    fn write_buffered(&mut self, budget: usize) -> io::Result<usize> {
+        let last = self.close_after_flush && self.send_queue.ends_within(budget);
+        let n = self.send_queue.write_buffered(&self.socket, budget, last)?;
+        trace!(
+            "conn {}: wrote {n} bytes, {} left{}",
+            self.key,
+            self.send_queue.pending_len(),
+            if last {
+                " (last: MSG_MORE, the FIN rides along)"
+            } else {
+                ""
+            }
+        );
+        Ok(n)
+    }
+
+    /// One sendfile(2) of a file-backed body, at most `budget` bytes (and
+    /// at most `SENDFILE_CHUNK`): no copy through user space, no buffer
+    /// held per connection.
+    fn send_file_chunk(&mut self, budget: usize) -> io::Result<usize> {
+        let n = self
+            .send_queue
+            .send_file_chunk(&self.socket, SENDFILE_CHUNK.min(budget))?;
+        trace!("conn {}: sendfile sent {n} bytes", self.key);
+        Ok(n)
     }
 
     /// In `Closing`: read and throw away whatever the client still sends,
@@ -798,29 +768,6 @@ enum ReadOutcome {
     BufferFull,
 }
 
-/// Write the last bytes a connection will send, knowing that a close (or a
-/// `shutdown(Write)`) follows as soon as they are all taken.
-///
-/// On Linux, `MSG_MORE` tells the kernel to hold a short segment back for
-/// more data; the FIN that the close adds is that "more", so the response
-/// and the FIN leave as one segment instead of two. Every segment costs a
-/// transmit here and a receive at the client (both on our CPU over
-/// loopback), so each connection-per-request exchange is one segment
-/// shorter. The caller must close or shut down right after the write
-/// completes, or the held bytes would wait: `drive_until_blocked` does.
-#[cfg(any(target_os = "linux", target_os = "android"))]
-pub(crate) fn write_before_close(socket: &TcpStream, bytes: &[u8]) -> io::Result<usize> {
-    // MSG_NOSIGNAL as in every other write (mio's): a peer that has gone
-    // away is an EPIPE to handle, not a SIGPIPE.
-    socket2::SockRef::from(socket).send_with_flags(bytes, libc::MSG_MORE | libc::MSG_NOSIGNAL)
-}
-
-/// Elsewhere there is no `MSG_MORE`: a plain write.
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-pub(crate) fn write_before_close(mut socket: &TcpStream, bytes: &[u8]) -> io::Result<usize> {
-    socket.write(bytes)
-}
-
 /// The kernel has nothing more for us (or no room) right now.
 pub(crate) fn would_block(err: &io::Error) -> bool {
     err.kind() == io::ErrorKind::WouldBlock
@@ -837,7 +784,9 @@ mod tests {
     //! protocol that answers any input with a large streamed body.
 
     use super::*;
-    use crate::protocol::Body;
+    use crate::protocol::{FileRegion, Output, StreamedBody};
+    use std::io::Write;
+    use std::os::fd::AsFd;
     use std::os::unix::fs::FileExt;
 
     /// Far more than [`WRITE_BUDGET_PER_TURN`].
@@ -847,7 +796,7 @@ mod tests {
     /// every body that is not a file region).
     struct Zeros(u64);
 
-    impl Body for Zeros {
+    impl StreamedBody for Zeros {
         fn remaining(&self) -> u64 {
             self.0
         }
@@ -859,14 +808,15 @@ mod tests {
         }
     }
 
-    /// A region of a file, sent with sendfile(2).
-    struct FileRegion {
+    /// A part of a file: sent with sendfile(2) where the platform has it,
+    /// else (or with sendfile turned off) read with pread and written.
+    struct FilePart {
         file: std::fs::File,
         offset: u64,
         remaining: u64,
     }
 
-    impl Body for FileRegion {
+    impl StreamedBody for FilePart {
         fn remaining(&self) -> u64 {
             self.remaining
         }
@@ -876,8 +826,11 @@ mod tests {
             self.advance(n as u64);
             Ok(n)
         }
-        fn file_region(&self) -> Option<(std::os::fd::BorrowedFd<'_>, u64)> {
-            Some((self.file.as_fd(), self.offset))
+        fn file_region(&self) -> Option<FileRegion<'_>> {
+            Some(FileRegion {
+                file: self.file.as_fd(),
+                offset: self.offset,
+            })
         }
         fn advance(&mut self, n: u64) {
             self.offset += n;
@@ -885,9 +838,18 @@ mod tests {
         }
     }
 
-    /// Answers any input with one body made by `make_body`.
+    /// Answers any input with `head\n` and then one body made by
+    /// `make_body`.
     struct BigResponse {
-        make_body: fn() -> Box<dyn Body>,
+        make_body: Box<dyn Fn() -> Box<dyn StreamedBody>>,
+    }
+
+    impl BigResponse {
+        fn new(make_body: impl Fn() -> Box<dyn StreamedBody> + 'static) -> BigResponse {
+            BigResponse {
+                make_body: Box::new(make_body),
+            }
+        }
     }
 
     impl Protocol for BigResponse {
@@ -907,6 +869,14 @@ mod tests {
             out.stream((self.make_body)());
             Verdict::Continue(input.len())
         }
+    }
+
+    /// How a file body is sent: the platform's way (sendfile on Linux), or
+    /// the portable way every other unix takes (pread + write).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum FilePath {
+        Native,
+        Portable,
     }
 
     /// A connected pair over loopback: (our end, non-blocking, as mio's
@@ -935,23 +905,42 @@ mod tests {
         }
     }
 
-    /// Send one request to a fresh connection serving `protocol`, drive it
-    /// once. Returns what that turn wrote, the turn, the connection, and
-    /// the client's socket (which must stay open: its close would reset).
-    fn one_turn(mut protocol: BigResponse) -> (u64, Turn, Connection<()>, std::net::TcpStream) {
+    /// A file of `len` bytes holding `pattern(i)` at offset `i`, already
+    /// removed from the directory (the descriptor keeps it).
+    fn temp_file(name: &str, len: usize, pattern: impl Fn(usize) -> u8) -> std::fs::File {
+        let path = std::env::temp_dir().join(format!("reactord-{name}-{}", std::process::id()));
+        let bytes: Vec<u8> = (0..len).map(pattern).collect();
+        std::fs::write(&path, &bytes).unwrap();
+        let opened = std::fs::File::open(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        opened
+    }
+
+    /// A connection serving `protocol`, with one request already in its
+    /// receive queue, and the client's socket (which must stay open: its
+    /// close would reset).
+    fn requested(path: FilePath) -> (Connection<()>, std::net::TcpStream) {
         let (ours, mut client) = socket_pair();
         client.write_all(b"go\n").unwrap();
         let peer = client.local_addr().unwrap();
-        let now = Instant::now();
-        let mut conn = Connection::new(0, 0, ours, peer, (), now);
+        let mut conn = Connection::new(0, 0, ours, peer, (), Instant::now());
+        if path == FilePath::Portable {
+            conn.send_queue.without_sendfile();
+        }
         // The request is already in the receive queue; both edges would say
         // so (as with --defer-accept).
         conn.assume_ready();
+        (conn, client)
+    }
+
+    /// Drive `conn` once; returns the turn and how many bytes it wrote.
+    fn drive_once(conn: &mut Connection<()>, protocol: &mut BigResponse) -> (Turn, u64) {
+        let now = Instant::now();
         let mut metrics = Metrics::new(now);
         let mut pool = BufferPool::new(16 * 1024, 4);
         let mut scratch = vec![0u8; 1024];
         let mut env = Env {
-            protocol: &mut protocol,
+            protocol,
             metrics: &mut metrics,
             pool: &mut pool,
             scratch: &mut scratch,
@@ -959,15 +948,28 @@ mod tests {
             wall: SystemTime::now(),
         };
         let turn = conn.drive(&mut env);
-        (metrics.bytes_written, turn, conn, client)
+        (turn, metrics.bytes_written)
+    }
+
+    /// Send one request to a fresh connection serving `protocol`, drive it
+    /// once. Returns what that turn wrote, the turn, the connection, and
+    /// the client's socket.
+    fn one_turn(
+        mut protocol: BigResponse,
+        path: FilePath,
+    ) -> (u64, Turn, Connection<()>, std::net::TcpStream) {
+        let (mut conn, client) = requested(path);
+        let (turn, written) = drive_once(&mut conn, &mut protocol);
+        (written, turn, conn, client)
     }
 
     /// # Fairness (writes)
     ///
     /// One turn of a connection whose client would take megabytes writes at
     /// most the budget, and asks to be continued (the ready list), since no
-    /// writable edge will come while the socket still has room. Both body
-    /// paths: bytes through the output buffer, and sendfile(2).
+    /// writable edge will come while the socket still has room. Every body
+    /// path: bytes through the output buffer, a file with sendfile(2), and
+    /// a file read and written as on platforms without sendfile.
     #[test]
     fn one_turn_writes_at_most_the_budget_then_asks_for_more_work() {
         let capacity = loopback_capacity();
@@ -982,25 +984,35 @@ mod tests {
             .set_len(BIG_BODY)
             .unwrap();
         // Opened before removal: the descriptor keeps the (sparse) file.
-        let opened = std::fs::File::open(&file).unwrap();
+        let opened = std::sync::Arc::new(std::fs::File::open(&file).unwrap());
         std::fs::remove_file(&file).unwrap();
-        static FILE: std::sync::OnceLock<std::fs::File> = std::sync::OnceLock::new();
-        FILE.set(opened).unwrap();
+        let file_part = move || -> Box<dyn StreamedBody> {
+            Box::new(FilePart {
+                file: opened.try_clone().unwrap(),
+                offset: 0,
+                remaining: BIG_BODY,
+            })
+        };
 
-        let buffered = BigResponse {
-            make_body: || Box::new(Zeros(BIG_BODY)),
-        };
-        let sendfile = BigResponse {
-            make_body: || {
-                Box::new(FileRegion {
-                    file: FILE.get().unwrap().try_clone().unwrap(),
-                    offset: 0,
-                    remaining: BIG_BODY,
-                })
-            },
-        };
-        for (path, protocol) in [("buffered", buffered), ("sendfile", sendfile)] {
-            let (written, turn, mut conn, _client) = one_turn(protocol);
+        let cases = [
+            (
+                "buffered",
+                BigResponse::new(|| Box::new(Zeros(BIG_BODY))),
+                FilePath::Native,
+            ),
+            (
+                "file, native",
+                BigResponse::new(file_part.clone()),
+                FilePath::Native,
+            ),
+            (
+                "file, pread + write",
+                BigResponse::new(file_part),
+                FilePath::Portable,
+            ),
+        ];
+        for (path, protocol, file_path) in cases {
+            let (written, turn, mut conn, _client) = one_turn(protocol, file_path);
             assert!(
                 written <= WRITE_BUDGET_PER_TURN as u64,
                 "{path}: one turn wrote {written} bytes, more than the budget \
@@ -1020,31 +1032,64 @@ mod tests {
     /// The turn after a spent budget goes on writing without a new edge.
     #[test]
     fn the_next_turn_continues_where_the_budget_stopped() {
-        let (first, turn, mut conn, _client) = one_turn(BigResponse {
-            make_body: || Box::new(Zeros(BIG_BODY)),
-        });
+        let mut protocol = BigResponse::new(|| Box::new(Zeros(BIG_BODY)));
+        let (mut conn, _client) = requested(FilePath::Native);
+        let (turn, first) = drive_once(&mut conn, &mut protocol);
         assert_eq!(turn, Turn::MoreWork);
-        let mut protocol = BigResponse {
-            make_body: || Box::new(Zeros(BIG_BODY)),
-        };
-        let now = Instant::now();
-        let mut metrics = Metrics::new(now);
-        let mut pool = BufferPool::new(16 * 1024, 4);
-        let mut scratch = vec![0u8; 1024];
-        let mut env = Env {
-            protocol: &mut protocol,
-            metrics: &mut metrics,
-            pool: &mut pool,
-            scratch: &mut scratch,
-            now,
-            wall: SystemTime::now(),
-        };
-        assert_eq!(conn.drive(&mut env), Turn::MoreWork);
+        let (turn, second) = drive_once(&mut conn, &mut protocol);
+        assert_eq!(turn, Turn::MoreWork);
         assert!(
-            metrics.bytes_written > 0 && metrics.bytes_written <= WRITE_BUDGET_PER_TURN as u64,
-            "second turn wrote {} bytes (first {first})",
-            metrics.bytes_written
+            second > 0 && second <= WRITE_BUDGET_PER_TURN as u64,
+            "second turn wrote {second} bytes (first {first})"
         );
+    }
+
+    /// # Platforms
+    ///
+    /// A part of a file (not from its start, not to its end, longer than
+    /// a turn's budget and than a read chunk) arrives whole and in order,
+    /// both sent with sendfile(2) and read and written the portable way
+    /// that platforms without Linux's sendfile take. Each turn's bytes are
+    /// read before the next turn, so the test waits on nothing but data.
+    #[test]
+    fn a_file_body_arrives_whole_and_in_order_with_or_without_sendfile() {
+        const LEN: usize = 3 * WRITE_BUDGET_PER_TURN + 12_345;
+        const START: usize = 1_001;
+        let pattern = |i: usize| (i % 251) as u8;
+        let file = std::sync::Arc::new(temp_file("file-part", START + LEN + 999, pattern));
+        let expected: Vec<u8> = b"head\n"
+            .iter()
+            .copied()
+            .chain((START..START + LEN).map(pattern))
+            .collect();
+        for path in [FilePath::Native, FilePath::Portable] {
+            let file = file.clone();
+            let mut protocol = BigResponse::new(move || {
+                Box::new(FilePart {
+                    file: file.try_clone().unwrap(),
+                    offset: START as u64,
+                    remaining: LEN as u64,
+                })
+            });
+            let (mut conn, mut client) = requested(path);
+            let mut received = Vec::new();
+            while received.len() < expected.len() {
+                let (_, written) = drive_once(&mut conn, &mut protocol);
+                let mut turn = vec![0u8; usize::try_from(written).unwrap()];
+                client.read_exact(&mut turn).unwrap();
+                received.extend_from_slice(&turn);
+                assert!(
+                    written > 0 || conn.send_queue.is_empty(),
+                    "{path:?}: a turn wrote nothing"
+                );
+                // The client made room: as a writable edge would say.
+                conn.assume_ready();
+            }
+            assert!(conn.send_queue.is_empty(), "{path:?}");
+            assert_ne!(conn.state(), State::Closed, "{path:?}");
+            assert_eq!(received.len(), expected.len(), "{path:?}");
+            assert!(received == expected, "{path:?}: the bytes differ");
+        }
     }
 
     /// A Config that skipped validation can't crash the deadline either.

@@ -13,6 +13,8 @@
 //!   handlers: the binary wires SIGINT/SIGTERM to a handle).
 //! - `connection`: one connection: its socket, its state machine
 //!   (reading → writing → closing), its buffers.
+//! - `send_queue`: a connection's output on its way to the socket, and
+//!   every call that sends it (write, `MSG_MORE`, sendfile).
 //! - `timer`: deadlines; the poll timeout is the time to the nearest one.
 //! - `buffer`: the read buffer and the pool that keeps idle connections small.
 //! - [`protocol`]: the pure protocol state machines (greeting, echo, http) and
@@ -54,11 +56,12 @@ pub mod protocol;
 pub mod rlimit;
 
 pub use config::Config;
-pub use protocol::{Body, Context, Output, Protocol, Verdict};
+pub use protocol::{Context, FileRegion, Output, Protocol, StreamedBody, Verdict};
 
 mod buffer;
 mod connection;
 mod reactor;
+mod send_queue;
 mod shutdown;
 mod timer;
 

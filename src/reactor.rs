@@ -27,10 +27,10 @@ use crate::buffer::BufferPool;
 use crate::config::Config;
 use crate::connection::{
     Connection, DeadlineKind, Env, State, Timeouts, Turn, interrupted, would_block,
-    write_before_close,
 };
 use crate::metrics::Metrics;
 use crate::protocol::{Context, Output, Protocol};
+use crate::send_queue::write_before_close;
 use crate::shutdown::{ShutdownHandle, ShutdownRequests};
 use crate::timer::{Timers, deadline_after};
 use log::{debug, info, trace, warn};
@@ -382,7 +382,7 @@ impl<P: Protocol> Server<P> {
         if out.buffered_len() > 0 {
             // Best effort: a fresh socket's send buffer has room for a short
             // reply, and we are not going to wait for this client.
-            if let Ok(n) = write_before_close(&socket, out.as_slice()) {
+            if let Ok(n) = write_before_close(&socket, out.as_bytes()) {
                 self.metrics.bytes_written += n as u64;
             }
             let _ = socket.shutdown(std::net::Shutdown::Write);
@@ -682,21 +682,11 @@ fn after_accept_error(err: &io::Error) -> AcceptErrorAction {
             | libc::EHOSTUNREACH
             | libc::ENETUNREACH,
         ) => AcceptErrorAction::TryNext,
-        Some(code) if no_network(code) => AcceptErrorAction::TryNext,
+        // "Machine is not on the network": Linux's own errno.
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        Some(libc::ENONET) => AcceptErrorAction::TryNext,
         _ => AcceptErrorAction::Pause,
     }
-}
-
-/// ENONET ("machine is not on the network"), which only Linux has.
-#[cfg(any(target_os = "linux", target_os = "android"))]
-fn no_network(code: i32) -> bool {
-    code == libc::ENONET
-}
-
-/// Other systems have no ENONET.
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn no_network(_code: i32) -> bool {
-    false
 }
 
 #[cfg(test)]
@@ -724,8 +714,7 @@ mod tests {
     #[test]
     fn accept_errors_that_consume_the_connection_continue_and_the_others_pause() {
         use AcceptErrorAction::{Drained, Pause, TryNext};
-        #[allow(unused_mut)] // only Linux adds a row
-        let mut cases = vec![
+        let cases = [
             (libc::EAGAIN, Drained),
             (libc::EWOULDBLOCK, Drained),
             (libc::EINTR, TryNext),
@@ -735,6 +724,8 @@ mod tests {
             (libc::ENETDOWN, TryNext),
             (libc::ENOPROTOOPT, TryNext),
             (libc::EHOSTDOWN, TryNext),
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            (libc::ENONET, TryNext),
             (libc::EHOSTUNREACH, TryNext),
             (libc::ENETUNREACH, TryNext),
             (libc::EOPNOTSUPP, Pause),
@@ -745,8 +736,6 @@ mod tests {
             (libc::EBADF, Pause),
             (libc::EINVAL, Pause),
         ];
-        #[cfg(any(target_os = "linux", target_os = "android"))]
-        cases.push((libc::ENONET, TryNext));
         for (errno, expected) in cases {
             let err = io::Error::from_raw_os_error(errno);
             assert_eq!(after_accept_error(&err), expected, "{err}");

@@ -30,7 +30,10 @@ pub fn raise_nofile_limit() -> io::Result<u64> {
         }
         limit = raised;
     }
-    Ok(limit.rlim_cur)
+    // rlim_t is u64 on Linux and macOS but i64 on FreeBSD and 32 bits on
+    // some 32-bit platforms: convert, so this builds on every unix.
+    #[allow(clippy::useless_conversion)]
+    Ok(u64::try_from(limit.rlim_cur).unwrap_or(u64::MAX))
 }
 
 /// Descriptors the server needs besides its connections: stdio, the

@@ -27,13 +27,23 @@
 //! The connection stops calling the protocol while the output holds more than
 //! a bounded amount of bytes or a streamed body, and resumes once the socket
 //! has taken them: that is backpressure, and protocols need not think of it.
+//!
+//! # What a protocol produces, and what it doesn't do
+//!
+//! A response is bytes appended to the [`Output`], optionally followed by
+//! one [`StreamedBody`] (a file, say) that the connection pulls chunk by
+//! chunk as the socket takes it. Sending is not the protocol's concern: the
+//! connection's send queue keeps the write offset, refills from the body,
+//! pools the buffers and makes every system call on the socket (see
+//! `src/send_queue.rs`).
 
 pub mod echo;
 pub mod greeting;
 pub mod http;
+mod output;
 pub mod testing;
 
-use std::io;
+pub use output::{FileRegion, Output, StreamedBody};
 
 /// What a protocol made of the bytes it was shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,222 +65,6 @@ impl Verdict {
             Verdict::NeedMore => 0,
             Verdict::Continue(n) | Verdict::Close(n) => n,
         }
-    }
-}
-
-/// A response body that is produced chunk by chunk as the socket accepts it,
-/// instead of being held in memory whole (a file, say).
-///
-/// The connection asks for the next chunk only when the bytes before it have
-/// been written, so memory per connection stays bounded by one chunk whatever
-/// the body's size.
-pub trait Body {
-    /// Bytes still to come. The body is finished when this reaches 0.
-    fn remaining(&self) -> u64;
-
-    /// Fill `buf` with the next bytes of the body and say how many were
-    /// written. `Ok(0)` while `remaining() > 0` means the source ended early
-    /// (a file truncated under us): the connection then closes, since the
-    /// response can no longer be framed correctly.
-    fn read_chunk(&mut self, buf: &mut [u8]) -> io::Result<usize>;
-
-    /// For a body that is a region of a file: the file's descriptor and the
-    /// offset of the next byte. The connection then sends it with
-    /// sendfile(2), straight from the page cache to the socket, with no
-    /// copy through our memory. None (the default) means "use read_chunk".
-    ///
-    /// The descriptor is borrowed: the body keeps ownership of the file,
-    /// and the borrow can't outlive it. Where sendfile(2) isn't used (not
-    /// Linux), the connection ignores this and reads with `read_chunk`.
-    fn file_region(&self) -> Option<(std::os::fd::BorrowedFd<'_>, u64)> {
-        None
-    }
-
-    /// `n` bytes of the body were sent directly from [`Body::file_region`].
-    fn advance(&mut self, _n: u64) {}
-}
-
-/// Where a protocol writes its responses.
-///
-/// Responses are appended in order; the connection writes them out with as
-/// few `write` calls as it can (all the responses to one batch of pipelined
-/// requests usually leave in one). A streamed [`Body`] goes after all bytes
-/// appended so far; until it has been sent, the protocol is not called again.
-#[derive(Default)]
-pub struct Output {
-    /// Responses not yet fully written; `bytes[..written]` already left.
-    bytes: Vec<u8>,
-    /// How much of `bytes` the socket has taken. Tracking an offset instead
-    /// of draining the front saves a copy after each partial write.
-    written: usize,
-    body: Option<Box<dyn Body>>,
-}
-
-impl Output {
-    /// Append bytes to the response stream.
-    pub fn extend(&mut self, bytes: &[u8]) {
-        self.bytes.extend_from_slice(bytes);
-    }
-
-    /// The buffer itself, for protocols that format into it (`write!`).
-    pub fn bytes_mut(&mut self) -> &mut Vec<u8> {
-        &mut self.bytes
-    }
-
-    /// Stream `body` after everything appended so far.
-    ///
-    /// Only one body can be in flight: a protocol that returns after calling
-    /// this is not called again until the body has been written.
-    pub fn stream(&mut self, body: Box<dyn Body>) {
-        debug_assert!(self.body.is_none(), "one streamed body at a time");
-        self.body = Some(body);
-    }
-
-    /// Buffered bytes not yet written (not counting a streamed body).
-    pub fn buffered_len(&self) -> usize {
-        self.bytes.len() - self.written
-    }
-
-    /// True when there is nothing at all left to send.
-    pub fn is_empty(&self) -> bool {
-        self.buffered_len() == 0 && self.body.is_none()
-    }
-
-    /// True while a streamed body is attached.
-    pub fn has_body(&self) -> bool {
-        self.body.is_some()
-    }
-
-    /// Buffered bytes, for the connection to write.
-    pub(crate) fn as_slice(&self) -> &[u8] {
-        self.bytes.get(self.written..).unwrap_or_default()
-    }
-
-    /// Forget the first `n` unwritten bytes: the socket took them.
-    pub(crate) fn advance(&mut self, n: usize) {
-        self.written += n;
-        if self.written >= self.bytes.len() {
-            self.bytes.clear();
-            self.written = 0;
-        }
-    }
-
-    /// The streamed body, once all buffered bytes before it are written.
-    pub(crate) fn body_mut(&mut self) -> Option<&mut (dyn Body + 'static)> {
-        self.body.as_deref_mut()
-    }
-
-    /// Pull the next chunk of the streamed body into the (empty) byte buffer.
-    /// Returns false when there is no body left to send. A body that ends
-    /// before its announced length is an error: the response can't be framed.
-    pub(crate) fn refill_from_body(&mut self, chunk_size: usize) -> io::Result<bool> {
-        debug_assert_eq!(
-            self.buffered_len(),
-            0,
-            "a body goes after the buffered bytes"
-        );
-        let Some(body) = self.body.as_deref_mut() else {
-            return Ok(false);
-        };
-        if body.remaining() == 0 {
-            self.body = None;
-            return Ok(false);
-        }
-        let want = usize::try_from(body.remaining())
-            .unwrap_or(usize::MAX)
-            .min(chunk_size);
-        self.bytes.clear();
-        self.written = 0;
-        self.bytes.resize(want, 0);
-        let n = body.read_chunk(&mut self.bytes)?;
-        self.bytes.truncate(n);
-        if n == 0 {
-            self.body = None;
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "streamed body ended early",
-            ));
-        }
-        Ok(true)
-    }
-
-    /// Send the next part of a file-backed body straight to `socket` with
-    /// sendfile(2), at most `max` bytes. None if the body (if any) is not
-    /// file-backed; otherwise the bytes sent or the error (`WouldBlock`
-    /// included). `Ok(0)` with bytes remaining means the file shrank.
-    ///
-    /// Linux only: sendfile's signature differs on the BSDs and macOS.
-    /// Elsewhere this always returns None and the body is read with
-    /// `read_chunk` (pread) and written like any other bytes.
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    pub(crate) fn send_body_from_file(
-        &mut self,
-        socket: std::os::fd::BorrowedFd<'_>,
-        max: usize,
-    ) -> Option<io::Result<usize>> {
-        use std::os::fd::AsRawFd;
-        let body = self.body.as_deref_mut()?;
-        let (file, offset) = body.file_region()?;
-        let file = file.as_raw_fd();
-        let count = usize::try_from(body.remaining())
-            .unwrap_or(usize::MAX)
-            .min(max);
-        let mut offset = libc::off_t::try_from(offset).ok()?;
-        // SAFETY: both descriptors are open for the duration of the call
-        // (the body owns the file, the connection the socket), and `offset`
-        // is a valid place for the kernel to write the new offset.
-        let sent = unsafe { libc::sendfile(socket.as_raw_fd(), file, &mut offset, count) };
-        let Ok(sent) = usize::try_from(sent) else {
-            return Some(Err(io::Error::last_os_error()));
-        };
-        body.advance(sent as u64);
-        if body.remaining() == 0 {
-            self.body = None;
-        }
-        Some(Ok(sent))
-    }
-
-    /// Without Linux's sendfile: never; the body is read and written.
-    #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    pub(crate) fn send_body_from_file(
-        &mut self,
-        _socket: std::os::fd::BorrowedFd<'_>,
-        _max: usize,
-    ) -> Option<io::Result<usize>> {
-        None
-    }
-
-    /// Drop the streamed body (finished, or the connection is closing).
-    pub(crate) fn finish_body(&mut self) {
-        self.body = None;
-    }
-
-    /// Hand the byte buffer's allocation back (for pooling) and reset.
-    pub(crate) fn take_buffer(&mut self) -> Vec<u8> {
-        self.body = None;
-        self.written = 0;
-        std::mem::take(&mut self.bytes)
-    }
-
-    /// Install an (empty) pooled buffer to write into.
-    pub(crate) fn set_buffer(&mut self, buf: Vec<u8>) {
-        debug_assert!(self.bytes.is_empty());
-        self.bytes = buf;
-        self.bytes.clear();
-    }
-
-    /// Capacity of the byte buffer (0 when none is installed).
-    pub(crate) fn capacity(&self) -> usize {
-        self.bytes.capacity()
-    }
-}
-
-impl std::fmt::Debug for Output {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Output")
-            .field("bytes", &self.bytes.len())
-            .field("body", &self.body.as_ref().map(|b| b.remaining()))
-            .finish()
     }
 }
 

@@ -117,8 +117,8 @@ pub fn run_splits<P: Protocol>(
 
 /// Move everything out of `out` (bytes, then a streamed body) into `sink`.
 fn drain(out: &mut Output, sink: &mut Vec<u8>) {
-    sink.extend_from_slice(out.as_slice());
-    out.advance(out.buffered_len());
+    sink.extend_from_slice(out.as_bytes());
+    out.bytes_mut().clear();
     if let Some(body) = out.body_mut() {
         let mut chunk = [0u8; 4096];
         while body.remaining() > 0 {
@@ -128,5 +128,5 @@ fn drain(out: &mut Output, sink: &mut Vec<u8>) {
             }
         }
     }
-    out.finish_body();
+    out.drop_body();
 }

@@ -35,28 +35,30 @@ pub struct Limits {
     pub max_trailers: usize,
 }
 
-/// A request body being discarded.
+/// A request body being framed and discarded, by the framing it came with.
+/// (The other direction, a response body sent as the socket takes it, is a
+/// [`crate::protocol::StreamedBody`].)
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Body {
+pub enum RequestBody {
     /// Content-Length: this many bytes still to come.
     Length(u64),
     /// Transfer-Encoding: chunked.
     Chunked(Chunked),
 }
 
-impl Body {
+impl RequestBody {
     /// Discard what `input` holds of the body. Returns the bytes consumed and
     /// whether the body is complete.
     pub fn discard(&mut self, input: &[u8], limits: Limits) -> Result<(usize, bool), BodyError> {
         match self {
-            Body::Length(remaining) => {
+            RequestBody::Length(remaining) => {
                 let n = usize::try_from(*remaining)
                     .unwrap_or(usize::MAX)
                     .min(input.len());
                 *remaining -= n as u64;
                 Ok((n, *remaining == 0))
             }
-            Body::Chunked(chunked) => chunked.discard(input, limits),
+            RequestBody::Chunked(chunked) => chunked.discard(input, limits),
         }
     }
 }
@@ -439,7 +441,7 @@ mod tests {
 
     #[test]
     fn content_length_bodies_count_down() {
-        let mut body = Body::Length(10);
+        let mut body = RequestBody::Length(10);
         assert_eq!(body.discard(b"12345", limits(0)), Ok((5, false)));
         assert_eq!(body.discard(b"67890GET", limits(0)), Ok((5, true)));
     }

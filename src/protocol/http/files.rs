@@ -17,12 +17,12 @@
 use super::request::Conditions;
 use super::response::{self, Head, Persistence};
 use super::route;
-use crate::protocol::{Body, Output};
+use crate::protocol::{FileRegion, Output, StreamedBody};
 use log::debug;
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::AsFd;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
@@ -585,7 +585,7 @@ pub struct FileBody {
     remaining: u64,
 }
 
-impl Body for FileBody {
+impl StreamedBody for FileBody {
     fn remaining(&self) -> u64 {
         self.remaining
     }
@@ -603,8 +603,11 @@ impl Body for FileBody {
         Ok(n)
     }
 
-    fn file_region(&self) -> Option<(BorrowedFd<'_>, u64)> {
-        Some((self.file.as_fd(), self.offset))
+    fn file_region(&self) -> Option<FileRegion<'_>> {
+        Some(FileRegion {
+            file: self.file.as_fd(),
+            offset: self.offset,
+        })
     }
 
     fn advance(&mut self, n: u64) {
@@ -648,7 +651,7 @@ mod tests {
     fn written(reply: Reply, head_only: bool) -> (String, bool) {
         let mut out = Output::default();
         reply.write(head_only, Persistence::KeepAlive, b"DATE", &mut out);
-        let text = String::from_utf8(out.bytes_mut().clone()).unwrap();
+        let text = String::from_utf8(out.as_bytes().to_vec()).unwrap();
         (text, out.has_body())
     }
 

@@ -30,7 +30,7 @@ mod route;
 use super::{Context, Output, Protocol, Verdict};
 use crate::config::{MAX_BODY_BYTES_CEILING, MAX_REQUEST_BYTES_CEILING, check_count};
 use access_log::AccessLog;
-use body::{Body, BodyError};
+use body::{BodyError, RequestBody};
 use counts::ResponseCounts;
 use files::StaticFiles;
 use request::{Conditions, Method, OwnedConditions, Parsed, Request};
@@ -70,7 +70,7 @@ pub struct Http {
 pub struct Session {
     peer: SocketAddr,
     /// A request body being discarded, and the answer owed once it is.
-    in_body: Option<(Body, Pending)>,
+    in_body: Option<(RequestBody, Pending)>,
     /// Set when the last response closed the connection after a complete
     /// request whose client asked for the close: it will send nothing more.
     clean_close: bool,

@@ -3,7 +3,7 @@
 //! expectations) and which errors it earns, following RFC 9112 and RFC 9110.
 //! Each rule names its section; docs/http.md lists them all.
 
-use super::body::{Body, Chunked};
+use super::body::{Chunked, RequestBody};
 use std::mem::MaybeUninit;
 
 /// Header slots parsed on the stack. A request with more fields than this
@@ -56,7 +56,7 @@ pub struct Request<'a> {
     /// Whether the client wants the connection kept after the response.
     pub keep_alive: bool,
     /// The body to discard after the head, if any.
-    pub body: Option<Body>,
+    pub body: Option<RequestBody>,
     /// `Expect: 100-continue` on a request with a body.
     pub expect_continue: bool,
     /// The headers static files answer to (conditionals and ranges).
@@ -269,10 +269,10 @@ fn interpret<'b>(
             return Parsed::Error(400);
         }
         (TransferEncoding::Unsupported, None) => return Parsed::Error(501),
-        (TransferEncoding::Chunked, None) => Some(Body::Chunked(Chunked::default())),
+        (TransferEncoding::Chunked, None) => Some(RequestBody::Chunked(Chunked::default())),
         (TransferEncoding::None, Some(length)) if length > max_body => return Parsed::Error(413),
         (TransferEncoding::None, Some(0) | None) => None,
-        (TransferEncoding::None, Some(length)) => Some(Body::Length(length)),
+        (TransferEncoding::None, Some(length)) => Some(RequestBody::Length(length)),
     };
     let keep_alive = !close && (minor_version == 1 || keep_alive_token);
     let expect_continue = expect_continue && minor_version == 1 && body.is_some();

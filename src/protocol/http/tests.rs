@@ -389,14 +389,14 @@ fn the_rejection_is_a_503_that_closes() {
     };
     let mut out = Output::default();
     protocol.on_reject(b"GET / HTTP/1.1\r\n", &mut ctx, &mut out);
-    let text = String::from_utf8_lossy(out.as_slice()).into_owned();
+    let text = String::from_utf8_lossy(out.as_bytes()).into_owned();
     assert!(text.starts_with("HTTP/1.1 503 Service Unavailable\r\n"));
     assert!(text.contains("Connection: close\r\n"));
     assert!(text.ends_with("503 Service Unavailable\n"));
     // To HEAD, the same head and no body.
     let mut out = Output::default();
     protocol.on_reject(b"HEAD / HTTP/1.1\r\nHo", &mut ctx, &mut out);
-    let text = String::from_utf8_lossy(out.as_slice()).into_owned();
+    let text = String::from_utf8_lossy(out.as_bytes()).into_owned();
     assert!(text.starts_with("HTTP/1.1 503 Service Unavailable\r\n"));
     assert!(text.ends_with("\r\n\r\n"), "{text}");
 }
