@@ -201,10 +201,11 @@ pub(crate) struct Connection<S> {
     closing_since: Option<Instant>,
     /// This connection's entry in the reactor's timers.
     pub(crate) timer: TimerSlot,
-    /// True while the connection is on the reactor's ready list.
-    pub(crate) queued: bool,
+    /// True while the connection is on the reactor's ready list, so it is
+    /// listed once however often it runs out of budget.
+    queued: bool,
     /// True once the reactor has listed it for removal after the batch.
-    pub(crate) removal_queued: bool,
+    removal_queued: bool,
 }
 
 impl<S> Connection<S> {
@@ -262,6 +263,23 @@ impl<S> Connection<S> {
             mio::Token(self.key),
             mio::Interest::READABLE | mio::Interest::WRITABLE,
         )
+    }
+
+    /// The reactor is putting this connection on its ready list: true if it
+    /// wasn't there already (then it must be pushed).
+    pub(crate) fn enter_ready_list(&mut self) -> bool {
+        !std::mem::replace(&mut self.queued, true)
+    }
+
+    /// The reactor took this connection off its ready list.
+    pub(crate) fn leave_ready_list(&mut self) {
+        self.queued = false;
+    }
+
+    /// The reactor is listing this (closed) connection for removal: true if
+    /// it wasn't listed already.
+    pub(crate) fn mark_for_removal(&mut self) -> bool {
+        !std::mem::replace(&mut self.removal_queued, true)
     }
 
     pub(crate) fn state(&self) -> State {

@@ -413,8 +413,7 @@ impl<P: Protocol> Server<P> {
             conn.close_when_flushed();
             turn = conn.drive(&mut env);
         }
-        if turn == Turn::MoreWork && !conn.queued {
-            conn.queued = true;
+        if turn == Turn::MoreWork && conn.enter_ready_list() {
             self.ready.push_back((key, conn.serial));
         }
         self.after_change(key);
@@ -431,9 +430,8 @@ impl<P: Protocol> Server<P> {
             Some((due, _)) => self.timers.schedule(&mut conn.timer, due, id),
             None => {
                 self.timers.cancel(&mut conn.timer, id);
-                if conn.state() == State::Closed && !conn.removal_queued {
-                    conn.removal_queued = true;
-                    self.closed.push(key);
+                if conn.state() == State::Closed {
+                    queue_removal(&mut self.closed, key, conn);
                 }
             }
         }
@@ -453,7 +451,7 @@ impl<P: Protocol> Server<P> {
             if conn.serial != serial {
                 continue;
             }
-            conn.queued = false;
+            conn.leave_ready_list();
             self.drive(key, now, wall);
         }
     }
@@ -476,10 +474,7 @@ impl<P: Protocol> Server<P> {
             debug!("conn {}: {why}, closing ({})", id.key, conn.peer());
             conn.abort(why, now);
             self.metrics.connections_timed_out += 1;
-            if !conn.removal_queued {
-                conn.removal_queued = true;
-                self.closed.push(id.key);
-            }
+            queue_removal(&mut self.closed, id.key, conn);
         }
     }
 
@@ -547,12 +542,19 @@ impl<P: Protocol> Server<P> {
         for (key, conn) in self.connections.iter_mut() {
             if conn.is_idle(&self.protocol) {
                 conn.abort("idle at shutdown", now);
-                if !conn.removal_queued {
-                    conn.removal_queued = true;
-                    self.closed.push(key);
-                }
+                queue_removal(&mut self.closed, key, conn);
             }
         }
+    }
+}
+
+/// List a connection that has closed for removal at the end of the batch
+/// (see "Stale events" in the module docs), once however many paths closed
+/// it. A free function over the two fields it needs, so callers can hold
+/// the connection borrowed from the slab.
+fn queue_removal<S>(closed: &mut Vec<usize>, key: usize, conn: &mut Connection<S>) {
+    if conn.mark_for_removal() {
+        closed.push(key);
     }
 }
 
