@@ -433,6 +433,10 @@ impl<S> Connection<S> {
         turn
     }
 
+    /// The steps of a turn, in order, repeated until one of them has to
+    /// wait (or yields its budget): every transition of a connection is
+    /// decided in one of these steps or in `discard_input`, and carried out
+    /// by [`Connection::transition`].
     fn drive_until_blocked<P: Protocol<Session = S>>(&mut self, env: &mut Env<'_, P>) -> Turn {
         let mut reads_left = READS_PER_TURN;
         let mut write_budget = WRITE_BUDGET_PER_TURN;
@@ -442,105 +446,139 @@ impl<S> Connection<S> {
                 State::Closing => return self.discard_input(env, &mut reads_left),
                 State::Reading | State::Writing => {}
             }
-
-            // 1. Send what is pending. Responses go out as soon as they are
-            //    produced; we wait for a writable edge only if the kernel's
-            //    buffer is full, and yield (MoreWork) once this turn has
-            //    written its budget.
-            if !self.send_queue.is_empty() {
-                match self.flush(env, &mut write_budget) {
-                    Ok(Flushed::All) => {}
-                    Ok(Flushed::WouldBlock) => {
-                        self.transition(State::Writing, "socket send buffer full", env.now);
-                        return Turn::Done;
-                    }
-                    Ok(Flushed::BudgetSpent) => {
-                        // The socket is still writable (no WouldBlock), so
-                        // no edge will come: the ready list brings us back.
-                        self.transition(State::Writing, "write budget spent", env.now);
-                        return Turn::MoreWork;
-                    }
-                    Err(err) => {
-                        debug!("conn {}: write failed: {err}", self.key);
-                        self.transition(State::Closed, "write error", env.now);
-                        return Turn::Done;
-                    }
-                }
+            // 1. Send what is pending.
+            if let Some(turn) = self.send_pending(env, &mut write_budget) {
+                return turn;
             }
-            self.transition(State::Reading, "output drained", env.now);
+            // 2. All sent; if the protocol asked to close (or the input
+            //    ended), close now.
             if self.close_after_flush {
-                // Nothing unread here or in the kernel (the last read was
-                // short), and the protocol expects nothing more: close(2)
-                // now sends a plain FIN after the response, no reset.
-                if self.input.is_empty()
-                    && !self.readable
-                    && !env.protocol.expects_more_input(&self.session)
-                {
-                    self.transition(
-                        State::Closed,
-                        "last response sent, nothing more expected",
-                        env.now,
-                    );
-                    return Turn::Done;
+                if let Some(turn) = self.close_after_last_response(env) {
+                    return turn;
                 }
-                let why = if self.peer_closed {
-                    "client closed, all sent"
-                } else {
-                    "last response sent"
-                };
-                self.transition(State::Closing, why, env.now);
                 continue;
             }
-
-            // 2. Answer the requests already buffered (pipelining), before
+            // 3. Answer the requests already buffered (pipelining), before
             //    reading more.
             if self.answer_buffered(env) {
                 continue;
             }
-
-            // 3. The client sent EOF and every complete request is answered:
+            // 4. The client sent EOF and every complete request is answered:
             //    the protocol has the last word, then we close.
             if self.peer_closed {
-                let mut ctx = Context {
-                    now: env.now,
-                    wall: env.wall,
-                    metrics: &*env.metrics,
-                };
-                env.protocol.on_eof(
-                    &mut self.session,
-                    self.input.unconsumed(),
-                    &mut ctx,
-                    self.send_queue.output_for_protocol(env.pool),
-                );
-                self.input.clear();
-                self.close_after_flush = true;
+                self.give_the_last_word(env);
                 continue;
             }
+            // 5. Read more, if the last event said there is something to read.
+            if let Some(turn) = self.read_more(env, &mut reads_left) {
+                return turn;
+            }
+        }
+    }
 
-            // 4. Read more, if the last event said there is something to read.
-            if !self.readable {
-                return Turn::Done;
-            }
-            if reads_left == 0 {
-                return Turn::MoreWork;
-            }
-            reads_left -= 1;
-            match self.read(env) {
-                Ok(ReadOutcome::Data | ReadOutcome::Eof | ReadOutcome::Drained) => continue,
-                Ok(ReadOutcome::BufferFull) => {
-                    // The protocol wants more than the buffer holds, which
-                    // is at least what it declared it may need
-                    // (`Protocol::max_buffered_input`): a protocol broke its
-                    // contract. Close this connection rather than spin.
-                    debug!("conn {}: request does not fit the read buffer", self.key);
-                    self.transition(State::Closed, "read buffer full", env.now);
-                    return Turn::Done;
+    /// Step 1: write what is queued. Responses go out as soon as they are
+    /// produced; we wait for a writable edge only if the kernel's buffer is
+    /// full, and yield (MoreWork) once this turn has written its budget.
+    /// None when everything is out (the connection is then `Reading`).
+    fn send_pending<P>(&mut self, env: &mut Env<'_, P>, write_budget: &mut usize) -> Option<Turn> {
+        if !self.send_queue.is_empty() {
+            match self.flush(env, write_budget) {
+                Ok(Flushed::All) => {}
+                Ok(Flushed::WouldBlock) => {
+                    self.transition(State::Writing, "socket send buffer full", env.now);
+                    return Some(Turn::Done);
+                }
+                Ok(Flushed::BudgetSpent) => {
+                    // The socket is still writable (no WouldBlock), so
+                    // no edge will come: the ready list brings us back.
+                    self.transition(State::Writing, "write budget spent", env.now);
+                    return Some(Turn::MoreWork);
                 }
                 Err(err) => {
-                    debug!("conn {}: read failed: {err}", self.key);
-                    self.transition(State::Closed, "read error", env.now);
-                    return Turn::Done;
+                    debug!("conn {}: write failed: {err}", self.key);
+                    self.transition(State::Closed, "write error", env.now);
+                    return Some(Turn::Done);
                 }
+            }
+        }
+        self.transition(State::Reading, "output drained", env.now);
+        None
+    }
+
+    /// Step 2: the last response is out. Close at once if nothing more can
+    /// arrive (Some(Done)); otherwise enter `Closing` to drain what the
+    /// client still sends (None: the loop goes on into `discard_input`).
+    fn close_after_last_response<P: Protocol<Session = S>>(
+        &mut self,
+        env: &mut Env<'_, P>,
+    ) -> Option<Turn> {
+        // Nothing unread here or in the kernel (the last read was short),
+        // and the protocol expects nothing more: close(2) now sends a plain
+        // FIN after the response, no reset.
+        if self.input.is_empty()
+            && !self.readable
+            && !env.protocol.expects_more_input(&self.session)
+        {
+            self.transition(
+                State::Closed,
+                "last response sent, nothing more expected",
+                env.now,
+            );
+            return Some(Turn::Done);
+        }
+        let why = if self.peer_closed {
+            "client closed, all sent"
+        } else {
+            "last response sent"
+        };
+        self.transition(State::Closing, why, env.now);
+        None
+    }
+
+    /// Step 4: the client's input ended; the protocol sees what is left
+    /// (`Protocol::on_eof`) and may answer it, then the connection closes.
+    fn give_the_last_word<P: Protocol<Session = S>>(&mut self, env: &mut Env<'_, P>) {
+        let mut ctx = Context {
+            now: env.now,
+            wall: env.wall,
+            metrics: &*env.metrics,
+        };
+        env.protocol.on_eof(
+            &mut self.session,
+            self.input.unconsumed(),
+            &mut ctx,
+            self.send_queue.output_for_protocol(env.pool),
+        );
+        self.input.clear();
+        self.close_after_flush = true;
+    }
+
+    /// Step 5: one read, within the turn's read budget. None when the loop
+    /// should go on (bytes, EOF, or `WouldBlock` to be noticed next round);
+    /// Some when the turn ends here.
+    fn read_more<P>(&mut self, env: &mut Env<'_, P>, reads_left: &mut u32) -> Option<Turn> {
+        if !self.readable {
+            return Some(Turn::Done);
+        }
+        if *reads_left == 0 {
+            return Some(Turn::MoreWork);
+        }
+        *reads_left -= 1;
+        match self.read(env) {
+            Ok(ReadOutcome::Data | ReadOutcome::Eof | ReadOutcome::Drained) => None,
+            Ok(ReadOutcome::BufferFull) => {
+                // The protocol wants more than the buffer holds, which is at
+                // least what it declared it may need
+                // (`Protocol::max_buffered_input`): a protocol broke its
+                // contract. Close this connection rather than spin.
+                debug!("conn {}: request does not fit the read buffer", self.key);
+                self.transition(State::Closed, "read buffer full", env.now);
+                Some(Turn::Done)
+            }
+            Err(err) => {
+                debug!("conn {}: read failed: {err}", self.key);
+                self.transition(State::Closed, "read error", env.now);
+                Some(Turn::Done)
             }
         }
     }
