@@ -1,5 +1,5 @@
-//! The `reactord` daemon: parse the command line, start logging, pass
-//! SIGINT/SIGTERM on to the server's shutdown handle, run the server, and
+//! The `reactord` daemon: parse the command line, start logging, turn
+//! SIGINT/SIGTERM into shutdown requests, run the server, and
 //! turn the outcome into an exit code (0 after a clean shutdown, 1 when the
 //! server could not start, 2 for a usage error, from clap).
 
@@ -13,10 +13,10 @@ use reactord::config::{
 };
 use reactord::protocol::http::{Http, HttpConfig};
 use reactord::protocol::{echo::Echo, greeting::Greeting};
-use reactord::{Protocol, Server, ShutdownHandle};
+use reactord::{Protocol, Server};
 use signal_hook::consts::{SIGINT, SIGTERM};
-use signal_hook::iterator::Signals;
 use std::net::SocketAddr;
+use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -197,40 +197,33 @@ fn main() -> ExitCode {
 }
 
 fn serve<P: Protocol>(config: Config, protocol: P) -> Result<(), String> {
-    let server = Server::bind(config, protocol).map_err(|err| err.to_string())?;
+    let mut server = Server::bind(config, protocol).map_err(|err| err.to_string())?;
     // Before `run` logs `listening on`: whoever reads that line may signal
     // at once, and a SIGTERM without a handler would kill the process.
-    pass_signals_to(server.shutdown_handle())
-        .map_err(|err| format!("cannot handle SIGINT/SIGTERM: {err}"))?;
+    pass_signals_to(&mut server).map_err(|err| format!("cannot handle SIGINT/SIGTERM: {err}"))?;
     server
         .run()
         .map_err(|err| format!("event loop failed: {err}"))
 }
 
 /// SIGINT and SIGTERM become shutdown requests: the first drains, a second
-/// exits at once (the server counts them; see `ShutdownHandle`).
+/// exits at once.
 ///
-/// The library installs no signal handlers, so this is the binary's job.
-/// signal-hook's handler only writes to a pipe; a thread of ours reads it
-/// and calls the handle, whose `mio::Waker` wakes the event loop. The loop
-/// itself stays single-threaded and never sees a signal, and no code runs
-/// inside a signal handler but signal-hook's async-signal-safe write.
-fn pass_signals_to(handle: ShutdownHandle) -> std::io::Result<()> {
-    // Installs the handlers now, before this returns.
-    let mut signals = Signals::new([SIGINT, SIGTERM])?;
-    std::thread::Builder::new()
-        .name("signals".to_string())
-        .spawn(move || {
-            for signal in signals.forever() {
-                let name = if signal == SIGINT {
-                    "SIGINT"
-                } else {
-                    "SIGTERM"
-                };
-                if let Err(err) = handle.shutdown_for_signal(name) {
-                    log::error!("{name}: cannot wake the event loop: {err}");
-                }
-            }
-        })?;
+/// The library installs no signal handlers, so this is the binary's job,
+/// done without a thread: each signal gets a socket pair, signal-hook's
+/// handler writes a byte to one end (a write(2), all a signal handler may
+/// safely do), and the server watches the other end like any socket
+/// (`Server::shutdown_when_readable`). The loop stays the process's only
+/// thread, and never runs code inside a signal handler.
+fn pass_signals_to<P: Protocol>(server: &mut Server<P>) -> std::io::Result<()> {
+    for (signal, name) in [(SIGINT, "SIGINT"), (SIGTERM, "SIGTERM")] {
+        let (receiver, sender) = UnixStream::pair()?;
+        receiver.set_nonblocking(true)?;
+        // A full pipe must not block the handler: the byte is dropped, and
+        // the bytes already waiting say enough.
+        sender.set_nonblocking(true)?;
+        signal_hook::low_level::pipe::register(signal, sender)?;
+        server.shutdown_when_readable(mio::net::UnixStream::from_std(receiver), name)?;
+    }
     Ok(())
 }

@@ -31,7 +31,7 @@ use crate::connection::{
 use crate::metrics::Metrics;
 use crate::protocol::{Context, Output, Protocol};
 use crate::send_queue::write_before_close;
-use crate::shutdown::{ShutdownHandle, ShutdownRequests};
+use crate::shutdown::{Cause, ShutdownHandle, ShutdownRequests};
 use crate::timer::{Timers, deadline_after};
 use log::{debug, info, trace, warn};
 use mio::net::TcpListener;
@@ -48,6 +48,13 @@ use std::time::{Duration, Instant, SystemTime};
 const LISTENER: Token = Token(usize::MAX);
 /// The token of the shutdown waker, which every [`ShutdownHandle`] wakes.
 const SHUTDOWN: Token = Token(usize::MAX - 1);
+
+/// The token of the first shutdown stream (see
+/// [`Server::shutdown_when_readable`]); the others count down from it.
+const FIRST_SHUTDOWN_STREAM: usize = usize::MAX - 2;
+
+/// Shutdown streams a server takes, at most (one per signal is the use).
+const MAX_SHUTDOWN_STREAMS: usize = 8;
 
 /// The smallest read buffer, whatever the protocol declares.
 const MIN_READ_BUFFER: usize = 16 * 1024;
@@ -98,6 +105,9 @@ pub struct Server<P: Protocol> {
     /// Where [`ShutdownHandle`]s leave their requests; its waker fires
     /// [`SHUTDOWN`] events.
     shutdown: ShutdownRequests,
+    /// Streams whose every byte is a shutdown request, with the name it is
+    /// logged under (the binary's signal self-pipes).
+    shutdown_streams: Vec<(mio::net::UnixStream, &'static str)>,
     connections: Slab<Connection<P::Session>>,
     protocol: P,
     config: Config,
@@ -147,6 +157,7 @@ impl<P: Protocol> Server<P> {
             listener: Some(listener),
             local_addr,
             shutdown,
+            shutdown_streams: Vec::new(),
             connections: Slab::with_capacity(1024),
             protocol,
             timeouts: Timeouts {
@@ -180,6 +191,36 @@ impl<P: Protocol> Server<P> {
         self.shutdown.handle()
     }
 
+    /// Treat every byte that arrives on `stream` as a shutdown request,
+    /// logged as "NAME received" (the first drains, a second exits at
+    /// once, as with a [`ShutdownHandle`]).
+    ///
+    /// This is how a program delivers signals without a thread: it gives
+    /// the write end of a socket pair to a signal handler that writes a
+    /// byte (signal-hook's `low_level::pipe::register`, which the
+    /// `reactord` binary uses), and the read end here. The loop sees the
+    /// byte as one more readiness event. A thread in the process would
+    /// also cost every syscall of the loop: glibc's wrappers take a slower
+    /// path once a process has two threads (callgrind: ~60 instructions
+    /// per request).
+    pub fn shutdown_when_readable(
+        &mut self,
+        mut stream: mio::net::UnixStream,
+        name: &'static str,
+    ) -> io::Result<()> {
+        let index = self.shutdown_streams.len();
+        if index >= MAX_SHUTDOWN_STREAMS {
+            return Err(io::Error::other("too many shutdown streams"));
+        }
+        self.poll.registry().register(
+            &mut stream,
+            Token(FIRST_SHUTDOWN_STREAM - index),
+            Interest::READABLE,
+        )?;
+        self.shutdown_streams.push((stream, name));
+        Ok(())
+    }
+
     /// Run the loop until a [`ShutdownHandle`] asks it to stop and the
     /// connections in flight have finished (or the shutdown timeout
     /// expires), or until a second request says to stop at once. Without a
@@ -207,6 +248,13 @@ impl<P: Protocol> Server<P> {
                 match event.token() {
                     LISTENER => self.accept(now, wall),
                     SHUTDOWN => {
+                        if self.on_shutdown_requests(now) == LoopControl::ExitNow {
+                            self.protocol.end_of_turn();
+                            return Ok(());
+                        }
+                    }
+                    Token(token) if token > FIRST_SHUTDOWN_STREAM - MAX_SHUTDOWN_STREAMS => {
+                        self.read_shutdown_stream(FIRST_SHUTDOWN_STREAM - token);
                         if self.on_shutdown_requests(now) == LoopControl::ExitNow {
                             self.protocol.end_of_turn();
                             return Ok(());
@@ -498,6 +546,28 @@ impl<P: Protocol> Server<P> {
             self.metrics.connections_active -= 1;
             self.metrics.connections_closed += 1;
             trace!("conn {key}: removed");
+        }
+    }
+
+    /// Drain a shutdown stream: each byte is one request (a signal that
+    /// arrived twice before we looked is two). Read until `WouldBlock`, as
+    /// edge-triggered readiness asks.
+    fn read_shutdown_stream(&mut self, index: usize) {
+        let Some((stream, name)) = self.shutdown_streams.get_mut(index) else {
+            return;
+        };
+        let mut bytes = [0u8; 16];
+        loop {
+            match stream.read(&mut bytes) {
+                Ok(0) => return,
+                Ok(n) => {
+                    for _ in 0..n {
+                        self.shutdown.note(Cause::Signal(name));
+                    }
+                }
+                Err(err) if interrupted(&err) => continue,
+                Err(_) => return,
+            }
         }
     }
 

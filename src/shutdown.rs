@@ -113,8 +113,10 @@ struct Shared {
 /// `run` starts works too: the server drains as soon as it runs.
 ///
 /// The calls take a mutex, so they must not be made from inside a signal
-/// handler; deliver signals to a thread (as the `reactord` binary does with
-/// signal-hook's iterator) and call from there.
+/// handler. To stop on a signal, give the server the read end of a socket
+/// pair whose write end a signal handler writes to
+/// ([`Server::shutdown_when_readable`](crate::Server::shutdown_when_readable)),
+/// as the `reactord` binary does.
 ///
 /// ```no_run
 /// use reactord::{Config, Server, protocol::echo::Echo};
@@ -190,6 +192,13 @@ impl ShutdownRequests {
     /// Everything asked since the last call, leaving nothing pending. Empty
     /// after a wake-up whose request an earlier call already took (the
     /// record is written before the wake, so the loop can see it early).
+    /// Record a request made on the loop's own thread (a byte on a
+    /// shutdown stream, see `Server::shutdown_when_readable`): no wake-up
+    /// needed, the loop looks at once.
+    pub(crate) fn note(&self, cause: Cause) {
+        lock(&self.shared.pending).push(cause);
+    }
+
     pub(crate) fn take(&self) -> Pending {
         std::mem::take(&mut *lock(&self.shared.pending))
     }

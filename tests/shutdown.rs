@@ -205,3 +205,53 @@ fn a_shutdown_asked_before_run_drains_as_soon_as_it_runs() {
     let server = start(AN_HOUR, |handle| handle.shutdown().unwrap());
     server.stopped().expect("run() returns Ok at once");
 }
+
+/// A shutdown stream (how the binary delivers signals without a thread):
+/// one byte begins the drain, which finishes the request in flight; a
+/// second byte ends the loop at once, with a connection still open.
+#[test]
+fn bytes_on_a_shutdown_stream_drain_then_stop() {
+    let config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        shutdown_timeout: AN_HOUR,
+        request_timeout: AN_HOUR,
+        idle_timeout: AN_HOUR,
+        ..Config::default()
+    };
+    let (receiver, mut sender) = std::os::unix::net::UnixStream::pair().unwrap();
+    receiver.set_nonblocking(true).unwrap();
+    let (addr_tx, addr_rx) = mpsc::channel();
+    let (outcome_tx, outcome) = mpsc::channel();
+    // The server is built on its own thread (it isn't Send); the stream is.
+    let thread = std::thread::spawn(move || {
+        let mut server = Server::bind(config, Http::new(&HttpConfig::default())).unwrap();
+        server
+            .shutdown_when_readable(mio::net::UnixStream::from_std(receiver), "SIGTEST")
+            .unwrap();
+        addr_tx.send(server.local_addr()).unwrap();
+        let _ = outcome_tx.send(server.run().map_err(|e| e.to_string()));
+    });
+    let addr = addr_rx.recv_timeout(STOP_TIMEOUT).unwrap();
+    // A request in flight: the head is in (the 100 proves it), the body not.
+    let mut client = connect(addr);
+    client.write_all(HEAD_EXPECTING_CONTINUE).unwrap();
+    let mut continue_line = vec![0u8; CONTINUE.len()];
+    client.read_exact(&mut continue_line).unwrap();
+    assert_eq!(continue_line, CONTINUE);
+    sender.write_all(b"x").unwrap();
+    // The drain has begun once new clients are refused.
+    assert!(
+        wait_until(STOP_TIMEOUT, || TcpStream::connect(addr).is_err()),
+        "the listener is still open after the first byte"
+    );
+    assert!(
+        outcome.try_recv().is_err(),
+        "the loop stopped with a request in flight"
+    );
+    sender.write_all(b"x").unwrap();
+    let result = outcome
+        .recv_timeout(STOP_TIMEOUT)
+        .expect("a second byte stops the loop at once");
+    assert_eq!(result, Ok(()));
+    thread.join().unwrap();
+}
