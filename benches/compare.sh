@@ -17,6 +17,16 @@
 # accept on both reactord (--defer-accept) and nginx (listen ... deferred);
 # tokio's TcpListener has no such option, so tokio sits that one out.
 #
+# REACTORD_BASE=/path/to/older/reactord adds a server named reactord-base
+# (that binary, same flags) right after reactord in every round, for a
+# before/after comparison within one run; summarize.py then adds the ratios
+# reactord/reactord-base. Unset, nothing changes.
+#
+# SERVERS may also name floor: ../shared/bench/floor.c (if present), the
+# least an epoll responder can do per request, built with cc -O2. It ignores
+# "Connection: close", so it sits out close64 and close64d. tokio-hello is
+# only built when SERVERS names tokio.
+#
 # LOADGEN=reactord-load drives the servers with our own load generator
 # instead of wrk (same scenarios; pipelining keeps 16 requests in flight per
 # connection). It costs about half as much per request as wrk, so with 64
@@ -32,6 +42,15 @@ ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-5}
 SCENARIOS=${SCENARIOS:-"ka1 ka64 ka1000 pipe16 close64 close64d"}
 SERVERS=${SERVERS:-"reactord nginx tokio"}
+REACTORD_BASE=${REACTORD_BASE:-}
+if [ -n "$REACTORD_BASE" ]; then
+    [ -x "$REACTORD_BASE" ] || { echo "REACTORD_BASE=$REACTORD_BASE is not an executable" >&2; exit 1; }
+    case " $SERVERS " in
+        *" reactord-base "*) ;;
+        *" reactord "*) SERVERS=$(echo " $SERVERS " | sed 's/ reactord / reactord reactord-base /; s/^ //; s/ $//') ;;
+        *) SERVERS="$SERVERS reactord-base" ;;
+    esac
+fi
 SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 LOADGEN=${LOADGEN:-wrk}
@@ -43,7 +62,8 @@ for tool in wrk nginx taskset; do
 done
 
 cargo build --release --quiet --bins
-(cd benches/tokio-hello && cargo build --release --quiet)
+case " $SERVERS " in *" tokio "*) (cd benches/tokio-hello && cargo build --release --quiet) ;; esac
+case " $SERVERS " in *" floor "*) cc -O2 -o "$OUT/floor" ../shared/bench/floor.c ;; esac
 
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -56,6 +76,13 @@ start_server() { # name port scenario
         reactord)
             taskset -c "$SERVER_CPU" target/release/reactord --listen "127.0.0.1:$port" --protocol http \
                 --log-level warn --max-connections 20000 "${defer[@]}" 2>"$OUT/reactord.log" &
+            ;;
+        reactord-base)
+            taskset -c "$SERVER_CPU" "$REACTORD_BASE" --listen "127.0.0.1:$port" --protocol http \
+                --log-level warn --max-connections 20000 "${defer[@]}" 2>"$OUT/reactord-base.log" &
+            ;;
+        floor)
+            taskset -c "$SERVER_CPU" "$OUT/floor" "$port" 2>"$OUT/floor.log" &
             ;;
         tokio)
             taskset -c "$SERVER_CPU" benches/tokio-hello/target/release/tokio-hello "127.0.0.1:$port" 2>"$OUT/tokio.log" &
@@ -140,6 +167,7 @@ for scenario in $SCENARIOS; do
     for round in $(seq "$ROUNDS"); do
         for server in $SERVERS; do
             if [ "$scenario" = close64d ] && [ "$server" = tokio ]; then continue; fi
+            case $scenario in close64 | close64d) if [ "$server" = floor ]; then continue; fi ;; esac
             port=$(free_port)
             start_server "$server" "$port" "$scenario"
             before=$(cpu_ticks "$SERVER_PID")

@@ -20,7 +20,20 @@ SCENARIO_NAMES = {
     "close64": "conn per request, 64 conns",
     "close64d": "conn per request, deferred accept",
 }
-COLOURS = {"reactord": "#2b6cb0", "nginx": "#38a169", "tokio": "#dd6b20"}
+COLOURS = {
+    "reactord": "#2b6cb0",
+    "reactord-base": "#90cdf4",
+    "nginx": "#38a169",
+    "tokio": "#dd6b20",
+    "floor": "#718096",
+}
+# Table and chart order; only the servers present in the results are shown.
+SERVER_ORDER = ["reactord", "reactord-base", "nginx", "tokio", "floor"]
+
+
+def present(rows):
+    seen = {server for by_server in rows.values() for server in by_server}
+    return [s for s in SERVER_ORDER if s in seen]
 
 
 def load(path):
@@ -52,14 +65,36 @@ def paired_ratio(by_server, a, b, field):
 def table(rows):
     """Medians per scenario and server, then the ratios of reactord to the
     others (median of per-round ratios, see `paired_ratio`)."""
-    servers = ["reactord", "nginx", "tokio"]
+    servers = present(rows)
+    # The default columns, then those for the optional servers
+    # (compare.sh's REACTORD_BASE and floor) when the results have them.
+    pairs = [
+        ("reactord", "nginx", "rps"),
+        ("reactord", "tokio", "rps"),
+        ("reactord", "nginx", "cpu_us_per_req"),
+        ("reactord", "tokio", "cpu_us_per_req"),
+        ("reactord", "nginx", "p50_us"),
+    ]
+    if "tokio" not in servers:
+        pairs = [p for p in pairs if p[1] != "tokio"]
+    if "reactord-base" in servers:
+        pairs += [
+            ("reactord", "reactord-base", "rps"),
+            ("reactord", "reactord-base", "cpu_us_per_req"),
+            ("reactord", "reactord-base", "p50_us"),
+            ("reactord-base", "nginx", "rps"),
+            ("reactord-base", "nginx", "cpu_us_per_req"),
+        ]
+    if "floor" in servers:
+        pairs += [("reactord", "floor", "rps"), ("reactord", "floor", "cpu_us_per_req")]
+    label = {"rps": "req/s", "cpu_us_per_req": "CPU/req", "p50_us": "p50"}
     lines = [
         "| scenario | server | req/s (median) | server CPU µs/req | p50 µs | errors |",
         "|---|---|---:|---:|---:|---:|",
     ]
     ratios = [
-        "| scenario | req/s reactord/nginx | req/s reactord/tokio | CPU/req reactord/nginx | CPU/req reactord/tokio | p50 reactord/nginx |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| scenario | " + " | ".join(f"{label[f]} {a}/{b}" for a, b, f in pairs) + " |",
+        "|---|" + "---:|" * len(pairs),
     ]
     for scenario, by_server in rows.items():
         med = {}
@@ -74,22 +109,13 @@ def table(rows):
                 f"| {med[server]['cpu_us_per_req']:.2f} | {med[server]['p50_us']:.0f} | {errors} |"
             )
         if "reactord" in med:
-            cells = [
-                paired_ratio(by_server, "reactord", other, field)
-                for other, field in [
-                    ("nginx", "rps"),
-                    ("tokio", "rps"),
-                    ("nginx", "cpu_us_per_req"),
-                    ("tokio", "cpu_us_per_req"),
-                    ("nginx", "p50_us"),
-                ]
-            ]
+            cells = [paired_ratio(by_server, a, b, field) for a, b, field in pairs]
             ratios.append(f"| {SCENARIO_NAMES.get(scenario, scenario)} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n\n" + "\n".join(ratios)
 
 
 def svg(rows, path):
-    servers = ["reactord", "nginx", "tokio"]
+    servers = present(rows)
     scenarios = list(rows.keys())
     width, height, left, bottom, top = 900, 420, 80, 80, 40
     plot_w, plot_h = width - left - 20, height - bottom - top
