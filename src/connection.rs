@@ -935,15 +935,7 @@ mod tests {
         Portable,
     }
 
-    /// A connected pair over loopback: (our end, non-blocking, as mio's
-    /// stream; the client's end).
-    fn socket_pair() -> (TcpStream, std::net::TcpStream) {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (ours, _) = listener.accept().unwrap();
-        ours.set_nonblocking(true).unwrap();
-        (TcpStream::from_std(ours), client)
-    }
+    use crate::test_sockets::socket_pair;
 
     /// How many bytes a fresh loopback connection takes before `WouldBlock`
     /// while its peer reads nothing (about 4 MiB with Linux's default

@@ -63,6 +63,8 @@ mod connection;
 mod reactor;
 mod send_queue;
 mod shutdown;
+#[cfg(test)]
+mod test_sockets;
 mod timer;
 
 pub use reactor::{Server, StartError};

@@ -340,15 +340,7 @@ mod tests {
     use std::io::Read;
     use std::os::fd::AsFd;
 
-    /// A connected pair over loopback: (our end, non-blocking, as mio's
-    /// stream; the client's end).
-    fn socket_pair() -> (TcpStream, std::net::TcpStream) {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (ours, _) = listener.accept().unwrap();
-        ours.set_nonblocking(true).unwrap();
-        (TcpStream::from_std(ours), client)
-    }
+    use crate::test_sockets::socket_pair;
 
     /// A file body that forgets to implement `advance`.
     struct Stuck(std::fs::File);
