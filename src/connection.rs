@@ -10,6 +10,11 @@
 //!   ┌────▶ Reading ──── socket would not take all output, ──▶ Writing
 //!   │          │  ▲        or the write budget ran out          │
 //!   │          │  └─────────────── output drained ───────────────┘
+//!   │          │  ▲                                               │
+//!   │          │  └── timer fired ── Waiting ◀── output drained, ─┘
+//!   │          │                        ▲      protocol said Wait
+//!   │          └── protocol said Wait, ─┘
+//!   │          │   output drained
 //!   │          │
 //!   │          └── protocol said Close / client sent EOF, output drained ──▶ Closing
 //!   │                                                                           │
@@ -103,6 +108,18 @@ pub(crate) const WRITE_BUDGET_PER_TURN: usize = 256 * 1024;
 pub(crate) const OUTPUT_HIGH_WATER: usize = 64 * 1024;
 
 /// Where a connection is in its life. See the module docs for the diagram.
+///
+/// # Waiting
+///
+/// A protocol that answers `Verdict::Wait(n, at)` (HTTP's `/echo?delay=`)
+/// parks its connection in `Waiting` once the output before the wait has
+/// gone out: no read, no protocol call, one entry in the reactor's timers
+/// and nothing else, so ten thousand delayed responses cost ten thousand
+/// timer entries and no thread. Requests pipelined behind the delayed one
+/// stay in the input buffer (or the kernel's) and are answered after it,
+/// in order. At `at` the reactor's timer calls [`Connection::wake`], the
+/// connection goes back to `Reading`, and its next turn calls
+/// `Protocol::on_wake` before looking at any input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum State {
     /// Waiting for (the rest of) a request. No output is stuck in our buffer.
@@ -111,6 +128,9 @@ pub(crate) enum State {
     /// writable edge), or this turn's write budget ran out (waiting on the
     /// ready list). Nothing is read meanwhile: that is backpressure.
     Writing,
+    /// All output sent; the protocol waits for an instant (see above).
+    /// Nothing is read meanwhile.
+    Waiting,
     /// The last response was sent and our write side shut down (FIN sent);
     /// discarding whatever the client still sends until its EOF or the
     /// linger timeout, so that closing doesn't turn into a reset.
@@ -138,6 +158,9 @@ pub(crate) enum DeadlineKind {
     Idle,
     /// The linger limit of a closing connection.
     Linger,
+    /// The instant a protocol asked to be woken at (`Verdict::Wait`): not a
+    /// timeout, the connection goes on.
+    Wake,
 }
 
 /// The timeouts a connection's deadline is computed from.
@@ -199,6 +222,12 @@ pub(crate) struct Connection<S> {
     last_progress: Instant,
     /// When the connection entered `Closing`.
     closing_since: Option<Instant>,
+    /// The protocol said `Wait`: the instant to wake it at. Set until the
+    /// timer fires (see [`State::Waiting`]).
+    wake_at: Option<Instant>,
+    /// The timer fired: the protocol is owed an `on_wake` call, before any
+    /// input is shown to it.
+    woken: bool,
     /// This connection's entry in the reactor's timers.
     pub(crate) timer: TimerSlot,
     /// True while the connection is on the reactor's ready list, so it is
@@ -237,6 +266,8 @@ impl<S> Connection<S> {
             request_started: Some(now),
             last_progress: now,
             closing_since: None,
+            wake_at: None,
+            woken: false,
             timer: TimerSlot::default(),
             queued: false,
             removal_queued: false,
@@ -338,8 +369,10 @@ impl<S> Connection<S> {
         trace!("conn {}: {from:?} -> {to:?} ({why})", self.key);
         match to {
             // Reading after Writing: the client took our output, so reading
-            // (which we stopped, for backpressure) resumes.
-            State::Reading | State::Writing => {}
+            // (which we stopped, for backpressure) resumes. Reading after
+            // Waiting: the timer fired (see `wake`). Waiting: nothing to do
+            // on entry; the reactor arms the timer from `deadline`.
+            State::Reading | State::Writing | State::Waiting => {}
             // The response is out: send FIN now, so the client sees the end
             // of the response even while we keep draining its input.
             State::Closing => {
@@ -365,6 +398,15 @@ impl<S> Connection<S> {
         self.transition(State::Closed, why, now);
     }
 
+    /// The instant a `Verdict::Wait` named has come: the protocol is owed
+    /// its `on_wake`, which the next turn makes before anything else.
+    pub(crate) fn wake(&mut self, now: Instant) {
+        self.wake_at = None;
+        self.woken = true;
+        self.last_progress = now;
+        self.transition(State::Reading, "timer fired", now);
+    }
+
     /// Close gracefully once pending output is sent (server shutting down).
     pub(crate) fn close_when_flushed(&mut self) {
         self.close_after_flush = true;
@@ -382,6 +424,7 @@ impl<S> Connection<S> {
             && self.input.is_empty()
             && self.send_queue.is_empty()
             && !self.close_after_flush
+            && !self.woken
             && !protocol.request_in_progress(&self.session)
     }
 
@@ -404,10 +447,19 @@ impl<S> Connection<S> {
                     _ => idle,
                 })
             }
-            State::Writing => Some((
-                deadline_after(self.last_progress, timeouts.idle),
-                DeadlineKind::Idle,
-            )),
+            // A client that reads nothing is closed after --idle-timeout,
+            // even while the protocol waits for a timer of its own; else
+            // the wake-up, if it comes first.
+            State::Writing => {
+                let idle = deadline_after(self.last_progress, timeouts.idle);
+                Some(match self.wake_at {
+                    Some(at) if at < idle => (at, DeadlineKind::Wake),
+                    _ => (idle, DeadlineKind::Idle),
+                })
+            }
+            // Only the wake-up: it is bounded by the protocol (--max-echo-
+            // delay), and the client can't be slow while we are.
+            State::Waiting => self.wake_at.map(|at| (at, DeadlineKind::Wake)),
             State::Closing => self
                 .closing_since
                 .map(|since| (deadline_after(since, timeouts.linger), DeadlineKind::Linger)),
@@ -442,7 +494,7 @@ impl<S> Connection<S> {
         let mut write_budget = WRITE_BUDGET_PER_TURN;
         loop {
             match self.state {
-                State::Closed => return Turn::Done,
+                State::Closed | State::Waiting => return Turn::Done,
                 State::Closing => return self.discard_input(env, &mut reads_left),
                 State::Reading | State::Writing => {}
             }
@@ -500,6 +552,10 @@ impl<S> Connection<S> {
                     return Some(Turn::Done);
                 }
             }
+        }
+        if self.wake_at.is_some() {
+            self.transition(State::Waiting, "output drained, protocol waits", env.now);
+            return Some(Turn::Done);
         }
         self.transition(State::Reading, "output drained", env.now);
         None
@@ -587,7 +643,15 @@ impl<S> Connection<S> {
     /// close, or enough output is pending. Returns true if there is now
     /// something to send or a close to carry out.
     fn answer_buffered<P: Protocol<Session = S>>(&mut self, env: &mut Env<'_, P>) -> bool {
-        while !self.input.is_empty()
+        if self.woken {
+            if self.send_queue.pending_len() >= OUTPUT_HIGH_WATER || self.send_queue.has_body() {
+                // The output from before must drain first (backpressure).
+                return true;
+            }
+            self.answer_wake(env);
+        }
+        while self.wake_at.is_none()
+            && !self.input.is_empty()
             && self.unparsed_input
             && !self.close_after_flush
             && self.send_queue.pending_len() < OUTPUT_HIGH_WATER
@@ -627,6 +691,7 @@ impl<S> Connection<S> {
                     break;
                 }
                 Verdict::Close(_) => self.close_after_flush = true,
+                Verdict::Wait(_, at) => self.wake_at = Some(at),
             }
         }
         // The next request started (bytes of it are buffered, or its body
@@ -635,7 +700,36 @@ impl<S> Connection<S> {
         if in_progress && self.request_started.is_none() {
             self.request_started = Some(env.now);
         }
-        !self.send_queue.is_empty() || self.close_after_flush
+        !self.send_queue.is_empty() || self.close_after_flush || self.wake_at.is_some()
+    }
+
+    /// The timer of a `Verdict::Wait` fired: the protocol writes what it
+    /// owes. The request clock starts again, since the wait was ours, not
+    /// the client's; a body still to come gets the whole --request-timeout.
+    fn answer_wake<P: Protocol<Session = S>>(&mut self, env: &mut Env<'_, P>) {
+        self.woken = false;
+        let mut ctx = Context {
+            now: env.now,
+            wall: env.wall,
+            metrics: &*env.metrics,
+        };
+        let verdict = env.protocol.on_wake(
+            &mut self.session,
+            &mut ctx,
+            self.send_queue.output_for_protocol(env.pool),
+        );
+        trace!("conn {}: protocol woke: {verdict:?}", self.key);
+        match verdict {
+            Verdict::NeedMore | Verdict::Continue(_) => {}
+            Verdict::Close(_) => self.close_after_flush = true,
+            Verdict::Wait(_, at) => self.wake_at = Some(at),
+        }
+        // Whatever was buffered behind the wait is shown to the protocol.
+        self.unparsed_input = !self.input.is_empty();
+        self.request_started = env
+            .protocol
+            .request_in_progress(&self.session)
+            .then_some(env.now);
     }
 
     /// Read once into the input buffer.

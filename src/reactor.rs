@@ -273,7 +273,7 @@ impl<P: Protocol> Server<P> {
                 self.accept_paused_until = None;
                 self.accept(now, wall);
             }
-            self.fire_timers(now);
+            self.fire_timers(now, wall);
             self.remove_closed();
             self.protocol.end_of_turn();
 
@@ -504,8 +504,10 @@ impl<P: Protocol> Server<P> {
         }
     }
 
-    /// Close the connections whose deadline has passed.
-    fn fire_timers(&mut self, now: Instant) {
+    /// Act on the deadlines that have passed: wake the connections whose
+    /// protocol waits for this instant (`Verdict::Wait`) and give them a
+    /// turn; close the others (timeouts).
+    fn fire_timers(&mut self, now: Instant, wall: SystemTime) {
         while let Some(id) = self.timers.pop_expired(now) {
             let Some(conn) = self.connections.get_mut(id.key) else {
                 continue;
@@ -514,6 +516,13 @@ impl<P: Protocol> Server<P> {
                 continue;
             }
             let why = match conn.deadline(&self.timeouts).map(|(_, kind)| kind) {
+                Some(DeadlineKind::Wake) => {
+                    conn.wake(now);
+                    // Its deadline is re-armed by the turn (after_change);
+                    // a wake-up due again at once is popped by this loop.
+                    self.drive(id.key, now, wall);
+                    continue;
+                }
                 Some(DeadlineKind::Request) => "request timeout",
                 Some(DeadlineKind::Idle) => "idle timeout",
                 Some(DeadlineKind::Linger) => "linger timeout",
@@ -881,7 +890,7 @@ mod tests {
             .ok_or_else(|| io::Error::other("a new connection has a deadline"))?;
 
         // The stale entry is due, the new connection's deadline is not.
-        server.fire_timers(Instant::now());
+        server.fire_timers(Instant::now(), SystemTime::now());
         assert_ne!(server.connections[slot].state(), State::Closed);
         assert_eq!(server.metrics.connections_timed_out, 0);
         assert_eq!(server.timers.len(), 1, "only the new connection's entry");

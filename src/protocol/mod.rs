@@ -21,7 +21,12 @@
 //! 4. `Verdict::Close(n)`: consumed `n` bytes; once the output has been sent,
 //!    close the connection gracefully. Errors are answered this way too: write
 //!    the error response, then `Close`.
-//! 5. When the client shuts down its write side, the connection calls
+//! 5. `Verdict::Wait(n, at)`: consumed `n` bytes; nothing more is to be
+//!    done for this connection until `at` (an /echo?delay=). The connection
+//!    waits on a timer, reading nothing (pipelined requests stay buffered,
+//!    in order), and at `at` calls [`Protocol::on_wake`], which answers with
+//!    a verdict of its own (and may wait again: a paced body).
+//! 6. When the client shuts down its write side, the connection calls
 //!    [`Protocol::on_eof`] once with whatever is left; it always closes after.
 //!
 //! The connection stops calling the protocol while the output holds more than
@@ -56,6 +61,11 @@ pub enum Verdict {
     Continue(usize),
     /// This many bytes were consumed; flush the output, then close gracefully.
     Close(usize),
+    /// This many bytes were consumed; flush the output, then wait for the
+    /// instant given and call [`Protocol::on_wake`]. No input is shown to
+    /// the protocol meanwhile. The protocol keeps what it owes in its
+    /// session; the connection only keeps the time.
+    Wait(usize, std::time::Instant),
 }
 
 impl Verdict {
@@ -63,7 +73,7 @@ impl Verdict {
     pub fn consumed(self) -> usize {
         match self {
             Verdict::NeedMore => 0,
-            Verdict::Continue(n) | Verdict::Close(n) => n,
+            Verdict::Continue(n) | Verdict::Close(n) | Verdict::Wait(n, _) => n,
         }
     }
 }
@@ -129,6 +139,21 @@ pub trait Protocol {
         ctx: &mut Context<'_>,
         out: &mut Output,
     ) -> Verdict;
+
+    /// The instant a `Verdict::Wait` named has come (or passed: timers fire
+    /// at the loop's resolution, never early). The protocol writes what it
+    /// owes and answers as `on_input` would, with 0 bytes consumed: it has
+    /// no input here. Called only once the output from before the wait has
+    /// drained below the connection's high-water mark, so a paced body
+    /// can't outrun a client that doesn't read. By default nothing is owed.
+    fn on_wake(
+        &mut self,
+        _session: &mut Self::Session,
+        _ctx: &mut Context<'_>,
+        _out: &mut Output,
+    ) -> Verdict {
+        Verdict::Continue(0)
+    }
 
     /// The client shut down its write side: no more bytes will come.
     /// `input` holds what no `on_input` call consumed. The connection closes

@@ -72,6 +72,14 @@ pub fn run_chunks<P: Protocol>(
                     run.closed = true;
                     break;
                 }
+                Verdict::Wait(..) => {
+                    // The timer fires at once here: a test of the protocol
+                    // checks what it answers, not when.
+                    if wake_until_done(&mut protocol, &mut session, &metrics, &mut out, &mut run) {
+                        run.closed = true;
+                        break;
+                    }
+                }
             }
         }
         if rest.is_empty() {
@@ -116,6 +124,32 @@ pub fn run_splits<P: Protocol>(
 }
 
 /// Move everything out of `out` (bytes, then a streamed body) into `sink`.
+/// Call `on_wake` until the protocol stops waiting; true if it then asked
+/// to close.
+fn wake_until_done<P: Protocol>(
+    protocol: &mut P,
+    session: &mut P::Session,
+    metrics: &Metrics,
+    out: &mut Output,
+    run: &mut Run,
+) -> bool {
+    loop {
+        let mut ctx = Context {
+            now: Instant::now(),
+            wall: SystemTime::now(),
+            metrics,
+        };
+        let verdict = protocol.on_wake(session, &mut ctx, out);
+        drain(out, &mut run.output);
+        assert_eq!(verdict.consumed(), 0, "on_wake has no input to consume");
+        match verdict {
+            Verdict::Wait(..) => continue,
+            Verdict::Close(_) => return true,
+            Verdict::NeedMore | Verdict::Continue(_) => return false,
+        }
+    }
+}
+
 fn drain(out: &mut Output, sink: &mut Vec<u8>) {
     sink.extend_from_slice(out.as_bytes());
     out.bytes_mut().clear();

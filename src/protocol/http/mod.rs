@@ -22,6 +22,7 @@
 mod access_log;
 mod body;
 mod counts;
+mod echo_body;
 mod echo_query;
 mod files;
 mod request;
