@@ -3,15 +3,15 @@
 //! turn the outcome into an exit code (0 after a clean shutdown, 1 when the
 //! server could not start, 2 for a usage error, from clap).
 
-use clap::Parser;
 use clap::ValueEnum;
 use clap::builder::RangedU64ValueParser;
+use clap::{CommandFactory, Parser};
 use log::LevelFilter;
 use reactord::config::{
     BACKLOG_CEILING, Config, MAX_BODY_BYTES_CEILING, MAX_CONNECTIONS_CEILING,
     MAX_REQUEST_BYTES_CEILING, parse_defer_accept, parse_shutdown_timeout, parse_timeout,
 };
-use reactord::protocol::http::{Http, HttpConfig};
+use reactord::protocol::http::{Http, HttpConfig, MAX_ECHO_DELAY_CEILING, MAX_ECHO_SIZE_CEILING};
 use reactord::protocol::{echo::Echo, greeting::Greeting};
 use reactord::{Protocol, Server};
 use signal_hook::consts::{SIGINT, SIGTERM};
@@ -97,6 +97,22 @@ struct Args {
     /// One Common Log Format line per http request
     #[arg(long)]
     access_log: bool,
+    /// http: largest delay an /echo request may ask (longer ones are cut
+    /// to it); at most 1h
+    #[arg(long, default_value = "10s", value_parser = parse_max_echo_delay, value_name = "DUR")]
+    max_echo_delay: Duration,
+    /// http: largest /echo?size= body
+    #[arg(
+        long,
+        default_value_t = 64 << 20,
+        value_name = "N",
+        value_parser = clap::value_parser!(u64).range(0..=MAX_ECHO_SIZE_CEILING)
+    )]
+    max_echo_size: u64,
+    /// http: parameters for /echo requests that carry none, e.g.
+    /// 'status=503:10&delay=5ms'
+    #[arg(long, value_name = "QUERY")]
+    echo_default: Option<String>,
     /// off | error | warn | info | debug | trace
     #[arg(long, default_value = "info", value_name = "LEVEL")]
     log_level: LevelFilter,
@@ -158,12 +174,22 @@ impl Args {
             access_log: self.access_log,
             root: self.root.clone(),
             autoindex: self.autoindex,
+            max_echo_delay: self.max_echo_delay,
+            max_echo_size: self.max_echo_size,
+            echo_default: self.echo_default.clone(),
         }
     }
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    // --echo-default is checked against --max-echo-size, so only once both
+    // are parsed; a bad one is a usage error all the same (exit 2).
+    if let Err(message) = args.http_config().validate() {
+        Args::command()
+            .error(clap::error::ErrorKind::ValueValidation, message)
+            .exit();
+    }
     let level = args.log_level;
     // A logger that fails to install (one is already set) is not worth dying for.
     let _ = simple_logger::SimpleLogger::new()
@@ -204,6 +230,18 @@ fn serve<P: Protocol>(config: Config, protocol: P) -> Result<(), String> {
     server
         .run()
         .map_err(|err| format!("event loop failed: {err}"))
+}
+
+/// --max-echo-delay: a duration up to [`MAX_ECHO_DELAY_CEILING`].
+fn parse_max_echo_delay(text: &str) -> Result<Duration, String> {
+    let value = reactord::config::parse_duration(text)?;
+    if value > MAX_ECHO_DELAY_CEILING {
+        return Err(format!(
+            "{} is more than the largest accepted, 1h",
+            text.trim()
+        ));
+    }
+    Ok(value)
 }
 
 /// SIGINT and SIGTERM become shutdown requests: the first drains, a second

@@ -49,16 +49,33 @@ pub enum RequestBody {
 impl RequestBody {
     /// Discard what `input` holds of the body. Returns the bytes consumed and
     /// whether the body is complete.
+    #[cfg(test)]
     pub fn discard(&mut self, input: &[u8], limits: Limits) -> Result<(usize, bool), BodyError> {
+        self.read(input, limits, &mut |_| {})
+    }
+
+    /// Frame what `input` holds of the body, handing each piece of its data
+    /// (without the chunked framing) to `data`, in order: /echo copies them
+    /// into its response. Returns the bytes consumed and whether the body
+    /// is complete.
+    pub fn read(
+        &mut self,
+        input: &[u8],
+        limits: Limits,
+        data: &mut dyn FnMut(&[u8]),
+    ) -> Result<(usize, bool), BodyError> {
         match self {
             RequestBody::Length(remaining) => {
                 let n = usize::try_from(*remaining)
                     .unwrap_or(usize::MAX)
                     .min(input.len());
                 *remaining -= n as u64;
+                if n > 0 {
+                    data(input.get(..n).unwrap_or_default());
+                }
                 Ok((n, *remaining == 0))
             }
-            RequestBody::Chunked(chunked) => chunked.discard(input, limits),
+            RequestBody::Chunked(chunked) => chunked.read(input, limits, data),
         }
     }
 }
@@ -150,7 +167,12 @@ impl Default for Chunked {
 }
 
 impl Chunked {
-    fn discard(&mut self, input: &[u8], limits: Limits) -> Result<(usize, bool), BodyError> {
+    fn read(
+        &mut self,
+        input: &[u8],
+        limits: Limits,
+        data: &mut dyn FnMut(&[u8]),
+    ) -> Result<(usize, bool), BodyError> {
         let mut pos = 0;
         while pos < input.len() {
             // Chunk data is skipped in bulk; everything else byte by byte.
@@ -158,6 +180,9 @@ impl Chunked {
                 let n = usize::try_from(remaining)
                     .unwrap_or(usize::MAX)
                     .min(input.len() - pos);
+                if n > 0 {
+                    data(input.get(pos..pos + n).unwrap_or_default());
+                }
                 pos += n;
                 let left = remaining - n as u64;
                 self.step = if left == 0 {
@@ -316,6 +341,29 @@ fn hex_value(b: u8) -> u8 {
 mod tests {
     use super::*;
 
+    impl Chunked {
+        fn read_all(&mut self, input: &[u8], limits: Limits) -> Result<(usize, bool), BodyError> {
+            self.read(input, limits, &mut |_| {})
+        }
+    }
+
+    #[test]
+    fn the_data_of_a_chunked_body_is_handed_out_without_its_framing() {
+        let body = b"5;x=y\r\nhello\r\n6\r\n world\r\n0\r\nT: 1\r\n\r\n";
+        for split in 1..body.len() {
+            let mut chunked = RequestBody::Chunked(Chunked::default());
+            let mut data = Vec::new();
+            let mut sink = |piece: &[u8]| data.extend_from_slice(piece);
+            let (a, b) = body.split_at(split);
+            let (n, done) = chunked.read(a, limits(100), &mut sink).unwrap();
+            assert_eq!(n, a.len());
+            if !done {
+                assert_eq!(chunked.read(b, limits(100), &mut sink), Ok((b.len(), true)));
+            }
+            assert_eq!(data, b"hello world", "split at {split}");
+        }
+    }
+
     fn limits(max_body: u64) -> Limits {
         Limits {
             max_body,
@@ -327,7 +375,7 @@ mod tests {
     fn discard_all_splits(input: &[u8], max: u64) -> Result<usize, BodyError> {
         let whole = {
             let mut c = Chunked::default();
-            match c.discard(input, limits(max)) {
+            match c.read_all(input, limits(max)) {
                 Ok((n, true)) => Ok(n),
                 Ok((_, false)) => Err(BodyError::Malformed),
                 Err(e) => Err(e),
@@ -336,12 +384,12 @@ mod tests {
         for split in 1..input.len() {
             let mut c = Chunked::default();
             let (a, b) = input.split_at(split);
-            let result = c.discard(a, limits(max)).and_then(|(n, done)| {
+            let result = c.read_all(a, limits(max)).and_then(|(n, done)| {
                 if done {
                     return Ok(n);
                 }
                 assert_eq!(n, a.len(), "an unfinished body consumes all it is shown");
-                match c.discard(b, limits(max))? {
+                match c.read_all(b, limits(max))? {
                     (m, true) => Ok(n + m),
                     (_, false) => Err(BodyError::Malformed),
                 }
@@ -417,7 +465,7 @@ mod tests {
         let mut line = b"1;".to_vec();
         line.extend(std::iter::repeat_n(b'x', MAX_LINE));
         assert_eq!(
-            Chunked::default().discard(&line, limits(100)),
+            Chunked::default().read_all(&line, limits(100)),
             Err(BodyError::Malformed)
         );
     }

@@ -151,7 +151,9 @@ impl Generated {
     fn fill(&mut self, buf: &mut [u8]) -> usize {
         let mut written = 0;
         while written < buf.len() {
-            let Some(room) = buf.get_mut(written..) else { break };
+            let Some(room) = buf.get_mut(written..) else {
+                break;
+            };
             if self.framing_start < self.framing_end {
                 let pending = self
                     .framing
@@ -272,7 +274,8 @@ mod tests {
         for chunks in [1u64, 3, 7, 1000, 5000] {
             for step in [1, 5, 4096] {
                 let layout = Chunking::new(1000, chunks);
-                let (sizes, data) = dechunk(&collect(Generated::chunks(layout, 0, chunks, true), step));
+                let (sizes, data) =
+                    dechunk(&collect(Generated::chunks(layout, 0, chunks, true), step));
                 assert_eq!(sizes.len() as u64, chunks.min(1000));
                 assert!(sizes.iter().max().unwrap() - sizes.iter().min().unwrap() <= 1);
                 assert_eq!(data, plain, "{chunks} chunks, reads of {step}");
@@ -294,7 +297,10 @@ mod tests {
     #[test]
     fn an_empty_chunked_body_is_the_last_chunk_alone() {
         let layout = Chunking::new(0, 4);
-        assert_eq!(collect(Generated::chunks(layout, 0, 4, true), 64), b"0\r\n\r\n");
+        assert_eq!(
+            collect(Generated::chunks(layout, 0, 4, true), 64),
+            b"0\r\n\r\n"
+        );
     }
 
     #[test]

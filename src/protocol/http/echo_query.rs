@@ -95,7 +95,7 @@ impl<T: Copy> Dist<T> {
         }
     }
 
-    /// True when some request may get a value other than the default.
+    /// True when requests may get different values.
     fn is_random(&self) -> bool {
         matches!(self, Dist::Many(_))
     }
@@ -188,7 +188,11 @@ impl EchoQuery {
                 self.chunks = Some(chunks);
             }
             "interval" => {
-                self.interval = Some(parse_echo_duration(value).map_err(fail)?.min(limits.max_delay))
+                self.interval = Some(
+                    parse_echo_duration(value)
+                        .map_err(fail)?
+                        .min(limits.max_delay),
+                )
             }
             _ => {
                 return Err(fail(
@@ -215,7 +219,9 @@ impl EchoQuery {
         // a Transfer-Encoding would make the response unreadable.
         for framing in ["content-length", "transfer-encoding", "connection"] {
             if name.eq_ignore_ascii_case(framing) {
-                return Err(format!("{name} is set by the server (use close=1 for Connection)"));
+                return Err(format!(
+                    "{name} is set by the server (use close=1 for Connection)"
+                ));
             }
         }
         if self.headers.matches("\r\n").count() >= MAX_HEADERS {
@@ -269,10 +275,7 @@ impl EchoQuery {
 }
 
 /// `VALUE` or `VALUE:PERCENT,VALUE:PERCENT,...`.
-fn parse_dist<T>(
-    text: &str,
-    value: impl Fn(&str) -> Result<T, String>,
-) -> Result<Dist<T>, String> {
+fn parse_dist<T>(text: &str, value: impl Fn(&str) -> Result<T, String>) -> Result<Dist<T>, String> {
     if !text.contains(':') {
         return value(text).map(Dist::One);
     }
@@ -283,7 +286,12 @@ fn parse_dist<T>(
             return Err(format!("{entry:?} is not VALUE:PERCENT"));
         };
         let percent: f64 = match percent.parse() {
-            Ok(p) if (0.0..=100.0).contains(&p) && percent.bytes().all(|b| b.is_ascii_digit() || b == b'.') => p,
+            Ok(p)
+                if (0.0..=100.0).contains(&p)
+                    && percent.bytes().all(|b| b.is_ascii_digit() || b == b'.') =>
+            {
+                p
+            }
             _ => return Err(format!("{percent:?} is not a percentage (0 to 100)")),
         };
         total += percent;
@@ -428,7 +436,9 @@ mod tests {
 
     #[test]
     fn delays_and_intervals_are_clamped_to_the_limit() {
-        let plan = parse("delay=1h&size=3&chunks=2&interval=99s").unwrap().plan(|| 0.0);
+        let plan = parse("delay=1h&size=3&chunks=2&interval=99s")
+            .unwrap()
+            .plan(|| 0.0);
         assert_eq!(plan.delay, LIMITS.max_delay);
         assert_eq!(plan.interval, LIMITS.max_delay);
         assert_eq!(

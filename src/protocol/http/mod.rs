@@ -15,6 +15,7 @@
 //! - `body`: framing and discarding request bodies.
 //! - `response`: writing status lines and headers; the cached Date.
 //! - `route`: which handler answers which path.
+//! - `echo`, `echo_query`, `echo_body`: the /echo benchmark target.
 //! - `files`: static files under --root.
 //! - `access_log`: the Common Log Format lines, one write per loop turn.
 //! - `counts`: responses by status class, HTTP's own metrics.
@@ -22,6 +23,7 @@
 mod access_log;
 mod body;
 mod counts;
+mod echo;
 mod echo_body;
 mod echo_query;
 mod files;
@@ -40,7 +42,7 @@ use response::{Canned, DateCache, Head, Persistence};
 use route::Route;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 /// The text/plain content type of every body this module writes itself.
 const TEXT: &str = "text/plain; charset=utf-8";
@@ -65,14 +67,20 @@ pub struct Http {
     /// Reused buffer for bodies whose length must be known before the head
     /// is written (/metrics).
     scratch: Vec<u8>,
+    /// /echo: its limits, --echo-default, the random draw and the counters.
+    echo: echo::EchoSettings,
 }
 
 /// Per-connection state: only what must survive between calls.
 #[derive(Debug)]
 pub struct Session {
     peer: SocketAddr,
-    /// A request body being discarded, and the answer owed once it is.
+    /// A request body being discarded (or echoed), and the answer owed
+    /// once it is.
     in_body: Option<(RequestBody, Pending)>,
+    /// An /echo answer owed after a delay, or the rest of a drip: what the
+    /// connection's timer (`Verdict::Wait`) wakes us up for.
+    owed: Option<echo::Owed>,
     /// Set when the last response closed the connection after a complete
     /// request whose client asked for the close: it will send nothing more.
     clean_close: bool,
@@ -88,6 +96,21 @@ struct Pending {
     /// For a static file: the target and the conditional headers, copied
     /// out of the input (which is gone by the time the body has been read).
     static_request: Option<(String, OwnedConditions)>,
+    /// What becomes of the body's data.
+    sink: BodySink,
+}
+
+/// What a request body's data is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BodySink {
+    /// Thrown away; the answer (`Pending::request`) is written at its end.
+    Answer,
+    /// Thrown away; the answer is already under way (/echo?size=).
+    Discard,
+    /// Copied to the response as it is (/echo, Content-Length in and out).
+    EchoRaw,
+    /// Copied to the response as chunks (/echo, chunked in and out).
+    EchoChunked,
 }
 
 /// What to answer a valid request with.
@@ -115,7 +138,22 @@ pub struct HttpConfig {
     pub root: Option<PathBuf>,
     /// --autoindex: list directories that have no index.html.
     pub autoindex: bool,
+    /// --max-echo-delay: longer /echo delays (and chunk intervals) are cut
+    /// to it.
+    pub max_echo_delay: Duration,
+    /// --max-echo-size: the largest /echo?size=.
+    pub max_echo_size: u64,
+    /// --echo-default: the query of /echo requests that carry none.
+    pub echo_default: Option<String>,
 }
+
+/// The largest --max-echo-delay: an hour is longer than any benchmark
+/// wants a response held, and keeps every deadline far from the clock's end.
+pub const MAX_ECHO_DELAY_CEILING: Duration = Duration::from_secs(3600);
+
+/// The largest --max-echo-size (1 TiB): a generated body costs no memory,
+/// so the bound only keeps a typo from promising a client years of bytes.
+pub const MAX_ECHO_SIZE_CEILING: u64 = 1 << 40;
 
 impl Default for HttpConfig {
     fn default() -> HttpConfig {
@@ -125,6 +163,9 @@ impl Default for HttpConfig {
             access_log: false,
             root: None,
             autoindex: false,
+            max_echo_delay: Duration::from_secs(10),
+            max_echo_size: 64 << 20,
+            echo_default: None,
         }
     }
 }
@@ -144,7 +185,39 @@ impl HttpConfig {
             self.max_body_bytes,
             0,
             MAX_BODY_BYTES_CEILING,
-        )
+        )?;
+        check_count(
+            "--max-echo-size",
+            self.max_echo_size,
+            0,
+            MAX_ECHO_SIZE_CEILING,
+        )?;
+        if self.max_echo_delay > MAX_ECHO_DELAY_CEILING {
+            return Err(format!(
+                "--max-echo-delay: {:?} is more than the largest accepted, 1h",
+                self.max_echo_delay
+            ));
+        }
+        self.echo_default_query().map(|_| ())
+    }
+
+    /// The /echo limits these settings give.
+    fn echo_limits(&self) -> echo_query::EchoLimits {
+        echo_query::EchoLimits {
+            max_delay: self.max_echo_delay,
+            max_size: self.max_echo_size,
+        }
+    }
+
+    /// --echo-default, parsed against the limits.
+    fn echo_default_query(&self) -> Result<Option<echo_query::EchoQuery>, String> {
+        let Some(text) = self.echo_default.as_deref() else {
+            return Ok(None);
+        };
+        let query = text.strip_prefix('?').unwrap_or(text);
+        echo_query::EchoQuery::parse(query, &self.echo_limits())
+            .map(Some)
+            .map_err(|error| format!("--echo-default: {error}"))
     }
 }
 
@@ -162,6 +235,12 @@ impl Http {
             hello: Default::default(),
             files: None,
             scratch: Vec::new(),
+            // An invalid default is refused by `from_config` (and by the
+            // command line); here it is ignored.
+            echo: echo::EchoSettings::new(
+                config.echo_limits(),
+                config.echo_default_query().ok().flatten(),
+            ),
         }
     }
 
@@ -205,6 +284,7 @@ impl Http {
                     self.scratch.clear();
                     ctx.metrics.write_prometheus(ctx.now, &mut self.scratch);
                     self.responses.write_prometheus(&mut self.scratch);
+                    self.echo.counts.write_prometheus(&mut self.scratch);
                     (
                         200,
                         Some("text/plain; version=0.0.4; charset=utf-8"),
@@ -212,7 +292,16 @@ impl Http {
                         "",
                     )
                 }
-                Route::NotFound | Route::Static => (404, Some(TEXT), b"404 Not Found\n", ""),
+                // /echo is answered by `start_echo`, never from here.
+                Route::NotFound | Route::Static | Route::Echo => {
+                    (404, Some(TEXT), b"404 Not Found\n", "")
+                }
+                Route::EchoMethodNotAllowed => (
+                    405,
+                    Some(TEXT),
+                    b"405 Method Not Allowed\n",
+                    "Allow: GET, HEAD, POST, PUT\r\n",
+                ),
                 Route::MethodNotAllowed => (
                     405,
                     Some(TEXT),
@@ -308,14 +397,31 @@ impl Http {
         ctx: &mut Context<'_>,
         out: &mut Output,
     ) -> Verdict {
-        let Some((body, _)) = session.in_body.as_mut() else {
+        let Some((body, pending)) = session.in_body.as_mut() else {
             return Verdict::NeedMore;
         };
         let limits = body::Limits {
             max_body: self.max_body_bytes,
             max_trailers: self.max_request_bytes,
         };
-        match body.discard(input, limits) {
+        let sink = pending.sink;
+        let echoed = &mut self.echo.counts.bytes_echoed;
+        let bytes = out.bytes_mut();
+        let result = body.read(input, limits, &mut |data| match sink {
+            BodySink::Answer | BodySink::Discard => {}
+            BodySink::EchoRaw => {
+                bytes.extend_from_slice(data);
+                *echoed += data.len() as u64;
+            }
+            BodySink::EchoChunked => {
+                echo::write_chunk(bytes, data);
+                *echoed += data.len() as u64;
+            }
+        });
+        if sink != BodySink::Answer {
+            return self.end_of_echoed_body(session, result, input.len(), out);
+        }
+        match result {
             Ok((0, false)) => Verdict::NeedMore,
             Ok((n, false)) => Verdict::Continue(n),
             Ok((n, true)) => {
@@ -357,6 +463,39 @@ impl Http {
         }
     }
 
+    /// After a piece of a body whose response is already under way (/echo):
+    /// the request ends with the body. An error in the body can't be
+    /// answered any more (the head went out): the connection closes, and
+    /// the client sees a response cut short.
+    fn end_of_echoed_body(
+        &mut self,
+        session: &mut Session,
+        result: Result<(usize, bool), BodyError>,
+        shown: usize,
+        out: &mut Output,
+    ) -> Verdict {
+        match result {
+            Ok((0, false)) => Verdict::NeedMore,
+            Ok((n, false)) => Verdict::Continue(n),
+            Ok((n, true)) => {
+                let Some((_, pending)) = session.in_body.take() else {
+                    return Verdict::Continue(n);
+                };
+                if pending.sink == BodySink::EchoChunked {
+                    out.extend(b"0\r\n\r\n");
+                }
+                let persistence = pending.request.persistence;
+                session.clean_close = persistence == Persistence::Close;
+                finish(persistence, n)
+            }
+            Err(error) => {
+                log::debug!("/echo: request body {error:?} after the response began; closing");
+                session.in_body = None;
+                Verdict::Close(shown)
+            }
+        }
+    }
+
     /// A complete head: decide the answer, then send it now or after the body.
     fn start_request(
         &mut self,
@@ -366,9 +505,11 @@ impl Http {
         ctx: &mut Context<'_>,
         out: &mut Output,
     ) -> Verdict {
-        let served = matches!(request.method, Method::Get | Method::Head);
+        let echo = route::is_echo(request.target);
+        let served = echo || matches!(request.method, Method::Get | Method::Head);
         let answer = Answer {
             route: match request.method {
+                _ if echo => route::echo_route(request.method_text),
                 Method::Get | Method::Head => route::route(request.target, self.files.is_some()),
                 Method::NotAllowed => Route::MethodNotAllowed,
                 Method::Unknown => Route::NotImplemented,
@@ -380,6 +521,9 @@ impl Http {
                 (true, _) => Persistence::KeepAlive,
             },
         };
+        if answer.route == Route::Echo {
+            return self.start_echo(session, &mut request, answer, head_len, ctx, out);
+        }
         let Some(body) = request.body.take() else {
             self.respond_and_log(answer, &request, session.peer, ctx, out);
             session.clean_close = answer.persistence == Persistence::Close;
@@ -418,6 +562,7 @@ impl Http {
                 request: answer,
                 log_line,
                 static_request,
+                sink: BodySink::Answer,
             },
         ));
         Verdict::Continue(head_len)
@@ -448,6 +593,7 @@ impl Protocol for Http {
         Session {
             peer,
             in_body: None,
+            owed: None,
             clean_close: false,
         }
     }
@@ -485,7 +631,18 @@ impl Protocol for Http {
     }
 
     fn request_in_progress(&self, session: &Session) -> bool {
-        session.in_body.is_some()
+        session.in_body.is_some() || session.owed.is_some()
+    }
+
+    /// A delayed /echo answer, or the next chunk of a drip, is due.
+    fn on_wake(
+        &mut self,
+        session: &mut Session,
+        ctx: &mut Context<'_>,
+        out: &mut Output,
+    ) -> Verdict {
+        self.dates.update(ctx.wall);
+        self.wake_echo(session, ctx, out)
     }
 
     fn on_reject(&mut self, input: &[u8], ctx: &mut Context<'_>, out: &mut Output) {

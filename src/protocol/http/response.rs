@@ -38,6 +38,9 @@ pub fn reason(status: u16) -> &'static str {
     match status {
         100 => "Continue",
         200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
+        204 => "No Content",
         206 => "Partial Content",
         301 => "Moved Permanently",
         304 => "Not Modified",
@@ -50,10 +53,14 @@ pub fn reason(status: u16) -> &'static str {
         412 => "Precondition Failed",
         413 => "Content Too Large",
         416 => "Range Not Satisfiable",
+        418 => "I'm a teapot",
+        429 => "Too Many Requests",
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
         501 => "Not Implemented",
+        502 => "Bad Gateway",
         503 => "Service Unavailable",
+        504 => "Gateway Timeout",
         505 => "HTTP Version Not Supported",
         _ => "",
     }
@@ -97,6 +104,13 @@ pub fn write_response(
 
 /// Append a status line and headers (and the blank line that ends them).
 pub fn write_head(out: &mut Vec<u8>, head: &Head<'_>, date: &[u8]) {
+    write_head_framed(out, head, date, false);
+}
+
+/// [`write_head`], or with `chunked`, a head that frames its body with
+/// `Transfer-Encoding: chunked` instead of a Content-Length (for a status
+/// that has a body at all: [`has_body`] decides here too).
+pub fn write_head_framed(out: &mut Vec<u8>, head: &Head<'_>, date: &[u8], chunked: bool) {
     let mut number = itoa::Buffer::new();
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(number.format(head.status).as_bytes());
@@ -108,7 +122,9 @@ pub fn write_head(out: &mut Vec<u8>, head: &Head<'_>, date: &[u8]) {
         out.extend_from_slice(b"\r\nContent-Type: ");
         out.extend_from_slice(content_type.as_bytes());
     }
-    if has_body(head.status) {
+    if has_body(head.status) && chunked {
+        out.extend_from_slice(b"\r\nTransfer-Encoding: chunked");
+    } else if has_body(head.status) {
         out.extend_from_slice(b"\r\nContent-Length: ");
         out.extend_from_slice(number.format(head.content_length).as_bytes());
     }

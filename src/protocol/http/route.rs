@@ -19,6 +19,26 @@ pub enum Route {
     MethodNotAllowed,
     /// A method this server doesn't know: 501 (RFC 9110 §9.1, §15.6.2).
     NotImplemented,
+    /// `/echo` and anything beneath `/echo/`, with GET, HEAD, POST or PUT:
+    /// the benchmark target (see `echo`). Shadows files of that name, like
+    /// /metrics.
+    Echo,
+    /// `/echo` with any other method: 405 with `Allow: GET, HEAD, POST, PUT`.
+    EchoMethodNotAllowed,
+}
+
+/// True for `/echo` and paths beneath `/echo/` (not `/echoes`).
+pub fn is_echo(target: &str) -> bool {
+    let path = path_of(target);
+    path == "/echo" || path.starts_with("/echo/")
+}
+
+/// The route of an /echo request, by its method.
+pub fn echo_route(method: &str) -> Route {
+    match method {
+        "GET" | "HEAD" | "POST" | "PUT" => Route::Echo,
+        _ => Route::EchoMethodNotAllowed,
+    }
 }
 
 /// Route a request target (origin-form `/path?query`, or absolute-form
@@ -79,6 +99,19 @@ mod tests {
         assert_eq!(route("*", false), Route::NotFound);
         assert_eq!(route("/", true), Route::Static);
         assert_eq!(route("/metrics", true), Route::Metrics);
+    }
+
+    #[test]
+    fn echo_is_its_path_and_everything_beneath_it() {
+        for yes in ["/echo", "/echo?x", "/echo/", "/echo/a/b?c", "http://h/echo"] {
+            assert!(is_echo(yes), "{yes}");
+        }
+        for no in ["/echoes", "/", "/metrics", "/x/echo", "/Echo"] {
+            assert!(!is_echo(no), "{no}");
+        }
+        assert_eq!(echo_route("PUT"), Route::Echo);
+        assert_eq!(echo_route("DELETE"), Route::EchoMethodNotAllowed);
+        assert_eq!(echo_route("BREW"), Route::EchoMethodNotAllowed);
     }
 
     #[test]
