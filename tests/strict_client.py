@@ -479,6 +479,38 @@ def rejected_case(full_addr, deferred):
         holder.close()
 
 
+def echo_cases():
+    """The /echo benchmark target: generated, chunked, echoed, delayed,
+    refused (the plain server allows 100-byte bodies)."""
+    ok = Exchange
+    return [
+        ("GET and HEAD /echo?size=50", [
+            ok("GET", request("GET", "/echo?size=50"), 200, check=length_is(50), target="/echo?size=50"),
+            ok("HEAD", request("HEAD", "/echo?size=50"), 200, check=all_of(length_is(50), body_is(b"")), target="/echo?size=50"),
+            ok("GET", request("GET", "/echo?size=50&chunks=3", ["Connection: close"]), 200, close=True,
+               check=header_is(b"transfer-encoding", b"chunked"), target="/echo?size=50&chunks=3"),
+        ]),
+        ("a drip, then the next request", [
+            ok("GET", request("GET", "/echo/drip?size=9&chunks=3&interval=10ms"), 200, target="/echo/drip"),
+            ok("GET", request("GET", "/", ["Connection: close"]), 200, close=True),
+        ]),
+        ("POST /echo: Content-Length and chunked bodies come back", [
+            ok("POST", request("POST", "/echo", ["Content-Length: 5"], body=b"hello"), 200,
+               check=all_of(length_is(5), body_is(b"hello")), target="/echo"),
+            ok("PUT", request("PUT", "/echo", ["Transfer-Encoding: chunked"], body=b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"), 200,
+               check=all_of(header_is(b"transfer-encoding", b"chunked"), body_is(b"abcde")), target="/echo"),
+            ok("GET", request("GET", "/echo?status=503&header=X-A:1&delay=5ms"), 503, check=header_is(b"x-a", b"1"), target="/echo"),
+            ok("GET", request("GET", "/echo?status=204"), 204, target="/echo"),
+            ok("GET", request("GET", "/echo?bogus=1"), 400, check=body_contains(b"bogus"), target="/echo"),
+            ok("GET", request("GET", "/echo?close=1"), 200, close=True, target="/echo"),
+        ]),
+        ("DELETE /echo is 405", [
+            ok("DELETE", request("DELETE", "/echo", ["Connection: close"]), 405, close=True,
+               check=header_is(b"allow", b"GET, HEAD, POST, PUT"), target="/echo"),
+        ]),
+    ]
+
+
 def address(text):
     host, port = text.rsplit(":", 1)
     return host, int(port)
@@ -490,6 +522,8 @@ def main():
     deferred = sys.argv[5] == "yes"
     runs = []
     for name, exchanges in plain_cases(plain):
+        runs.append((f"plain: {name}", lambda e=exchanges: run_exchanges(plain, e, pipelined=False)))
+    for name, exchanges in echo_cases():
         runs.append((f"plain: {name}", lambda e=exchanges: run_exchanges(plain, e, pipelined=False)))
     for name, exchanges in files_cases(file_length):
         runs.append((f"files: {name}", lambda e=exchanges: run_exchanges(files, e, pipelined=False)))
