@@ -109,7 +109,10 @@ fn get(server: &Server, target: &str) -> Response {
 #[test]
 fn single_values_set_status_headers_and_a_printable_body() {
     let server = Server::start(&[]);
-    let r = get(&server, "/echo?status=503&header=X-Test:a%20b&header=X-Two:2");
+    let r = get(
+        &server,
+        "/echo?status=503&header=X-Test:a%20b&header=X-Two:2",
+    );
     assert_eq!(r.status, 503);
     assert_eq!(r.header("x-test"), Some("a b"));
     assert_eq!(r.header("x-two"), Some("2"));
@@ -132,13 +135,17 @@ fn close_1_says_connection_close_and_closes() {
     let server = Server::start(&[]);
     let mut stream = server.connect();
     stream
-        .write_all(b"GET /echo?close=1 HTTP/1.1\r\nHost: t\r\n\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        .write_all(
+            b"GET /echo?close=1 HTTP/1.1\r\nHost: t\r\n\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n",
+        )
         .unwrap();
     let mut reader = BufReader::new(stream);
     let r = read_response(&mut reader, false);
     assert_eq!(r.header("connection"), Some("close"));
     let mut rest = Vec::new();
-    reader.read_to_end(&mut rest).expect("EOF after the response");
+    reader
+        .read_to_end(&mut rest)
+        .expect("EOF after the response");
     assert!(rest.is_empty(), "a second response came: {rest:?}");
 }
 
@@ -197,7 +204,11 @@ fn other_connections_are_served_while_one_waits() {
     waiting
         .write_all(b"GET /echo?delay=1h HTTP/1.1\r\nHost: t\r\n\r\n")
         .unwrap();
-    server.wait_for_metric("reactord_echo_delayed_requests_total", util::IO_TIMEOUT, |v| v == 1.0);
+    server.wait_for_metric(
+        "reactord_echo_delayed_requests_total",
+        util::IO_TIMEOUT,
+        |v| v == 1.0,
+    );
     for _ in 0..20 {
         assert_eq!(get(&server, "/echo?size=10").body.len(), 10);
     }
@@ -205,7 +216,9 @@ fn other_connections_are_served_while_one_waits() {
     let mut byte = [0u8; 1];
     let early = waiting.read(&mut byte);
     assert!(
-        early.as_ref().is_err_and(|e| e.kind() == std::io::ErrorKind::WouldBlock),
+        early
+            .as_ref()
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::WouldBlock),
         "the delayed answer came early: {early:?}"
     );
 }
@@ -228,7 +241,10 @@ fn a_pipelined_request_behind_a_delayed_one_is_answered_after_it_in_order() {
     let second = read_response(&mut reader, false);
     let third = read_response(&mut reader, false);
     assert_eq!(first.header("x-n"), Some("1"));
-    assert_eq!((second.header("x-n"), second.body.as_slice()), (Some("2"), &b"abc"[..]));
+    assert_eq!(
+        (second.header("x-n"), second.body.as_slice()),
+        (Some("2"), &b"abc"[..])
+    );
     assert_eq!((third.header("x-n"), third.body.len()), (Some("3"), 5));
 }
 
@@ -318,7 +334,10 @@ fn head_gets_the_headers_of_get_and_no_body() {
 fn other_methods_are_405_with_allow() {
     let server = Server::start(&[]);
     for method in ["DELETE", "OPTIONS", "PATCH"] {
-        let r = exchange(&server, &format!("{method} /echo HTTP/1.1\r\nHost: t\r\n\r\n"));
+        let r = exchange(
+            &server,
+            &format!("{method} /echo HTTP/1.1\r\nHost: t\r\n\r\n"),
+        );
         assert_eq!(r.status, 405, "{method}");
         assert_eq!(r.header("allow"), Some("GET, HEAD, POST, PUT"));
     }
@@ -356,7 +375,11 @@ fn echo_round_trip(server: &Server, len: u64, chunked: bool) -> Response {
         } else {
             format!("Content-Length: {len}")
         };
-        write!(writer, "POST /echo HTTP/1.1\r\nHost: t\r\n{framing}\r\n\r\n").unwrap();
+        write!(
+            writer,
+            "POST /echo HTTP/1.1\r\nHost: t\r\n{framing}\r\n\r\n"
+        )
+        .unwrap();
         let mut sent = 0u64;
         while sent < len {
             let n = (len - sent).min(7_919);
@@ -423,17 +446,30 @@ fn a_client_that_sends_but_does_not_read_is_throttled_not_buffered() {
     let mut writer = stream.try_clone().unwrap();
     // A write that makes no progress for this long has stalled: the server
     // stopped reading. (A slow machine stalls sooner, never later.)
-    writer.set_write_timeout(Some(Duration::from_secs(2))).unwrap();
-    write!(writer, "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: {LEN}\r\n\r\n").unwrap();
+    writer
+        .set_write_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    write!(
+        writer,
+        "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: {LEN}\r\n\r\n"
+    )
+    .unwrap();
     let piece: Vec<u8> = (0..65_536).map(pattern).collect();
     let mut sent = 0u64;
     while sent < LEN {
         match writer.write(&piece) {
             Ok(n) => sent += n as u64,
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => break,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                break;
+            }
             Err(e) => panic!("write: {e}"),
         }
-        if sent % 65_536 != 0 {
+        if !sent.is_multiple_of(65_536) {
             break; // a short write: the buffers are full
         }
     }
@@ -509,14 +545,24 @@ fn curl_reads_generated_chunked_and_echoed_bodies() {
     let base = format!("http://{}", server.addr);
     let (status, out) = run_tool(
         "curl",
-        &["-sS", "--fail", &format!("{base}/echo?size=5000&chunks=7&interval=1ms")],
+        &[
+            "-sS",
+            "--fail",
+            &format!("{base}/echo?size=5000&chunks=7&interval=1ms"),
+        ],
         util::IO_TIMEOUT,
     );
     assert!(status.success(), "{out}");
     assert_eq!(out.len(), 5000);
     let (status, out) = run_tool(
         "curl",
-        &["-sS", "--fail", "--data-binary", "echo me", &format!("{base}/echo")],
+        &[
+            "-sS",
+            "--fail",
+            "--data-binary",
+            "echo me",
+            &format!("{base}/echo"),
+        ],
         util::IO_TIMEOUT,
     );
     assert!(status.success(), "{out}");
