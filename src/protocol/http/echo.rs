@@ -178,7 +178,7 @@ impl Http {
             let micros = u64::try_from(plan.delay.as_micros()).unwrap_or(u64::MAX);
             self.echo.counts.delay_micros = self.echo.counts.delay_micros.saturating_add(micros);
             session.owed = Some(owed);
-            return Verdict::Wait(head_len, deadline_after(ctx.now, plan.delay));
+            return Verdict::Wait(head_len, deadline_after(handled_now(ctx), plan.delay));
         }
         self.give_echo(session, owed, head_len, ctx, out)
     }
@@ -280,7 +280,7 @@ impl Http {
             return self.after_echo(session, owed, BodySink::Discard, consumed);
         }
         owed.next_chunk = Some(index + 1);
-        let at = deadline_after(ctx.now, owed.plan.interval);
+        let at = deadline_after(handled_now(ctx), owed.plan.interval);
         session.owed = Some(owed);
         Verdict::Wait(consumed, at)
     }
@@ -364,6 +364,16 @@ impl Http {
         session.clean_close = persistence == Persistence::Close && request.body.is_none();
         finish(persistence, head_len)
     }
+}
+
+/// The instant a delay counts from: the clock read now, not the turn's
+/// `ctx.now`. A turn that reads ten thousand requests takes milliseconds,
+/// and a delay counted from its start would answer the last of them early
+/// by that much (measured: 2.4 ms early at 10,000 connections). One
+/// clock_gettime (vDSO) per delayed request keeps "never before the delay
+/// after the request arrived" exact.
+fn handled_now(ctx: &Context<'_>) -> std::time::Instant {
+    std::time::Instant::now().max(ctx.now)
 }
 
 /// Queue a generated body: small ones inline, large ones streamed.
