@@ -3,7 +3,7 @@
 # loopback. Not a test: it prints numbers to be recorded with the command.
 #
 #   benches/echo_delay.sh delay [CONNECTIONS] [DELAY]   # default 10000 1s
-#   benches/echo_delay.sh size                          # /echo?size=1024 vs GET /, CPU per request
+#   benches/echo_delay.sh size [ROUNDS]                 # /echo?size=1024 vs GET /, CPU per request
 #   benches/echo_delay.sh status                        # status=503:10 over 100,000 requests
 #   benches/echo_delay.sh body [MIB]                    # echo a 256 MiB POST body, server RSS
 #
@@ -84,23 +84,45 @@ delay() {
 }
 
 size() {
+  # Rounds alternate between the two targets, so the machine's noise (other
+  # jobs on the cores) falls on both; the medians are compared.
+  local rounds=${1:-5}
   start_server
-  for target in "/" "/echo?size=1024"; do
-    local cpu0; cpu0=$(cpu_ticks)
-    local out; out=$("$BIN/reactord-load" --connections 64 --duration 10s --json "http://$ADDR$target")
-    local cpu1; cpu1=$(cpu_ticks)
-    local requests; requests=$(echo "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["requests"])')
-    echo "$target: $out"
-    awk -v t=$((cpu1 - cpu0)) -v hz="$HZ" -v n="$requests" -v target="$target" \
-      'BEGIN {printf "%s: server CPU %.2f s for %d requests: %.2f us/request\n", target, t / hz, n, t / hz / n * 1e6}'
+  local results; results=$(mktemp)
+  for round in $(seq "$rounds"); do
+    for target in "/" "/echo?size=1024"; do
+      local cpu0; cpu0=$(cpu_ticks)
+      local out; out=$("$BIN/reactord-load" --connections 64 --duration 5s --json "http://$ADDR$target")
+      local cpu1; cpu1=$(cpu_ticks)
+      local requests; requests=$(echo "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["requests"])')
+      awk -v t=$((cpu1 - cpu0)) -v hz="$HZ" -v n="$requests" -v target="$target" -v r="$round" \
+        'BEGIN {printf "round %d %s: server CPU %.2f s for %d requests: %.3f us/request\n", r, target, t / hz, n, t / hz / n * 1e6}' |
+        tee -a "$results"
+    done
   done
+  python3 - "$results" <<'PY'
+import re, statistics, sys
+per = {}
+for line in open(sys.argv[1]):
+    m = re.match(r"round \d+ (\S+): .*: ([0-9.]+) us/request", line)
+    per.setdefault(m.group(1), []).append(float(m.group(2)))
+hello, echo = statistics.median(per["/"]), statistics.median(per["/echo?size=1024"])
+print(f"median CPU/request: GET / {hello:.3f} us, /echo?size=1024 {echo:.3f} us, ratio {echo / hello:.3f}")
+PY
+  rm -f "$results"
 }
 
 status() {
   start_server
   local out; out=$("$BIN/reactord-load" --connections 64 --requests 100000 --json "http://$ADDR/echo?status=503:10")
   echo "$out"
-  echo "$out" | python3 -c 'import json,sys; r=json.load(sys.stdin); print(f"503s: {r[\"errors\"][\"status\"]} of {r[\"requests\"]} = {100*r[\"errors\"][\"status\"]/r[\"requests\"]:.2f}%")'
+  echo "$out" | python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+# "requests" counts the 2xx answers; the 503s are counted as errors.
+bad = r["errors"]["status"]
+n = r["requests"] + r["errors"]["total"]
+print(f"503s (non-2xx): {bad} of {n} = {100 * bad / n:.2f}%")'
 }
 
 body() {
@@ -125,7 +147,7 @@ body() {
 
 case "${1:-delay}" in
   delay) shift || true; delay "$@" ;;
-  size) size ;;
+  size) shift; size "$@" ;;
   status) status ;;
   body) shift; body "$@" ;;
   *) echo "usage: $0 delay|size|status|body" >&2; exit 2 ;;

@@ -199,15 +199,34 @@ impl Generated {
     }
 }
 
+/// The pattern, repeated: any run of up to [`TILE_RUN`] bytes starting
+/// anywhere in the first period is one slice of it, so filling is a
+/// memcpy per run instead of a loop per byte (callgrind: 8.5 instructions
+/// per byte before).
+const TILE_RUN: usize = 4096;
+static TILE: [u8; TILE_RUN + PATTERN.len()] = tile();
+
+// Evaluated at compile time: an index out of bounds would fail the build.
+#[allow(clippy::indexing_slicing)]
+const fn tile() -> [u8; TILE_RUN + PATTERN.len()] {
+    let mut tile = [0u8; TILE_RUN + PATTERN.len()];
+    let mut i = 0;
+    while i < tile.len() {
+        tile[i] = PATTERN[i % PATTERN.len()];
+        i += 1;
+    }
+    tile
+}
+
 /// The pattern from `offset` on, into `dst`.
 fn fill_pattern(dst: &mut [u8], offset: u64) {
-    let len = PATTERN.len();
-    let mut at = usize::try_from(offset % len as u64).unwrap_or(0);
-    for piece in dst.chunks_mut(len) {
-        for byte in piece {
-            *byte = PATTERN.get(at).copied().unwrap_or(b'a');
-            at = if at + 1 == len { 0 } else { at + 1 };
+    let period = PATTERN.len();
+    let mut at = usize::try_from(offset % period as u64).unwrap_or(0);
+    for run in dst.chunks_mut(TILE_RUN) {
+        if let Some(src) = TILE.get(at..at + run.len()) {
+            run.copy_from_slice(src);
         }
+        at = (at + run.len()) % period;
     }
 }
 

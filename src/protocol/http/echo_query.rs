@@ -23,6 +23,7 @@
 //! A parameter given twice (other than `header`) is an error rather than a
 //! silent "last one wins": a script with a typo should hear about it.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
 
@@ -141,16 +142,19 @@ impl EchoQuery {
     /// Parse and check `query` (the text after `?`, still percent-encoded).
     pub fn parse(query: &str, limits: &EchoLimits) -> Result<EchoQuery, QueryError> {
         let mut parsed = EchoQuery::default();
-        let mut seen: Vec<String> = Vec::new();
+        // Which of the known names were given (bit i: KNOWN[i]).
+        let mut seen = 0u32;
         for piece in query.split('&').filter(|piece| !piece.is_empty()) {
             let (raw_name, raw_value) = piece.split_once('=').unwrap_or((piece, ""));
             let name = decode(raw_name).map_err(|why| QueryError::new(raw_name, why))?;
             let value = decode(raw_value).map_err(|why| QueryError::new(&name, why))?;
-            if name != "header" {
-                if seen.contains(&name) {
+            if let Some(bit) = KNOWN.iter().position(|known| *known == name)
+                && name != "header"
+            {
+                if seen & (1 << bit) != 0 {
                     return Err(QueryError::new(&name, "given more than once"));
                 }
-                seen.push(name.clone());
+                seen |= 1 << bit;
             }
             parsed.apply(&name, &value, limits)?;
         }
@@ -195,10 +199,10 @@ impl EchoQuery {
                 )
             }
             _ => {
-                return Err(fail(
-                    "unknown parameter (known: status, delay, size, close, header, chunks, interval)"
-                        .into(),
-                ));
+                return Err(fail(format!(
+                    "unknown parameter (known: {})",
+                    KNOWN.join(", ")
+                )));
             }
         }
         Ok(())
@@ -353,11 +357,20 @@ pub fn parse_echo_duration(text: &str) -> Result<Duration, String> {
     crate::config::parse_duration(text)
 }
 
+/// The parameters there are.
+const KNOWN: [&str; 7] = [
+    "status", "delay", "size", "close", "header", "chunks", "interval",
+];
+
 /// Percent-decode a query piece, `+` as a space (what browsers, curl
 /// `--data-urlencode` and Go's `url.ParseQuery`, fortio's parser, agree
-/// on). The result must be UTF-8.
-fn decode(text: &str) -> Result<String, String> {
+/// on). The result must be UTF-8. Borrowed when there is nothing to
+/// decode (the common case: no allocation).
+fn decode(text: &str) -> Result<Cow<'_, str>, String> {
     let bytes = text.as_bytes();
+    if !bytes.iter().any(|&b| b == b'%' || b == b'+') {
+        return Ok(Cow::Borrowed(text));
+    }
     if bytes.contains(&b'%') {
         let mut chars = bytes.split(|&b| b == b'%').skip(1);
         if chars.any(|rest| rest.len() < 2 || !rest.iter().take(2).all(u8::is_ascii_hexdigit)) {
@@ -367,7 +380,7 @@ fn decode(text: &str) -> Result<String, String> {
     let plus_as_space = text.replace('+', " ");
     percent_encoding::percent_decode_str(&plus_as_space)
         .decode_utf8()
-        .map(|decoded| decoded.into_owned())
+        .map(|decoded| Cow::Owned(decoded.into_owned()))
         .map_err(|_| format!("{text:?} does not decode to UTF-8"))
 }
 
