@@ -1234,6 +1234,106 @@ mod tests {
         }
     }
 
+    /// Acknowledges each line at once, then waits an hour before saying
+    /// "done": a protocol that answers `Verdict::Wait`.
+    struct Delayer;
+
+    impl Protocol for Delayer {
+        type Session = ();
+        fn name(&self) -> &'static str {
+            "delayer"
+        }
+        fn open(&mut self, _peer: SocketAddr) {}
+        fn on_input(
+            &mut self,
+            _session: &mut (),
+            input: &[u8],
+            ctx: &mut Context<'_>,
+            out: &mut Output,
+        ) -> Verdict {
+            let Some(end) = input.iter().position(|&b| b == b'\n') else {
+                return Verdict::NeedMore;
+            };
+            out.extend(b"ack ");
+            out.extend(&input[..=end]);
+            Verdict::Wait(end + 1, ctx.now + Duration::from_secs(3600))
+        }
+        fn on_wake(
+            &mut self,
+            _session: &mut (),
+            _ctx: &mut Context<'_>,
+            out: &mut Output,
+        ) -> Verdict {
+            out.extend(b"done\n");
+            Verdict::Continue(0)
+        }
+    }
+
+    fn drive_with<P: Protocol<Session = ()>>(conn: &mut Connection<()>, protocol: &mut P) -> Turn {
+        let now = Instant::now();
+        let mut metrics = Metrics::new(now);
+        let mut pool = BufferPool::new(16 * 1024, 4);
+        let mut scratch = vec![0u8; 1024];
+        let mut env = Env {
+            protocol,
+            metrics: &mut metrics,
+            pool: &mut pool,
+            scratch: &mut scratch,
+            now,
+            wall: SystemTime::now(),
+        };
+        conn.drive(&mut env)
+    }
+
+    fn read_exactly(client: &mut std::net::TcpStream, len: usize) -> String {
+        let mut buf = vec![0u8; len];
+        client.read_exact(&mut buf).unwrap();
+        String::from_utf8(buf).unwrap()
+    }
+
+    /// # Waiting
+    ///
+    /// A protocol's `Wait` parks the connection on its wake-up deadline:
+    /// what came before is sent, the request pipelined behind it is neither
+    /// read nor answered, events change nothing, and only the timer
+    /// (`wake`) moves it on: `on_wake` first, then the next request.
+    #[test]
+    fn a_waiting_connection_answers_nothing_until_its_timer_fires() {
+        let (ours, mut client) = socket_pair();
+        client.write_all(b"one\ntwo\n").unwrap();
+        let peer = client.local_addr().unwrap();
+        let mut conn = Connection::new(0, 0, ours, peer, (), Instant::now());
+        conn.assume_ready();
+        let timeouts = Timeouts {
+            request: Duration::from_secs(1),
+            idle: Duration::from_secs(1),
+            linger: Duration::from_secs(1),
+        };
+        let mut protocol = Delayer;
+        assert_eq!(drive_with(&mut conn, &mut protocol), Turn::Done);
+        assert_eq!(conn.state(), State::Waiting);
+        let (due, kind) = conn.deadline(&timeouts).unwrap();
+        assert_eq!(kind, DeadlineKind::Wake);
+        assert!(
+            due > Instant::now() + Duration::from_secs(3000),
+            "not the request timeout"
+        );
+        assert_eq!(read_exactly(&mut client, 8), "ack one\n");
+        // Readiness events while waiting: nothing is read or answered.
+        conn.assume_ready();
+        drive_with(&mut conn, &mut protocol);
+        assert_eq!(conn.state(), State::Waiting);
+        client.set_nonblocking(true).unwrap();
+        let mut byte = [0u8; 1];
+        assert!(client.read(&mut byte).is_err_and(|e| would_block(&e)));
+        client.set_nonblocking(false).unwrap();
+        // The timer fires: what was owed, then the next request, in order.
+        conn.wake(Instant::now());
+        drive_with(&mut conn, &mut protocol);
+        assert_eq!(read_exactly(&mut client, 13), "done\nack two\n");
+        assert_eq!(conn.state(), State::Waiting);
+    }
+
     /// A Config that skipped validation can't crash the deadline either.
     #[test]
     fn deadlines_past_the_end_of_the_clock_do_not_panic() {

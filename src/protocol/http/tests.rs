@@ -483,3 +483,165 @@ fn only_a_clean_requested_close_skips_the_linger() {
     let (_, more) = run(b"GET / HTTP/1.0\r\n\r\n");
     assert!(!more, "HTTP/1.0 without keep-alive is a requested close");
 }
+
+/// # /echo
+///
+/// The body of each response in `text`, de-chunked where chunked.
+fn bodies(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("HTTP/1.1 ") {
+        rest = &rest[at..];
+        let head_end = rest.find("\r\n\r\n").unwrap() + 4;
+        let head = &rest[..head_end];
+        let mut body = String::new();
+        let mut after = &rest[head_end..];
+        if head.contains("Transfer-Encoding: chunked") {
+            loop {
+                let line_end = after.find("\r\n").unwrap();
+                let size = usize::from_str_radix(&after[..line_end], 16).unwrap();
+                after = &after[line_end + 2..];
+                if size == 0 {
+                    after = &after[2..];
+                    break;
+                }
+                body.push_str(&after[..size]);
+                after = &after[size + 2..];
+            }
+        } else if let Some(len) = head
+            .split("\r\n")
+            .find_map(|l| l.strip_prefix("Content-Length: "))
+        {
+            let len: usize = len.parse().unwrap();
+            body.push_str(&after[..len]);
+            after = &after[len..];
+        }
+        out.push(body);
+        rest = after;
+    }
+    out
+}
+
+#[test]
+fn echo_sends_a_content_length_body_back_whatever_the_split() {
+    check(
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello worldGET /echo?size=3 HTTP/1.1\r\nHost: x\r\n\r\n",
+        false,
+        |run| {
+            let text = text(run);
+            assert!(text.contains("Content-Length: 11\r\n"), "{text}");
+            assert_eq!(bodies(&text), ["hello world", "abc"]);
+            assert!(!run.closed);
+        },
+    );
+}
+
+/// A chunked body comes back chunked, in the pieces it arrived in (so the
+/// framing differs from one split to the next, the data never).
+#[test]
+fn echo_sends_a_chunked_body_back_chunked_whatever_the_split() {
+    let input: &[u8] = b"PUT /echo/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n\
+        5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nTrailer: t\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    for split in 0..input.len() {
+        let splits: &[usize] = if split == 0 { &[] } else { &[split] };
+        let run = run_chunks(http, input, splits, false);
+        let text = text(&run);
+        assert!(text.contains("Transfer-Encoding: chunked\r\n"), "{text}");
+        assert_eq!(
+            bodies(&text),
+            ["hello world", "Hello from reactord\n"],
+            "split at {split}"
+        );
+    }
+}
+
+#[test]
+fn a_delayed_echo_answers_after_the_wait_and_before_the_next_request() {
+    check(
+        b"GET /echo?delay=5ms&status=202 HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n",
+        false,
+        |run| assert_eq!(statuses(run), [202, 200]),
+    );
+}
+
+#[test]
+fn a_drip_is_the_same_body_as_all_its_chunks_at_once() {
+    let all = run_chunks(
+        http,
+        b"GET /echo?size=20&chunks=4 HTTP/1.1\r\nHost: x\r\n\r\n",
+        &[],
+        false,
+    );
+    check(
+        b"GET /echo?size=20&chunks=4&interval=1ms HTTP/1.1\r\nHost: x\r\n\r\n",
+        false,
+        |run| assert_eq!(text(run), text(&all)),
+    );
+}
+
+#[test]
+fn head_of_echo_frames_like_get_without_a_body() {
+    check(
+        b"HEAD /echo?size=5 HTTP/1.1\r\nHost: x\r\n\r\nGET /echo?size=2 HTTP/1.1\r\nHost: x\r\n\r\n",
+        false,
+        |run| {
+            let text = text(run);
+            assert!(text.contains("Content-Length: 5\r\n"));
+            assert!(text.ends_with("\r\n\r\nab"), "{text}");
+        },
+    );
+}
+
+/// A 400 for a query keeps the connection (nothing unread), unless a body
+/// follows that will not be read: then it closes.
+#[test]
+fn a_bad_query_is_a_400_that_closes_only_over_a_body() {
+    check(
+        b"GET /echo?x=1 HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n",
+        false,
+        |run| {
+            assert_eq!(statuses(run), [400, 200]);
+            assert!(text(run).contains("parameter \"x\": unknown parameter"));
+        },
+    );
+    check(
+        b"POST /echo?x=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabcGET / HTTP/1.1\r\n\r\n",
+        false,
+        |run| {
+            assert_eq!(statuses(run), [400]);
+            assert!(run.closed);
+        },
+    );
+}
+
+/// Statuses without a body get none, whatever size says (RFC 9110 §6.4.1).
+#[test]
+fn echo_204_and_304_have_no_body() {
+    for status in [204, 304] {
+        let input = format!("GET /echo?status={status}&size=10 HTTP/1.1\r\nHost: x\r\n\r\n");
+        let run = run_chunks(http, input.as_bytes(), &[], false);
+        let text = text(&run);
+        assert!(text.ends_with("\r\n\r\n"), "{text}");
+        assert!(!text.contains("Content-Length"), "{text}");
+    }
+}
+
+#[test]
+fn echo_counters_are_shown_at_metrics() {
+    let run = run_chunks(
+        http,
+        b"POST /echo?delay=1ms HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi\
+          GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n",
+        &[],
+        false,
+    );
+    let text = text(&run);
+    for line in [
+        "reactord_echo_requests_total 1\n",
+        "reactord_echo_delayed_requests_total 1\n",
+        "reactord_echo_delay_seconds_total 0.001000\n",
+        "reactord_echo_bytes_total 2\n",
+    ] {
+        assert!(text.contains(line), "{line} in {text}");
+    }
+}
