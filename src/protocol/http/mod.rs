@@ -506,7 +506,6 @@ impl Http {
         out: &mut Output,
     ) -> Verdict {
         let echo = route::is_echo(request.target);
-        let served = echo || matches!(request.method, Method::Get | Method::Head);
         let answer = Answer {
             route: match request.method {
                 _ if echo => route::echo_route(request.method_text),
@@ -520,6 +519,13 @@ impl Http {
                 (true, 0) => Persistence::KeepAlive10,
                 (true, _) => Persistence::KeepAlive,
             },
+        };
+        // Methods that get their answer, not a refusal: only those are
+        // worth a `100 Continue` (DELETE /echo is a 405 like POST /).
+        let served = match answer.route {
+            Route::Echo => true,
+            Route::EchoMethodNotAllowed => false,
+            _ => matches!(request.method, Method::Get | Method::Head),
         };
         if answer.route == Route::Echo {
             return self.start_echo(session, &mut request, answer, head_len, ctx, out);

@@ -645,3 +645,25 @@ fn echo_counters_are_shown_at_metrics() {
         assert!(text.contains(line), "{line} in {text}");
     }
 }
+
+/// DELETE /echo is refused before its body is invited: no 100 Continue.
+#[test]
+fn a_refused_echo_method_does_not_invite_the_body() {
+    check(
+        b"DELETE /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n",
+        false,
+        |run| {
+            assert_eq!(statuses(run), [405]);
+            assert!(text(run).contains("Allow: GET, HEAD, POST, PUT\r\n"));
+            assert!(run.closed);
+        },
+    );
+    check(
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\nabc",
+        false,
+        |run| {
+            assert_eq!(statuses(run), [100, 200]);
+            assert_eq!(bodies(&text(run)), ["", "abc"]);
+        },
+    );
+}
