@@ -582,3 +582,39 @@ fn curl_reads_generated_chunked_and_echoed_bodies() {
     assert!(status.success(), "{out}");
     assert_eq!(out, "503");
 }
+
+/// `size=` is streamed: while a client reads a 64 MiB body, the server's
+/// memory never holds more than a little of it (a server that built the
+/// body first would have grown by 64 MiB before the head arrived).
+#[test]
+fn a_large_size_is_streamed_with_flat_memory() {
+    const SIZE: usize = 64 << 20;
+    let server = Server::start(&[]);
+    let rss_before = server.rss_kib();
+    let mut stream = server.connect();
+    write!(stream, "GET /echo?size={SIZE} HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    let mut reader = BufReader::with_capacity(1 << 16, stream);
+    let mut line = String::new();
+    while line != "\r\n" {
+        line.clear();
+        reader.read_line(&mut line).unwrap();
+    }
+    let mut peak = server.rss_kib();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut received = 0;
+    while received < SIZE {
+        let n = reader
+            .read(&mut buf[..(SIZE - received).min(1 << 16)])
+            .unwrap();
+        assert!(n > 0, "EOF after {received} bytes");
+        assert!(buf[..n].iter().all(|b| b.is_ascii_alphanumeric()));
+        received += n;
+        if received % (8 << 20) < n {
+            peak = peak.max(server.rss_kib());
+        }
+    }
+    assert!(
+        peak < rss_before + 16 * 1024,
+        "RSS grew from {rss_before} KiB to {peak} KiB sending a {SIZE}-byte body"
+    );
+}
