@@ -18,7 +18,8 @@ use std::os::fd::BorrowedFd;
 /// The connection asks for the next chunk only when the bytes before it have
 /// been written, so memory per connection stays bounded by one chunk whatever
 /// the body's size. (Not to be confused with a *request* body, which the
-/// HTTP protocol frames and discards: `http::body::RequestBody`.)
+/// HTTP protocol frames and discards, or copies to the response for
+/// /echo: `http::body::RequestBody`.)
 pub trait StreamedBody {
     /// Bytes still to come. The body is finished when this reaches 0.
     fn remaining(&self) -> u64;

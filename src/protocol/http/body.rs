@@ -35,7 +35,8 @@ pub struct Limits {
     pub max_trailers: usize,
 }
 
-/// A request body being framed and discarded, by the framing it came with.
+/// A request body being framed (and discarded, or echoed by /echo), by
+/// the framing it came with.
 /// (The other direction, a response body sent as the socket takes it, is a
 /// [`crate::protocol::StreamedBody`].)
 #[derive(Debug, Clone, PartialEq, Eq)]

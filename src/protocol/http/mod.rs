@@ -1,5 +1,6 @@
 //! HTTP/1.1 (RFC 9112) as a pure state machine: keep-alive, pipelining,
-//! request bodies framed and discarded, and clear errors.
+//! request bodies framed and discarded (or echoed, on /echo), clear
+//! errors, and the /echo benchmark target.
 //!
 //! Each call to [`Http::on_input`] handles at most one request: it parses
 //! the head, answers it (or, when the request has a body, first discards the
