@@ -1156,3 +1156,16 @@ mod tests {
         assert!(due > now);
     }
 }
+/// Every connection, idle or busy, holds its slab entry: that entry is
+/// most of the memory an idle keep-alive connection costs (351 bytes of RSS
+/// per connection at 10,000, `benches/idle-memory.sh`; the timer entry is
+/// the rest). A field that only some requests need belongs behind a
+/// pointer (as HTTP's request-body state is), or this bound breaks.
+#[cfg(test)]
+mod size {
+    #[test]
+    fn an_http_connection_fits_in_320_bytes() {
+        let size = std::mem::size_of::<super::Connection<crate::protocol::http::Session>>();
+        assert!(size <= 320, "Connection<http::Session> is {size} bytes");
+    }
+}
