@@ -206,6 +206,11 @@ pub(crate) struct Connection<S> {
     queued: bool,
     /// True once the reactor has listed it for removal after the batch.
     removal_queued: bool,
+    /// A read has returned something (bytes or EOF): the client has spoken.
+    heard_from: bool,
+    /// The reactor counts this connection among those whose first bytes
+    /// will wake the loop (see "Parking the listener" in `reactor`).
+    pub(crate) counted_as_waiting: bool,
 }
 
 impl<S> Connection<S> {
@@ -240,6 +245,8 @@ impl<S> Connection<S> {
             timer: TimerSlot::default(),
             queued: false,
             removal_queued: false,
+            heard_from: false,
+            counted_as_waiting: false,
         }
     }
 
@@ -284,6 +291,12 @@ impl<S> Connection<S> {
 
     pub(crate) fn state(&self) -> State {
         self.state
+    }
+
+    /// Open, and nothing read from the client yet: its first bytes will
+    /// raise an event.
+    pub(crate) fn waiting_for_first_bytes(&self) -> bool {
+        !self.heard_from && self.state != State::Closed
     }
 
     pub(crate) fn timer_id(&self) -> TimerId {
@@ -660,12 +673,14 @@ impl<S> Connection<S> {
             match self.socket.read(space) {
                 Ok(0) => {
                     trace!("conn {}: read 0 bytes: end of input", self.key);
+                    self.heard_from = true;
                     self.peer_closed = true;
                     self.readable = false;
                     return Ok(ReadOutcome::Eof);
                 }
                 Ok(n) => {
                     trace!("conn {}: read {n} bytes", self.key);
+                    self.heard_from = true;
                     self.input.filled(n);
                     self.unparsed_input = true;
                     env.metrics.bytes_read += n as u64;
