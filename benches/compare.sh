@@ -15,7 +15,8 @@
 # pipe16 (64 connections, 16 requests per write), close64 (a new connection
 # per request, 64 at a time), and close64d: close64 with the kernel's deferred
 # accept on both reactord (--defer-accept) and nginx (listen ... deferred);
-# tokio's TcpListener has no such option, so tokio sits that one out.
+# tokio's TcpListener and Go's net.Listen have no such option, so tokio and
+# go sit that one out.
 #
 # REACTORD_BASE=/path/to/older/reactord adds a server named reactord-base
 # (that binary, same flags) right after reactord in every round, for a
@@ -26,6 +27,17 @@
 # least an epoll responder can do per request, built with cc -O2. It ignores
 # "Connection: close", so it sits out close64 and close64d. tokio-hello is
 # only built when SERVERS names tokio.
+#
+# SERVERS may name go: the seed's Go servers (benches/seed-go, built with
+# `go build` when named; skipped with a hint if go is missing). For the
+# HTTP scenarios that is hello.go (net/http); for the greeting scenario,
+# greeting.go, the seed's own TCP server.
+#
+# Scenario greeting: the seed's game, a new connection per request, each
+# sending one line and reading the greeting, 64 at a time, driven by
+# reactord-load --protocol greeting whatever LOADGEN says (wrk speaks only
+# HTTP). Only reactord (--protocol greeting, otherwise default flags) and
+# go take part.
 #
 # LOADGEN=reactord-load drives the servers with our own load generator
 # instead of wrk (same scenarios; pipelining keeps 16 requests in flight per
@@ -64,6 +76,17 @@ done
 cargo build --release --quiet --bins
 case " $SERVERS " in *" tokio "*) (cd benches/tokio-hello && cargo build --release --quiet) ;; esac
 case " $SERVERS " in *" floor "*) cc -O2 -o "$OUT/floor" ../shared/bench/floor.c ;; esac
+case " $SERVERS " in
+    *" go "*)
+        if command -v go >/dev/null; then
+            (cd benches/seed-go && GOCACHE="$PWD/../../$OUT/go-cache" go build -o "../../$OUT/go-greeting" greeting.go &&
+                GOCACHE="$PWD/../../$OUT/go-cache" go build -o "../../$OUT/go-hello" hello.go)
+        else
+            echo "compare.sh: skipping go (apt-get install -y golang-go)" >&2
+            SERVERS=$(echo " $SERVERS " | sed 's/ go / /; s/^ //; s/ $//')
+        fi
+        ;;
+esac
 
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -71,15 +94,22 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 SERVER_PID=""
 start_server() { # name port scenario
     local name=$1 port=$2 defer=() deferred=""
+    local protocol=http
     if [ "$3" = close64d ]; then defer=(--defer-accept 1s); deferred=" deferred"; fi
+    if [ "$3" = greeting ]; then protocol=greeting; fi
     case $name in
         reactord)
-            taskset -c "$SERVER_CPU" target/release/reactord --listen "127.0.0.1:$port" --protocol http \
+            taskset -c "$SERVER_CPU" target/release/reactord --listen "127.0.0.1:$port" --protocol "$protocol" \
                 --log-level warn --max-connections 20000 "${defer[@]}" 2>"$OUT/reactord.log" &
             ;;
         reactord-base)
-            taskset -c "$SERVER_CPU" "$REACTORD_BASE" --listen "127.0.0.1:$port" --protocol http \
+            taskset -c "$SERVER_CPU" "$REACTORD_BASE" --listen "127.0.0.1:$port" --protocol "$protocol" \
                 --log-level warn --max-connections 20000 "${defer[@]}" 2>"$OUT/reactord-base.log" &
+            ;;
+        go)
+            local program=go-hello
+            if [ "$protocol" = greeting ]; then program=go-greeting; fi
+            taskset -c "$SERVER_CPU" "$OUT/$program" "127.0.0.1:$port" >"$OUT/go.log" 2>&1 &
             ;;
         floor)
             taskset -c "$SERVER_CPU" "$OUT/floor" "$port" 2>"$OUT/floor.log" &
@@ -160,6 +190,21 @@ print("50%", str(r["latency_us"]["p50"]) + "us")
 print("Non-2xx or 3xx responses:", r["errors"]["total"])'
 }
 
+# The greeting scenario: reactord-load, one line per connection; each
+# server's own greeting is the answer expected (the seed's has no newline).
+run_greeting() { # server port
+    local expect=$'Hola desde el servidor TCP\n'
+    if [ "$1" = go ]; then expect='Hola desde el servidor TCP'; fi
+    taskset -c "$LOAD_CPU" target/release/reactord-load --protocol greeting --connections 64 \
+        --duration "${DURATION}s" --expect "$expect" --json "127.0.0.1:$2" |
+        python3 -c 'import json, sys
+r = json.load(sys.stdin)
+print(r["requests"], "requests in")
+print("Requests/sec:", r["rps"])
+print("50%", str(r["latency_us"]["p50"]) + "us")
+print("Non-2xx or 3xx responses:", r["errors"]["total"])'
+}
+
 RESULTS=$OUT/results.tsv
 echo -e "scenario\tserver\tround\trps\tcpu_us_per_req\terrors\tp50_us" > "$RESULTS"
 hz=$(getconf CLK_TCK)
@@ -168,10 +213,16 @@ for scenario in $SCENARIOS; do
         for server in $SERVERS; do
             if [ "$scenario" = close64d ] && [ "$server" = tokio ]; then continue; fi
             case $scenario in close64 | close64d) if [ "$server" = floor ]; then continue; fi ;; esac
+            if [ "$scenario" = close64d ] && [ "$server" = go ]; then continue; fi
+            if [ "$scenario" = greeting ]; then
+                case $server in reactord | reactord-base | go) ;; *) continue ;; esac
+            fi
             port=$(free_port)
             start_server "$server" "$port" "$scenario"
             before=$(cpu_ticks "$SERVER_PID")
-            if [ "$LOADGEN" = reactord-load ]; then
+            if [ "$scenario" = greeting ]; then
+                out=$(run_greeting "$server" "$port" 2>&1)
+            elif [ "$LOADGEN" = reactord-load ]; then
                 out=$(run_load "$scenario" "$port" 2>&1)
             else
                 out=$(run_wrk "$scenario" "$port" 2>&1)

@@ -37,8 +37,7 @@ fn protocols(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
 
     let mut greeting = Greeting::new("Hola desde el servidor TCP\n", 16384);
-    greeting.open(peer);
-    let mut session = ();
+    let mut session = greeting.open(peer);
     group.bench_function("greeting_line", |b| {
         b.iter(|| {
             let mut out = Output::default();

@@ -19,6 +19,7 @@ SCENARIO_NAMES = {
     "pipe16": "pipelined x16, 64 conns",
     "close64": "conn per request, 64 conns",
     "close64d": "conn per request, deferred accept",
+    "greeting": "greeting, conn per request, 64 conns",
 }
 COLOURS = {
     "reactord": "#2b6cb0",
@@ -26,9 +27,10 @@ COLOURS = {
     "nginx": "#38a169",
     "tokio": "#dd6b20",
     "floor": "#718096",
+    "go": "#00add8",
 }
 # Table and chart order; only the servers present in the results are shown.
-SERVER_ORDER = ["reactord", "reactord-base", "nginx", "tokio", "floor"]
+SERVER_ORDER = ["reactord", "reactord-base", "nginx", "tokio", "go", "floor"]
 
 
 def present(rows):
@@ -85,6 +87,8 @@ def table(rows):
             ("reactord-base", "nginx", "rps"),
             ("reactord-base", "nginx", "cpu_us_per_req"),
         ]
+    if "go" in servers:
+        pairs += [("reactord", "go", "rps"), ("reactord", "go", "cpu_us_per_req")]
     if "floor" in servers:
         pairs += [("reactord", "floor", "rps"), ("reactord", "floor", "cpu_us_per_req")]
     label = {"rps": "req/s", "cpu_us_per_req": "CPU/req", "p50_us": "p50"}

@@ -153,6 +153,24 @@ fn greeting_survives_a_64k_request_without_reset_at_a_100_byte_limit() {
     survives_a_64k_request_without_reset(&["--max-request-bytes", "100"]);
 }
 
+/// A whole line closes the connection at once (no lingering) only when
+/// nothing came after it: a line followed by 64 KiB in the same write must
+/// still be drained, or the close would reset the greeting.
+#[test]
+fn greeting_survives_a_line_followed_by_64k_without_reset() {
+    let server = greeting_server(&[]);
+    let mut stream = server.connect();
+    let mut request = b"hello\n".to_vec();
+    request.extend(std::iter::repeat_n(b'x', 64 * 1024));
+    if let Err(e) = stream.write_all(&request) {
+        panic!(
+            "writing the request failed: {e}; server stderr:\n{}",
+            server.stderr_text()
+        );
+    }
+    assert_reply_then_eof(&mut stream, DEFAULT_GREETING, &server);
+}
+
 #[test]
 fn greeting_serves_500_concurrent_connections() {
     const CONNECTIONS: usize = 500;

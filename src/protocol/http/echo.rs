@@ -177,7 +177,7 @@ impl Http {
             self.echo.counts.delayed += 1;
             let micros = u64::try_from(plan.delay.as_micros()).unwrap_or(u64::MAX);
             self.echo.counts.delay_micros = self.echo.counts.delay_micros.saturating_add(micros);
-            session.owed = Some(owed);
+            session.owed = Some(Box::new(owed));
             return Verdict::Wait(head_len, deadline_after(handled_now(ctx), plan.delay));
         }
         self.give_echo(session, owed, head_len, ctx, out)
@@ -190,7 +190,7 @@ impl Http {
         ctx: &mut Context<'_>,
         out: &mut Output,
     ) -> Verdict {
-        let Some(owed) = session.owed.take() else {
+        let Some(owed) = session.owed.take().map(|b| *b) else {
             return Verdict::Continue(0);
         };
         match owed.next_chunk {
@@ -281,7 +281,7 @@ impl Http {
         }
         owed.next_chunk = Some(index + 1);
         let at = deadline_after(handled_now(ctx), owed.plan.interval);
-        session.owed = Some(owed);
+        session.owed = Some(Box::new(owed));
         Verdict::Wait(consumed, at)
     }
 
@@ -301,7 +301,7 @@ impl Http {
         };
         match owed.body {
             Some(body) => {
-                session.in_body = Some((
+                session.in_body = Some(Box::new((
                     body,
                     Pending {
                         request: answer,
@@ -309,7 +309,7 @@ impl Http {
                         static_request: None,
                         sink,
                     },
-                ));
+                )));
                 Verdict::Continue(consumed)
             }
             None => {

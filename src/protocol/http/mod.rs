@@ -77,11 +77,15 @@ pub struct Http {
 pub struct Session {
     peer: SocketAddr,
     /// A request body being discarded (or echoed), and the answer owed
-    /// once it is.
-    in_body: Option<(RequestBody, Pending)>,
+    /// once it is. Boxed: about 190 bytes that only a request with a body
+    /// needs, and every connection's session sits in the reactor's slab,
+    /// idle or not (one allocation per request with a body keeps an idle
+    /// keep-alive connection under 512 bytes, docs/benchmarks.md).
+    in_body: Option<Box<(RequestBody, Pending)>>,
     /// An /echo answer owed after a delay, or the rest of a drip: what the
-    /// connection's timer (`Verdict::Wait`) wakes us up for.
-    owed: Option<echo::Owed>,
+    /// connection's timer (`Verdict::Wait`) wakes us up for. Boxed for the
+    /// same reason as `in_body`.
+    owed: Option<Box<echo::Owed>>,
     /// Set when the last response closed the connection after a complete
     /// request whose client asked for the close: it will send nothing more.
     clean_close: bool,
@@ -398,7 +402,7 @@ impl Http {
         ctx: &mut Context<'_>,
         out: &mut Output,
     ) -> Verdict {
-        let Some((body, pending)) = session.in_body.as_mut() else {
+        let Some((body, pending)) = session.in_body.as_deref_mut() else {
             return Verdict::NeedMore;
         };
         let limits = body::Limits {
@@ -426,7 +430,7 @@ impl Http {
             Ok((0, false)) => Verdict::NeedMore,
             Ok((n, false)) => Verdict::Continue(n),
             Ok((n, true)) => {
-                let Some((_, pending)) = session.in_body.take() else {
+                let Some((_, pending)) = session.in_body.take().map(|b| *b) else {
                     return Verdict::Continue(n);
                 };
                 let (target, conditions) = match &pending.static_request {
@@ -451,7 +455,7 @@ impl Http {
                     BodyError::TooLarge => 413,
                     BodyError::TrailersTooLarge => 431,
                 };
-                let pending = session.in_body.take().map(|(_, p)| p);
+                let pending = session.in_body.take().map(|b| b.1);
                 let head_only = pending.as_ref().is_some_and(|p| p.request.head_only);
                 self.refuse(status, head_only, out);
                 let line = pending
@@ -479,7 +483,7 @@ impl Http {
             Ok((0, false)) => Verdict::NeedMore,
             Ok((n, false)) => Verdict::Continue(n),
             Ok((n, true)) => {
-                let Some((_, pending)) = session.in_body.take() else {
+                let Some((_, pending)) = session.in_body.take().map(|b| *b) else {
                     return Verdict::Continue(n);
                 };
                 if pending.sink == BodySink::EchoChunked {
@@ -563,7 +567,7 @@ impl Http {
                 OwnedConditions::new(&request.conditions),
             )
         });
-        session.in_body = Some((
+        session.in_body = Some(Box::new((
             body,
             Pending {
                 request: answer,
@@ -571,7 +575,7 @@ impl Http {
                 static_request,
                 sink: BodySink::Answer,
             },
-        ));
+        )));
         Verdict::Continue(head_len)
     }
 }
