@@ -20,18 +20,24 @@
 //! - `counts`: responses by status class, HTTP's own metrics.
 
 mod access_log;
+mod beneath;
 mod body;
 mod counts;
+mod file_cache;
 mod files;
 mod request;
 mod response;
 mod route;
 
 use super::{Context, Output, Protocol, Verdict};
-use crate::config::{MAX_BODY_BYTES_CEILING, MAX_REQUEST_BYTES_CEILING, check_count};
+use crate::config::{
+    FILE_CACHE_ENTRIES_CEILING, FILE_CACHE_SMALL_BYTES_CEILING, FILE_CACHE_TOTAL_BYTES_CEILING,
+    MAX_BODY_BYTES_CEILING, MAX_REQUEST_BYTES_CEILING, check_count,
+};
 use access_log::AccessLog;
 use body::{BodyError, RequestBody};
 use counts::ResponseCounts;
+pub use file_cache::FileCacheLimits;
 use files::StaticFiles;
 use request::{Conditions, Method, OwnedConditions, Parsed, Request};
 use response::{Canned, DateCache, Head, Persistence};
@@ -113,6 +119,9 @@ pub struct HttpConfig {
     pub root: Option<PathBuf>,
     /// --autoindex: list directories that have no index.html.
     pub autoindex: bool,
+    /// --file-cache-entries, --file-cache-small-bytes,
+    /// --file-cache-total-bytes: the open-file cache's bounds.
+    pub file_cache: FileCacheLimits,
 }
 
 impl Default for HttpConfig {
@@ -123,6 +132,7 @@ impl Default for HttpConfig {
             access_log: false,
             root: None,
             autoindex: false,
+            file_cache: FileCacheLimits::default(),
         }
     }
 }
@@ -142,6 +152,25 @@ impl HttpConfig {
             self.max_body_bytes,
             0,
             MAX_BODY_BYTES_CEILING,
+        )?;
+        let cache = &self.file_cache;
+        check_count(
+            "--file-cache-entries",
+            cache.entries,
+            0,
+            FILE_CACHE_ENTRIES_CEILING,
+        )?;
+        check_count(
+            "--file-cache-small-bytes",
+            cache.small_file_bytes,
+            0,
+            FILE_CACHE_SMALL_BYTES_CEILING,
+        )?;
+        check_count(
+            "--file-cache-total-bytes",
+            cache.total_bytes,
+            0,
+            FILE_CACHE_TOTAL_BYTES_CEILING,
         )
     }
 }
@@ -172,7 +201,7 @@ impl Http {
             .map_err(|message| std::io::Error::new(std::io::ErrorKind::InvalidInput, message))?;
         let mut http = Http::new(config);
         if let Some(root) = &config.root {
-            http.files = Some(StaticFiles::new(root, config.autoindex)?);
+            http.files = Some(StaticFiles::new(root, config.autoindex, config.file_cache)?);
         }
         Ok(http)
     }
@@ -187,9 +216,9 @@ impl Http {
         out: &mut Output,
     ) -> (u16, u64) {
         if answer.route == Route::Static
-            && let Some(files) = &self.files
+            && let Some(files) = &mut self.files
         {
-            let reply = files.reply(target, conditions);
+            let reply = files.reply(target, conditions, ctx.now);
             let (status, bytes) =
                 reply.write(answer.head_only, answer.persistence, self.dates.imf(), out);
             self.responses.count(status);
@@ -203,6 +232,9 @@ impl Http {
                     self.scratch.clear();
                     ctx.metrics.write_prometheus(ctx.now, &mut self.scratch);
                     self.responses.write_prometheus(&mut self.scratch);
+                    if let Some(files) = &self.files {
+                        files.write_prometheus(&mut self.scratch);
+                    }
                     (
                         200,
                         Some("text/plain; version=0.0.4; charset=utf-8"),
