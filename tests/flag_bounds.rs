@@ -25,6 +25,9 @@ const TOO_LARGE: &[(&str, &str, &str)] = &[
     ("--idle-timeout", "31536001", "8760h"),
     ("--shutdown-timeout", "8761h", "8760h"),
     ("--defer-accept", "3601s", "1h"),
+    ("--file-cache-entries", "1048577", "1048576"),
+    ("--file-cache-small-bytes", "16777217", "16777216"),
+    ("--file-cache-total-bytes", "1099511627777", "1099511627776"),
 ];
 
 #[test]
@@ -64,6 +67,12 @@ fn every_flag_at_its_bound_is_accepted_and_the_server_serves() {
         "8760h",
         "--defer-accept",
         "1h",
+        "--file-cache-entries",
+        "1048576",
+        "--file-cache-small-bytes",
+        "16777216",
+        "--file-cache-total-bytes",
+        "1099511627776",
     ])
     .unwrap_or_else(|(code, stderr)| panic!("refused (exit {code:?}):\n{stderr}"));
     server.two_requests_on_one_connection_then_sigterm_exits_0();
