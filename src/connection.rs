@@ -728,7 +728,7 @@ impl<S> Connection<S> {
 
     /// One write of buffered bytes, at most `budget` of them. The last
     /// bytes before a close are held back for the FIN, so the two leave in
-    /// one segment (see `send_queue::write_before_close`).
+    /// one segment (see `send_queue::write_with_more`).
     fn write_buffered(&mut self, budget: usize) -> io::Result<usize> {
         let last = self.close_after_flush && self.send_queue.ends_within(budget);
         let n = self.send_queue.write_buffered(&self.socket, budget, last)?;
