@@ -15,7 +15,10 @@
 //! - `body`: framing and discarding request bodies.
 //! - `response`: writing status lines and headers; the cached Date.
 //! - `route`: which handler answers which path.
-//! - `files`: static files under --root.
+//! - `files`: static files under --root: what to answer.
+//! - `beneath`: opening a path beneath --root (openat2), never out of it.
+//! - `file_cache`: the open-file cache (descriptors, validators, small
+//!   files' contents), revalidated once a second.
 //! - `access_log`: the Common Log Format lines, one write per loop turn.
 //! - `counts`: responses by status class, HTTP's own metrics.
 
