@@ -716,6 +716,28 @@ mod tests {
             .to_string()
     }
 
+    /// A small file's body goes into the output buffer after its head (one
+    /// send for both); a file over --file-cache-small-bytes is streamed.
+    #[test]
+    fn small_files_go_out_with_their_head_and_larger_ones_are_streamed() {
+        let tree = Tree::new("small");
+        let mut files = tree.files();
+        let (text, streamed) =
+            written(files.reply_now("/notes.txt", &Conditions::default()), false);
+        assert!(
+            text.ends_with("\r\n\r\n0123456789abcdefghij") && !streamed,
+            "{text}"
+        );
+        let limits = FileCacheLimits {
+            small_file_bytes: 19,
+            ..FileCacheLimits::default()
+        };
+        let mut files = StaticFiles::new(&tree.0, false, limits).unwrap();
+        let (text, streamed) =
+            written(files.reply_now("/notes.txt", &Conditions::default()), false);
+        assert!(text.ends_with("\r\n\r\n") && streamed, "{text}");
+    }
+
     #[test]
     fn a_directory_redirect_keeps_the_query() {
         let tree = Tree::new("redirect");
