@@ -18,6 +18,14 @@
 # tokio's TcpListener and Go's net.Listen have no such option, so tokio and
 # go sit that one out.
 #
+# Static files: file1k, file16k, file1m (64 keep-alive connections asking
+# for /, a 1 KiB index.html, then /16k.html and /1m.bin, from the tree
+# benches/static-site.sh makes). reactord serves it with --root and its
+# defaults; nginx as people run it for static files (sendfile on;
+# tcp_nopush on; open_file_cache max=1000 inactive=60s). tokio and the
+# floor have no file server and sit these out. They are not in the default
+# SCENARIOS: SCENARIOS="file1k file16k file1m" benches/compare.sh.
+#
 # REACTORD_BASE=/path/to/older/reactord adds a server named reactord-base
 # (that binary, same flags) right after reactord in every round, for a
 # before/after comparison within one run; summarize.py then adds the ratios
@@ -91,20 +99,35 @@ esac
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
+SITE=$PWD/$OUT/site
+case " $SCENARIOS " in *" file"*) benches/static-site.sh "$SITE" ;; esac
+
+# The URL path a scenario asks for.
+scenario_path() {
+    case $1 in file16k) echo /16k.html ;; file1m) echo /1m.bin ;; *) echo / ;; esac
+}
+
 SERVER_PID=""
 start_server() { # name port scenario
-    local name=$1 port=$2 defer=() deferred=""
+    local name=$1 port=$2 defer=() deferred="" root=()
     local protocol=http
+    local location='location / { default_type "text/plain; charset=utf-8"; return 200 "Hello from reactord\n"; }'
     if [ "$3" = close64d ]; then defer=(--defer-accept 1s); deferred=" deferred"; fi
     if [ "$3" = greeting ]; then protocol=greeting; fi
+    case $3 in
+        file*)
+            root=(--root "$SITE")
+            location="root $SITE; sendfile on; tcp_nopush on; open_file_cache max=1000 inactive=60s;"
+            ;;
+    esac
     case $name in
         reactord)
             taskset -c "$SERVER_CPU" target/release/reactord --listen "127.0.0.1:$port" --protocol "$protocol" \
-                --log-level warn --max-connections 20000 "${defer[@]}" 2>"$OUT/reactord.log" &
+                --log-level warn --max-connections 20000 "${defer[@]}" "${root[@]}" 2>"$OUT/reactord.log" &
             ;;
         reactord-base)
             taskset -c "$SERVER_CPU" "$REACTORD_BASE" --listen "127.0.0.1:$port" --protocol "$protocol" \
-                --log-level warn --max-connections 20000 "${defer[@]}" 2>"$OUT/reactord-base.log" &
+                --log-level warn --max-connections 20000 "${defer[@]}" "${root[@]}" 2>"$OUT/reactord-base.log" &
             ;;
         go)
             local program=go-hello
@@ -133,7 +156,7 @@ http {
     client_body_temp_path $PWD/$OUT/nginx;
     server {
         listen 127.0.0.1:$port$deferred;
-        location / { default_type "text/plain; charset=utf-8"; return 200 "Hello from reactord\n"; }
+        $location
     }
 }
 EOF
@@ -167,8 +190,9 @@ run_wrk() { # scenario port
         ka1000) args+=(-c1000) ;;
         pipe16) args+=(-c64 -s benches/pipeline.lua) ;;
         close64 | close64d) args+=(-c64 -H "Connection: close") ;;
+        file*) args+=(-c64) ;;
     esac
-    taskset -c "$LOAD_CPU" wrk "${args[@]}" "http://127.0.0.1:$2/"
+    taskset -c "$LOAD_CPU" wrk "${args[@]}" "http://127.0.0.1:$2$(scenario_path "$1")"
 }
 
 # reactord-load: the same scenarios; prints wrk-like lines for the parsing below.
@@ -180,8 +204,9 @@ run_load() { # scenario port
         ka1000) args+=(--connections 1000) ;;
         pipe16) args+=(--connections 64 --pipeline 16) ;;
         close64 | close64d) args+=(--connections 64 --close) ;;
+        file*) args+=(--connections 64) ;;
     esac
-    taskset -c "$LOAD_CPU" target/release/reactord-load "${args[@]}" "http://127.0.0.1:$2/" |
+    taskset -c "$LOAD_CPU" target/release/reactord-load "${args[@]}" "http://127.0.0.1:$2$(scenario_path "$1")" |
         python3 -c 'import json, sys
 r = json.load(sys.stdin)
 print(r["requests"], "requests in")
@@ -217,6 +242,7 @@ for scenario in $SCENARIOS; do
             if [ "$scenario" = greeting ]; then
                 case $server in reactord | reactord-base | go) ;; *) continue ;; esac
             fi
+            case $scenario in file*) case $server in tokio | floor | go) continue ;; esac ;; esac
             port=$(free_port)
             start_server "$server" "$port" "$scenario"
             before=$(cpu_ticks "$SERVER_PID")

@@ -50,6 +50,19 @@ pub const MAX_REQUEST_BYTES_CEILING: usize = 1 << 20;
 /// overflowing a `u64`.
 pub const MAX_BODY_BYTES_CEILING: u64 = 1 << 40;
 
+/// Largest `--file-cache-entries`: 2^20, like `--max-connections`, since
+/// every entry holds a descriptor open.
+pub const FILE_CACHE_ENTRIES_CEILING: usize = 1 << 20;
+
+/// Largest `--file-cache-small-bytes`: 16 MiB. A small file is read whole,
+/// in one pread on the loop thread, when it enters the cache; the bound
+/// keeps that one read short.
+pub const FILE_CACHE_SMALL_BYTES_CEILING: u64 = 16 << 20;
+
+/// Largest `--file-cache-total-bytes`: 1 TiB, far from overflowing the
+/// byte count; what a machine can hold is the operator's to judge.
+pub const FILE_CACHE_TOTAL_BYTES_CEILING: u64 = 1 << 40;
+
 /// Largest `--backlog`: 65535. listen(2) takes an int, and the kernel
 /// silently caps it at `net.core.somaxconn` anyway (4096 by default on
 /// recent kernels; 65535 was its historical maximum).

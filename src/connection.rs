@@ -91,16 +91,19 @@ pub(crate) const READS_PER_TURN: u32 = 16;
 /// download; behind a reader that never falls behind, it would wait for the
 /// whole file.
 ///
-/// Why 256 KiB: at the 2-4 GB/s at which loopback moved a file here, that
-/// is about 100 µs of sending, which is how long a small request can wait
-/// per busy download in front of it; and it costs a download one more turn
-/// of the loop (an `epoll_wait` that returns at once) per 256 KiB. Measured
-/// (an 8 GiB file to curl over loopback, release build), 64 KiB, 256 KiB,
-/// 1 MiB and no budget at all gave the same throughput within run-to-run
-/// noise; 256 KiB is in the middle of that flat range. Over a network
-/// slower than that, the kernel's buffer fills first and the budget never
-/// binds.
-pub(crate) const WRITE_BUDGET_PER_TURN: usize = 256 * 1024;
+/// Why 1 MiB: at the 2-4 GB/s at which loopback moved a file here, that
+/// is 250-500 µs of sending, which is how long a small request can wait per
+/// busy download in front of it (nginx's `sendfile_max_chunk` lets one
+/// connection send 2 MiB per turn); and it is one sendfile(2) per turn
+/// ([`SENDFILE_CHUNK`]). One 8 GiB download to curl went as fast with
+/// 64 KiB, 256 KiB, 1 MiB or no budget, but 64 keep-alive clients of a
+/// 1 MiB file did not: with 256 KiB each response took five sendfiles in
+/// five turns (the head takes a few bytes of the first turn's budget), and
+/// the server's CPU per request was a quarter higher than with 1 MiB, two
+/// sendfiles per response (docs/benchmarks.md, "Static files"). Over a
+/// network slower than loopback, the kernel's buffer fills first and the
+/// budget never binds.
+pub(crate) const WRITE_BUDGET_PER_TURN: usize = 1024 * 1024;
 
 /// Once this much output is pending, the protocol is not handed more input
 /// (and so nothing more is read) until the client has taken some: the cap
@@ -837,7 +840,7 @@ impl<S> Connection<S> {
 
     /// One write of buffered bytes, at most `budget` of them. The last
     /// bytes before a close are held back for the FIN, so the two leave in
-    /// one segment (see `send_queue::write_before_close`).
+    /// one segment (see `send_queue::write_with_more`).
     fn write_buffered(&mut self, budget: usize) -> io::Result<usize> {
         let last = self.close_after_flush && self.send_queue.ends_within(budget);
         let n = self.send_queue.write_buffered(&self.socket, budget, last)?;

@@ -8,10 +8,13 @@ use clap::builder::RangedU64ValueParser;
 use clap::{CommandFactory, Parser};
 use log::LevelFilter;
 use reactord::config::{
-    BACKLOG_CEILING, Config, MAX_BODY_BYTES_CEILING, MAX_CONNECTIONS_CEILING,
+    BACKLOG_CEILING, Config, FILE_CACHE_ENTRIES_CEILING, FILE_CACHE_SMALL_BYTES_CEILING,
+    FILE_CACHE_TOTAL_BYTES_CEILING, MAX_BODY_BYTES_CEILING, MAX_CONNECTIONS_CEILING,
     MAX_REQUEST_BYTES_CEILING, parse_defer_accept, parse_shutdown_timeout, parse_timeout,
 };
-use reactord::protocol::http::{Http, HttpConfig, MAX_ECHO_DELAY_CEILING, MAX_ECHO_SIZE_CEILING};
+use reactord::protocol::http::{
+    FileCacheLimits, Http, HttpConfig, MAX_ECHO_DELAY_CEILING, MAX_ECHO_SIZE_CEILING,
+};
 use reactord::protocol::{echo::Echo, greeting::Greeting};
 use reactord::{Protocol, Server};
 use signal_hook::consts::{SIGINT, SIGTERM};
@@ -46,6 +49,30 @@ struct Args {
     /// http with --root: list directories that have no index.html
     #[arg(long)]
     autoindex: bool,
+    /// http with --root: files kept open by the open-file cache (0: no cache)
+    #[arg(
+        long,
+        default_value_t = 1000,
+        value_name = "N",
+        value_parser = RangedU64ValueParser::<usize>::new().range(0..=FILE_CACHE_ENTRIES_CEILING as u64)
+    )]
+    file_cache_entries: usize,
+    /// http with --root: cached files of at most N bytes are served from memory
+    #[arg(
+        long,
+        default_value_t = 16_384,
+        value_name = "N",
+        value_parser = clap::value_parser!(u64).range(0..=FILE_CACHE_SMALL_BYTES_CEILING)
+    )]
+    file_cache_small_bytes: u64,
+    /// http with --root: most bytes of small files held in memory in all
+    #[arg(
+        long,
+        default_value_t = 16_777_216,
+        value_name = "N",
+        value_parser = clap::value_parser!(u64).range(0..=FILE_CACHE_TOTAL_BYTES_CEILING)
+    )]
+    file_cache_total_bytes: u64,
     /// Connections beyond this are accepted and closed at once
     #[arg(
         long,
@@ -177,6 +204,11 @@ impl Args {
             max_echo_delay: self.max_echo_delay,
             max_echo_size: self.max_echo_size,
             echo_default: self.echo_default.clone(),
+            file_cache: FileCacheLimits {
+                entries: self.file_cache_entries,
+                small_file_bytes: self.file_cache_small_bytes,
+                total_bytes: self.file_cache_total_bytes,
+            },
         }
     }
 }

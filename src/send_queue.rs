@@ -138,7 +138,7 @@ impl SendQueue {
     /// One write of at most `max` buffered bytes; returns how many the
     /// socket took. With `before_close`, the connection closes or shuts
     /// down its write side as soon as these bytes are taken (see
-    /// [`write_before_close`]).
+    /// [`write_with_more`]).
     pub(crate) fn write_buffered(
         &mut self,
         mut socket: &TcpStream,
@@ -151,8 +151,13 @@ impl SendQueue {
             .get(self.written..)
             .unwrap_or_default();
         let allowed = pending.get(..max).unwrap_or(pending);
-        let n = if before_close {
-            write_before_close(socket, allowed)?
+        // The head of a file sent with sendfile: hold it for the file's
+        // first bytes, so that both leave in one segment.
+        let file_follows = allowed.len() == pending.len()
+            && self.use_sendfile
+            && self.output.body().is_some_and(sendfile_can_send);
+        let n = if before_close || file_follows {
+            write_with_more(socket, allowed)?
         } else {
             socket.write(allowed)?
         };
@@ -308,28 +313,38 @@ fn sendfile(_: BorrowedFd<'_>, _: BorrowedFd<'_>, _: u64, _: usize) -> io::Resul
     Err(io::ErrorKind::Unsupported.into())
 }
 
-/// Write the last bytes a connection will send, knowing that a close (or a
-/// `shutdown(Write)`) follows as soon as they are all taken.
+/// Write bytes that something else will follow at once: a close (or a
+/// `shutdown(Write)`) after the last bytes of a connection, or the first
+/// sendfile of a file after its response head.
 ///
 /// On Linux, `MSG_MORE` tells the kernel to hold a short segment back for
-/// more data; the FIN that the close adds is that "more", so the response
-/// and the FIN leave as one segment instead of two. Every segment costs a
-/// transmit here and a receive at the client (both on our CPU over
-/// loopback), so each connection-per-request exchange is one segment
-/// shorter. The caller must close or shut down right after the write
-/// completes, or the held bytes would wait: `Connection::drive` does, and
-/// so does the reactor's reject path.
+/// more data. The FIN that a close adds is that "more", so the response
+/// and the FIN leave as one segment instead of two; the file's first bytes
+/// are, so the head and the start of the file leave as one segment (what
+/// nginx gets from `tcp_nopush`, TCP_CORK, with two more system calls per
+/// response). Every segment costs a transmit here and a receive at the
+/// client (both on our CPU over loopback). The caller must send the "more"
+/// right after the write completes, or the held bytes would wait (until
+/// the kernel's 200 ms cork timer): `Connection::drive` does (close,
+/// shutdown or sendfile in the same flush), and so does the reactor's
+/// reject path.
 #[cfg(any(target_os = "linux", target_os = "android"))]
-pub(crate) fn write_before_close(socket: &TcpStream, bytes: &[u8]) -> io::Result<usize> {
+pub(crate) fn write_with_more(socket: &TcpStream, bytes: &[u8]) -> io::Result<usize> {
     // MSG_NOSIGNAL as in every other write (mio's): a peer that has gone
     // away is an EPIPE to handle, not a SIGPIPE.
     socket2::SockRef::from(socket).send_with_flags(bytes, libc::MSG_MORE | libc::MSG_NOSIGNAL)
 }
 
+/// The last bytes a connection will send, a close (or `shutdown(Write)`)
+/// following as soon as they are all taken: see [`write_with_more`].
+pub(crate) fn write_before_close(socket: &TcpStream, bytes: &[u8]) -> io::Result<usize> {
+    write_with_more(socket, bytes)
+}
+
 /// Elsewhere there is no `MSG_MORE`: a plain write (mio's sockets are set
 /// up so that it raises no SIGPIPE on any platform).
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
-pub(crate) fn write_before_close(mut socket: &TcpStream, bytes: &[u8]) -> io::Result<usize> {
+pub(crate) fn write_with_more(mut socket: &TcpStream, bytes: &[u8]) -> io::Result<usize> {
     socket.write(bytes)
 }
 

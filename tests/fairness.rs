@@ -11,7 +11,7 @@
 //! shows what the budget buys a client end to end, and it fails for sure
 //! if a connection stopped by its budget is not continued from the ready
 //! list: no new edge comes for a socket that still has room, and the
-//! download stalls after its first 256 KiB.
+//! download stalls after its first turn's budget.
 
 mod util;
 

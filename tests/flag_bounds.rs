@@ -27,6 +27,9 @@ const TOO_LARGE: &[(&str, &str, &str)] = &[
     ("--defer-accept", "3601s", "1h"),
     ("--max-echo-delay", "3601s", "1h"),
     ("--max-echo-size", "1099511627777", "1099511627776"),
+    ("--file-cache-entries", "1048577", "1048576"),
+    ("--file-cache-small-bytes", "16777217", "16777216"),
+    ("--file-cache-total-bytes", "1099511627777", "1099511627776"),
 ];
 
 #[test]
@@ -69,6 +72,12 @@ fn every_flag_at_its_bound_is_accepted_and_the_server_serves() {
         "--max-echo-delay",
         "1h",
         "--max-echo-size",
+        "1099511627776",
+        "--file-cache-entries",
+        "1048576",
+        "--file-cache-small-bytes",
+        "16777216",
+        "--file-cache-total-bytes",
         "1099511627776",
     ])
     .unwrap_or_else(|(code, stderr)| panic!("refused (exit {code:?}):\n{stderr}"));

@@ -17,26 +17,35 @@
 //! - `response`: writing status lines and headers; the cached Date.
 //! - `route`: which handler answers which path.
 //! - `echo`, `echo_query`, `echo_body`: the /echo benchmark target.
-//! - `files`: static files under --root.
+//! - `files`: static files under --root: what to answer.
+//! - `beneath`: opening a path beneath --root (openat2), never out of it.
+//! - `file_cache`: the open-file cache (descriptors, validators, small
+//!   files' contents), revalidated once a second.
 //! - `access_log`: the Common Log Format lines, one write per loop turn.
 //! - `counts`: responses by status class, HTTP's own metrics.
 
 mod access_log;
+mod beneath;
 mod body;
 mod counts;
 mod echo;
 mod echo_body;
 mod echo_query;
+mod file_cache;
 mod files;
 mod request;
 mod response;
 mod route;
 
 use super::{Context, Output, Protocol, Verdict};
-use crate::config::{MAX_BODY_BYTES_CEILING, MAX_REQUEST_BYTES_CEILING, check_count};
+use crate::config::{
+    FILE_CACHE_ENTRIES_CEILING, FILE_CACHE_SMALL_BYTES_CEILING, FILE_CACHE_TOTAL_BYTES_CEILING,
+    MAX_BODY_BYTES_CEILING, MAX_REQUEST_BYTES_CEILING, check_count,
+};
 use access_log::AccessLog;
 use body::{BodyError, RequestBody};
 use counts::ResponseCounts;
+pub use file_cache::FileCacheLimits;
 use files::StaticFiles;
 use request::{Conditions, Method, OwnedConditions, Parsed, Request};
 use response::{Canned, DateCache, Head, Persistence};
@@ -150,6 +159,9 @@ pub struct HttpConfig {
     pub max_echo_size: u64,
     /// --echo-default: the query of /echo requests that carry none.
     pub echo_default: Option<String>,
+    /// --file-cache-entries, --file-cache-small-bytes,
+    /// --file-cache-total-bytes: the open-file cache's bounds.
+    pub file_cache: FileCacheLimits,
 }
 
 /// The largest --max-echo-delay: an hour is longer than any benchmark
@@ -171,6 +183,7 @@ impl Default for HttpConfig {
             max_echo_delay: Duration::from_secs(10),
             max_echo_size: 64 << 20,
             echo_default: None,
+            file_cache: FileCacheLimits::default(),
         }
     }
 }
@@ -190,6 +203,25 @@ impl HttpConfig {
             self.max_body_bytes,
             0,
             MAX_BODY_BYTES_CEILING,
+        )?;
+        let cache = &self.file_cache;
+        check_count(
+            "--file-cache-entries",
+            cache.entries,
+            0,
+            FILE_CACHE_ENTRIES_CEILING,
+        )?;
+        check_count(
+            "--file-cache-small-bytes",
+            cache.small_file_bytes,
+            0,
+            FILE_CACHE_SMALL_BYTES_CEILING,
+        )?;
+        check_count(
+            "--file-cache-total-bytes",
+            cache.total_bytes,
+            0,
+            FILE_CACHE_TOTAL_BYTES_CEILING,
         )?;
         check_count(
             "--max-echo-size",
@@ -258,7 +290,7 @@ impl Http {
             .map_err(|message| std::io::Error::new(std::io::ErrorKind::InvalidInput, message))?;
         let mut http = Http::new(config);
         if let Some(root) = &config.root {
-            http.files = Some(StaticFiles::new(root, config.autoindex)?);
+            http.files = Some(StaticFiles::new(root, config.autoindex, config.file_cache)?);
         }
         Ok(http)
     }
@@ -273,9 +305,9 @@ impl Http {
         out: &mut Output,
     ) -> (u16, u64) {
         if answer.route == Route::Static
-            && let Some(files) = &self.files
+            && let Some(files) = &mut self.files
         {
-            let reply = files.reply(target, conditions);
+            let reply = files.reply(target, conditions, ctx.now);
             let (status, bytes) =
                 reply.write(answer.head_only, answer.persistence, self.dates.imf(), out);
             self.responses.count(status);
@@ -290,6 +322,9 @@ impl Http {
                     ctx.metrics.write_prometheus(ctx.now, &mut self.scratch);
                     self.responses.write_prometheus(&mut self.scratch);
                     self.echo.counts.write_prometheus(&mut self.scratch);
+                    if let Some(files) = &self.files {
+                        files.write_prometheus(&mut self.scratch);
+                    }
                     (
                         200,
                         Some("text/plain; version=0.0.4; charset=utf-8"),
