@@ -21,6 +21,9 @@
 //!   the [`Protocol`] trait that lets you add your own.
 //! - [`metrics`]: counters shown at /metrics.
 //! - [`rlimit`]: raising the open-file limit at start.
+//! - [`service`]: what a service manager hands over and expects back:
+//!   the inherited listening socket (`LISTEN_FDS`) and `sd_notify`
+//!   notifications.
 //!
 //! # Using it as a library
 //!
@@ -54,6 +57,7 @@ pub mod config;
 pub mod metrics;
 pub mod protocol;
 pub mod rlimit;
+pub mod service;
 
 pub use config::Config;
 pub use protocol::{Context, FileRegion, Output, Protocol, StreamedBody, Verdict};

@@ -13,6 +13,7 @@ use reactord::config::{
 };
 use reactord::protocol::http::{Http, HttpConfig};
 use reactord::protocol::{echo::Echo, greeting::Greeting};
+use reactord::service::Notifier;
 use reactord::{Protocol, Server};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use std::net::SocketAddr;
@@ -116,8 +117,37 @@ enum ProtocolName {
     Greeting,
 }
 
+/// What the process was handed at start, besides its flags: a listening
+/// socket (from a service manager) and where to send notifications.
+struct Inherited {
+    /// The socket to serve instead of binding `--listen`, and the line
+    /// logged after `listening on` to say where it came from.
+    listener: Option<(std::net::TcpListener, String)>,
+    /// `NOTIFY_SOCKET`, as a notifier.
+    notifier: Option<Notifier>,
+}
+
+impl Inherited {
+    /// Read (and remove) the service manager's variables. Called first
+    /// thing in `main`, while the process has one thread.
+    fn from_env(listen: SocketAddr) -> Result<Inherited, String> {
+        let listener = reactord::service::inherited_listener()
+            .map_err(|err| format!("cannot use the socket from the service manager: {err}"))?
+            .map(|listener| {
+                let note = format!(
+                    "listening socket inherited from the service manager (LISTEN_FDS); \
+                     --listen {listen} not bound"
+                );
+                (listener, note)
+            });
+        let notifier =
+            Notifier::from_env().map_err(|err| format!("cannot use NOTIFY_SOCKET: {err}"))?;
+        Ok(Inherited { listener, notifier })
+    }
+}
+
 /// Build the protocol `args` names, from its own flags, and serve it.
-fn start(args: Args, config: Config) -> Result<(), String> {
+fn start(args: Args, config: Config, inherited: Inherited) -> Result<(), String> {
     match args.protocol {
         ProtocolName::Http => {
             let root = args.root.clone();
@@ -125,12 +155,14 @@ fn start(args: Args, config: Config) -> Result<(), String> {
                 Some(root) => format!("cannot serve --root {}: {err}", root.display()),
                 None => err.to_string(),
             })?;
-            serve(config, http)
+            serve(config, http, inherited)
         }
-        ProtocolName::Echo => serve(config, Echo),
-        ProtocolName::Greeting => {
-            serve(config, Greeting::new(args.greeting, args.max_request_bytes))
-        }
+        ProtocolName::Echo => serve(config, Echo, inherited),
+        ProtocolName::Greeting => serve(
+            config,
+            Greeting::new(args.greeting, args.max_request_bytes),
+            inherited,
+        ),
     }
 }
 
@@ -164,6 +196,13 @@ impl Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    let inherited = match Inherited::from_env(args.listen) {
+        Ok(inherited) => inherited,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::FAILURE;
+        }
+    };
     let level = args.log_level;
     // A logger that fails to install (one is already set) is not worth dying for.
     let _ = simple_logger::SimpleLogger::new()
@@ -185,7 +224,7 @@ fn main() -> ExitCode {
         }
         Err(err) => log::warn!("cannot read or raise the descriptor limit: {err}"),
     }
-    let result = start(args, config);
+    let result = start(args, config, inherited);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
@@ -196,8 +235,19 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve<P: Protocol>(config: Config, protocol: P) -> Result<(), String> {
-    let mut server = Server::bind(config, protocol).map_err(|err| err.to_string())?;
+fn serve<P: Protocol>(config: Config, protocol: P, inherited: Inherited) -> Result<(), String> {
+    let mut server = match inherited.listener {
+        Some((listener, note)) => {
+            let mut server =
+                Server::from_listener(config, protocol, listener).map_err(|err| err.to_string())?;
+            server.note_after_listening(note);
+            server
+        }
+        None => Server::bind(config, protocol).map_err(|err| err.to_string())?,
+    };
+    if let Some(notifier) = inherited.notifier {
+        server.notify_with(notifier);
+    }
     // Before `run` logs `listening on`: whoever reads that line may signal
     // at once, and a SIGTERM without a handler would kill the process.
     pass_signals_to(&mut server).map_err(|err| format!("cannot handle SIGINT/SIGTERM: {err}"))?;

@@ -31,6 +31,7 @@ use crate::connection::{
 use crate::metrics::Metrics;
 use crate::protocol::{Context, Output, Protocol};
 use crate::send_queue::write_before_close;
+use crate::service::Notifier;
 use crate::shutdown::{Cause, ShutdownHandle, ShutdownRequests};
 use crate::timer::{Timers, deadline_after};
 use log::{debug, info, trace, warn};
@@ -61,6 +62,11 @@ const MIN_READ_BUFFER: usize = 16 * 1024;
 
 /// Events fetched per `poll` call.
 const EVENTS_CAPACITY: usize = 1024;
+
+/// How often a server with a [`Notifier`] reports its `STATUS=` (and, at
+/// most, how long between two `WATCHDOG=1`, which go at half the service
+/// manager's interval when that is shorter).
+const STATUS_INTERVAL: Duration = Duration::from_secs(1);
 
 /// After `accept` fails for lack of a resource (descriptors, memory), how
 /// long to stop accepting. The pending connection keeps the listener
@@ -129,6 +135,14 @@ pub struct Server<P: Protocol> {
     /// Set by the first shutdown request: the time by which everything must
     /// be done. While it is set, the server is draining.
     shutdown_deadline: Option<Instant>,
+    /// Logged after the `listening on` line: where the socket came from,
+    /// when it was not bound here.
+    listen_note: Option<String>,
+    /// The service manager (or supervisor) to tell about readiness,
+    /// stopping and status; None costs nothing.
+    notifier: Option<Notifier>,
+    /// When the next `STATUS=`/`WATCHDOG=1` is due (only with a notifier).
+    next_status: Option<Instant>,
 }
 
 impl<P: Protocol> Server<P> {
@@ -140,6 +154,20 @@ impl<P: Protocol> Server<P> {
             addr: config.listen,
             source,
         })?;
+        Server::from_listener(config, protocol, listener)
+    }
+
+    /// Set up the loop on a socket that is already listening (inherited
+    /// from a service manager or a supervisor) instead of binding
+    /// `config.listen`, which is then ignored. The socket must be
+    /// non-blocking; its listener options (backlog, SO_REUSEPORT,
+    /// TCP_DEFER_ACCEPT) are whatever its creator set.
+    pub fn from_listener(
+        config: Config,
+        protocol: P,
+        listener: std::net::TcpListener,
+    ) -> Result<Server<P>, StartError> {
+        config.validate().map_err(StartError::Config)?;
         let mut listener = TcpListener::from_std(listener);
         let local_addr = listener.local_addr().map_err(StartError::Setup)?;
         let poll = Poll::new().map_err(StartError::Setup)?;
@@ -176,7 +204,25 @@ impl<P: Protocol> Server<P> {
             accept_paused_until: None,
             last_accept_warning: None,
             shutdown_deadline: None,
+            listen_note: None,
+            notifier: None,
+            next_status: None,
         })
+    }
+
+    /// A line to log right after `listening on ADDR (PROTOCOL)`, saying
+    /// where the socket came from (the binary says "from the service
+    /// manager" for an inherited one).
+    pub fn note_after_listening(&mut self, note: impl Into<String>) {
+        self.listen_note = Some(note.into());
+    }
+
+    /// Tell `notifier` about this server's life: `READY=1` once listening,
+    /// `STATUS=` with the connections open once a second, `WATCHDOG=1`
+    /// from the loop itself when the notifier has a watchdog interval (so
+    /// a stuck loop is noticed), and `STOPPING=1` when the drain begins.
+    pub fn notify_with(&mut self, notifier: Notifier) {
+        self.notifier = Some(notifier);
     }
 
     /// The address actually bound (with the real port when port 0 was asked).
@@ -232,6 +278,13 @@ impl<P: Protocol> Server<P> {
             self.local_addr,
             self.protocol.name()
         );
+        if let Some(note) = &self.listen_note {
+            info!("{note}");
+        }
+        if let Some(notifier) = &self.notifier {
+            notifier.notify("READY=1");
+            self.next_status = Some(deadline_after(Instant::now(), self.status_interval()));
+        }
         let mut events = Events::with_capacity(EVENTS_CAPACITY);
         loop {
             let timeout = self.poll_timeout(Instant::now());
@@ -275,6 +328,9 @@ impl<P: Protocol> Server<P> {
             }
             self.fire_timers(now);
             self.remove_closed();
+            if self.next_status.is_some_and(|due| due <= now) {
+                self.report_status(now);
+            }
             self.protocol.end_of_turn();
 
             if let Some(deadline) = self.shutdown_deadline {
@@ -303,11 +359,45 @@ impl<P: Protocol> Server<P> {
             self.timers.next_wakeup(),
             self.accept_paused_until,
             self.shutdown_deadline,
+            self.next_status,
         ]
         .into_iter()
         .flatten()
         .min()
         .map(|at| at.saturating_duration_since(now))
+    }
+
+    /// How often `report_status` runs: once a second, or at half the
+    /// watchdog interval when that is shorter (systemd's advice).
+    fn status_interval(&self) -> Duration {
+        match self.notifier.as_ref().and_then(Notifier::watchdog) {
+            Some(watchdog) => STATUS_INTERVAL.min(watchdog / 2),
+            None => STATUS_INTERVAL,
+        }
+    }
+
+    /// Send `STATUS=` (and `WATCHDOG=1` if one is expected) and schedule
+    /// the next: the loop's own timer drives it, so if the loop is stuck
+    /// the watchdog stops and the service manager notices.
+    fn report_status(&mut self, now: Instant) {
+        let Some(notifier) = &self.notifier else {
+            return;
+        };
+        let state = if self.shutdown_deadline.is_some() {
+            "draining"
+        } else {
+            "serving"
+        };
+        let watchdog = if notifier.watchdog().is_some() {
+            "\nWATCHDOG=1"
+        } else {
+            ""
+        };
+        notifier.notify(&format!(
+            "STATUS={state}, {} connections open{watchdog}",
+            self.connections.len()
+        ));
+        self.next_status = Some(deadline_after(now, self.status_interval()));
     }
 
     /// Accept until `WouldBlock`.
@@ -599,6 +689,9 @@ impl<P: Protocol> Server<P> {
     /// Stop accepting, close idle connections, let the others finish.
     fn begin_shutdown(&mut self, now: Instant) {
         self.shutdown_deadline = Some(deadline_after(now, self.config.shutdown_timeout));
+        if let Some(notifier) = &self.notifier {
+            notifier.notify("STOPPING=1");
+        }
         if let Some(mut listener) = self.listener.take() {
             let _ = self.poll.registry().deregister(&mut listener);
         }
