@@ -10,16 +10,21 @@ use log::LevelFilter;
 use reactord::config::{
     BACKLOG_CEILING, Config, MAX_BODY_BYTES_CEILING, MAX_CONNECTIONS_CEILING,
     MAX_REQUEST_BYTES_CEILING, parse_defer_accept, parse_shutdown_timeout, parse_timeout,
+    parse_workers,
 };
 use reactord::protocol::http::{Http, HttpConfig};
 use reactord::protocol::{echo::Echo, greeting::Greeting};
 use reactord::service::Notifier;
+use reactord::supervisor::{Signal, Supervisor, SupervisorConfig, WorkerCommand};
+use reactord::worker_metrics::WorkerCounters;
 use reactord::{Protocol, Server};
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM};
 use std::net::SocketAddr;
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A TCP server daemon whose whole server is one hand-written,
@@ -101,6 +106,10 @@ struct Args {
     /// off | error | warn | info | debug | trace
     #[arg(long, default_value = "info", value_name = "LEVEL")]
     log_level: LevelFilter,
+    /// A supervisor and N single-threaded workers on one listening socket
+    /// (`auto`: one per core); 1 is a single process, no supervisor
+    #[arg(long, default_value = "1", value_parser = parse_workers, value_name = "N|auto")]
+    workers: usize,
 }
 
 /// The protocols `--protocol` can name. Adding one to the binary is this
@@ -115,6 +124,83 @@ enum ProtocolName {
     Echo,
     /// The seed's "read a request, answer, close" greeting.
     Greeting,
+}
+
+/// How this process serves, decided at start.
+enum Launch {
+    /// One process, today's server (`--workers 1`).
+    Single(Inherited),
+    /// `--workers N`: the supervisor of N workers, and how to start one.
+    Supervisor(Inherited, usize, WorkerCommand),
+    /// A worker started by a supervisor (`REACTORD_WORKER` set).
+    Worker(WorkerParts),
+}
+
+impl Launch {
+    /// Read (and remove) what the environment hands this process. Called
+    /// first thing in `main`, while the process has one thread.
+    fn from_env(args: &Args) -> Result<Launch, String> {
+        if let Some(worker) = WorkerParts::from_env()? {
+            return Ok(Launch::Worker(worker));
+        }
+        let inherited = Inherited::from_env(args.listen)?;
+        Ok(if args.workers > 1 {
+            // The path as it is now, before an upgrade can replace the
+            // file (see `reactord::supervisor`).
+            let command = WorkerCommand::this_process()
+                .map_err(|err| format!("cannot find this program's path: {err}"))?;
+            Launch::Supervisor(inherited, args.workers, command)
+        } else {
+            Launch::Single(inherited)
+        })
+    }
+}
+
+/// What a worker gets from its supervisor (see `reactord::supervisor`).
+struct WorkerParts {
+    slot: usize,
+    listener: std::net::TcpListener,
+    counters: Arc<WorkerCounters>,
+    notifier: Notifier,
+}
+
+impl WorkerParts {
+    fn from_env() -> Result<Option<WorkerParts>, String> {
+        use reactord::supervisor::{CHANNEL_FD, COUNTERS_FD, LISTENER_FD, WORKER_ENV};
+        let Some(slot) = std::env::var_os(WORKER_ENV) else {
+            return Ok(None);
+        };
+        // SAFETY: start-up, one thread (see `Launch::from_env`).
+        unsafe { std::env::remove_var(WORKER_ENV) };
+        let slot: usize = slot
+            .to_str()
+            .and_then(|slot| slot.parse().ok())
+            .ok_or_else(|| format!("{WORKER_ENV} is not a slot number"))?;
+        let broken = |err: std::io::Error| format!("worker {slot}: {err}");
+        let listener = reactord::service::listener_from_fd(LISTENER_FD).map_err(broken)?;
+        for fd in [COUNTERS_FD, CHANNEL_FD] {
+            // SAFETY: fcntl on an integer descriptor.
+            if unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) } == -1 {
+                return Err(broken(std::io::Error::last_os_error()));
+            }
+        }
+        // SAFETY: the supervisor put these descriptors here for us, and
+        // nothing else in this process owns them.
+        let (counters, channel) = unsafe {
+            (
+                OwnedFd::from_raw_fd(COUNTERS_FD),
+                std::os::unix::net::UnixDatagram::from_raw_fd(CHANNEL_FD),
+            )
+        };
+        let counters = WorkerCounters::open(counters, slot).map_err(broken)?;
+        let notifier = Notifier::connected(channel).map_err(broken)?;
+        Ok(Some(WorkerParts {
+            slot,
+            listener,
+            counters: Arc::new(counters),
+            notifier,
+        }))
+    }
 }
 
 /// What the process was handed at start, besides its flags: a listening
@@ -147,7 +233,7 @@ impl Inherited {
 }
 
 /// Build the protocol `args` names, from its own flags, and serve it.
-fn start(args: Args, config: Config, inherited: Inherited) -> Result<(), String> {
+fn start(args: Args, config: Config, launch: Launch) -> Result<(), String> {
     match args.protocol {
         ProtocolName::Http => {
             let root = args.root.clone();
@@ -155,13 +241,13 @@ fn start(args: Args, config: Config, inherited: Inherited) -> Result<(), String>
                 Some(root) => format!("cannot serve --root {}: {err}", root.display()),
                 None => err.to_string(),
             })?;
-            serve(config, http, inherited)
+            serve(config, http, launch)
         }
-        ProtocolName::Echo => serve(config, Echo, inherited),
+        ProtocolName::Echo => serve(config, Echo, launch),
         ProtocolName::Greeting => serve(
             config,
             Greeting::new(args.greeting, args.max_request_bytes),
-            inherited,
+            launch,
         ),
     }
 }
@@ -196,8 +282,10 @@ impl Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let inherited = match Inherited::from_env(args.listen) {
-        Ok(inherited) => inherited,
+    // Before anything else: the environment is read while the process
+    // has one thread.
+    let launch = match Launch::from_env(&args) {
+        Ok(launch) => launch,
         Err(message) => {
             eprintln!("error: {message}");
             return ExitCode::FAILURE;
@@ -224,7 +312,7 @@ fn main() -> ExitCode {
         }
         Err(err) => log::warn!("cannot read or raise the descriptor limit: {err}"),
     }
-    let result = start(args, config, inherited);
+    let result = start(args, config, launch);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
@@ -235,7 +323,95 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve<P: Protocol>(config: Config, protocol: P, inherited: Inherited) -> Result<(), String> {
+/// Serve `protocol` as `launch` says.
+fn serve<P: Protocol>(config: Config, protocol: P, launch: Launch) -> Result<(), String> {
+    match launch {
+        Launch::Single(inherited) => serve_single(config, protocol, inherited),
+        Launch::Worker(parts) => serve_worker(config, protocol, parts),
+        Launch::Supervisor(inherited, workers, command) => {
+            // The protocol was built to check its settings (a bad --root
+            // fails here, once, not in every worker); the workers build
+            // their own.
+            let name = protocol.name();
+            drop(protocol);
+            supervise(config, name, workers, command, inherited)
+        }
+    }
+}
+
+/// `--workers N`: bind (or take the inherited socket), then supervise.
+fn supervise(
+    config: Config,
+    protocol: &'static str,
+    workers: usize,
+    command: WorkerCommand,
+    inherited: Inherited,
+) -> Result<(), String> {
+    let (listener, note) = match inherited.listener {
+        Some((listener, note)) => (listener, Some(note)),
+        None => (
+            reactord::listen(&config).map_err(|err| err.to_string())?,
+            None,
+        ),
+    };
+    let settings = SupervisorConfig {
+        workers,
+        shutdown_timeout: config.shutdown_timeout,
+        protocol,
+        command,
+    };
+    let mut supervisor = Supervisor::new(settings, listener)
+        .map_err(|err| format!("cannot set up the supervisor: {err}"))?;
+    if let Some(note) = note {
+        supervisor.note_after_listening(note);
+    }
+    if let Some(notifier) = inherited.notifier {
+        supervisor.notify_with(notifier);
+    }
+    let signals = [
+        (SIGINT, Signal::Stop("SIGINT")),
+        (SIGTERM, Signal::Stop("SIGTERM")),
+        (SIGHUP, Signal::Reload),
+        (SIGCHLD, Signal::Child),
+    ];
+    for (number, signal) in signals {
+        let stream =
+            signal_stream(number).map_err(|err| format!("cannot handle signals: {err}"))?;
+        supervisor
+            .on_signal(stream, signal)
+            .map_err(|err| format!("cannot handle signals: {err}"))?;
+    }
+    supervisor.run()
+}
+
+/// One worker of a supervisor: today's server on the supervisor's socket.
+fn serve_worker<P: Protocol>(
+    config: Config,
+    protocol: P,
+    parts: WorkerParts,
+) -> Result<(), String> {
+    let mut server =
+        Server::from_listener(config, protocol, parts.listener).map_err(|err| err.to_string())?;
+    server
+        .serve_as_worker(parts.counters)
+        .map_err(|err| format!("cannot share the listening socket: {err}"))?;
+    server.note_after_listening(format!(
+        "worker {} (pid {}) serving its supervisor's socket",
+        parts.slot,
+        std::process::id()
+    ));
+    server.notify_with(parts.notifier);
+    pass_signals_to(&mut server).map_err(|err| format!("cannot handle SIGINT/SIGTERM: {err}"))?;
+    server
+        .run()
+        .map_err(|err| format!("event loop failed: {err}"))
+}
+
+fn serve_single<P: Protocol>(
+    config: Config,
+    protocol: P,
+    inherited: Inherited,
+) -> Result<(), String> {
     let mut server = match inherited.listener {
         Some((listener, note)) => {
             let mut server =
@@ -267,13 +443,18 @@ fn serve<P: Protocol>(config: Config, protocol: P, inherited: Inherited) -> Resu
 /// thread, and never runs code inside a signal handler.
 fn pass_signals_to<P: Protocol>(server: &mut Server<P>) -> std::io::Result<()> {
     for (signal, name) in [(SIGINT, "SIGINT"), (SIGTERM, "SIGTERM")] {
-        let (receiver, sender) = UnixStream::pair()?;
-        receiver.set_nonblocking(true)?;
-        // A full pipe must not block the handler: the byte is dropped, and
-        // the bytes already waiting say enough.
-        sender.set_nonblocking(true)?;
-        signal_hook::low_level::pipe::register(signal, sender)?;
-        server.shutdown_when_readable(mio::net::UnixStream::from_std(receiver), name)?;
+        server.shutdown_when_readable(signal_stream(signal)?, name)?;
     }
     Ok(())
+}
+
+/// A stream that receives one byte per delivery of `signal`.
+fn signal_stream(signal: i32) -> std::io::Result<mio::net::UnixStream> {
+    let (receiver, sender) = UnixStream::pair()?;
+    receiver.set_nonblocking(true)?;
+    // A full pipe must not block the handler: the byte is dropped, and
+    // the bytes already waiting say enough.
+    sender.set_nonblocking(true)?;
+    signal_hook::low_level::pipe::register(signal, sender)?;
+    Ok(mio::net::UnixStream::from_std(receiver))
 }

@@ -34,6 +34,7 @@ use crate::send_queue::write_before_close;
 use crate::service::Notifier;
 use crate::shutdown::{Cause, ShutdownHandle, ShutdownRequests};
 use crate::timer::{Timers, deadline_after};
+use crate::worker_metrics::WorkerCounters;
 use log::{debug, info, trace, warn};
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
@@ -42,6 +43,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::io::{self, Read};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 /// The listener's token. Connection tokens are slab keys, which start at 0
@@ -67,6 +69,11 @@ const EVENTS_CAPACITY: usize = 1024;
 /// most, how long between two `WATCHDOG=1`, which go at half the service
 /// manager's interval when that is shorter).
 const STATUS_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How long a worker's drain lets idle connections bring one more request
+/// (answered with `Connection: close`) before it closes them: see
+/// [`Server::serve_as_worker`].
+const DRAIN_IDLE_GRACE: Duration = Duration::from_secs(1);
 
 /// After `accept` fails for lack of a resource (descriptors, memory), how
 /// long to stop accepting. The pending connection keeps the listener
@@ -143,6 +150,12 @@ pub struct Server<P: Protocol> {
     notifier: Option<Notifier>,
     /// When the next `STATUS=`/`WATCHDOG=1` is due (only with a notifier).
     next_status: Option<Instant>,
+    /// A worker's listening socket is shared with the other workers (see
+    /// [`Server::serve_as_worker`]): the drain hands the backlog over
+    /// instead of refusing it.
+    shared_listener: bool,
+    /// A worker's drain: when the connections still idle are closed.
+    drain_idle_at: Option<Instant>,
 }
 
 impl<P: Protocol> Server<P> {
@@ -207,7 +220,50 @@ impl<P: Protocol> Server<P> {
             listen_note: None,
             notifier: None,
             next_status: None,
+            shared_listener: false,
+            drain_idle_at: None,
         })
+    }
+
+    /// Serve as one of several worker processes on one listening socket
+    /// (`--workers`): count into `counters`' slot so /metrics shows the
+    /// whole server, let one worker wake per new connection, and drain
+    /// without dropping anything the socket holds.
+    ///
+    /// # One wake-up per connection
+    ///
+    /// Every worker's epoll watches the same socket, and a plain
+    /// registration wakes all of them for each connection (the thundering
+    /// herd): one accepts, the others find nothing. On Linux the listener
+    /// is registered with `EPOLLEXCLUSIVE`, which mio does not offer, by
+    /// one `epoll_ctl` on the poller's descriptor: the kernel wakes one
+    /// worker that is waiting in `epoll_wait` (a busy worker does not
+    /// count, so the connection is never left to one that is not
+    /// looking).
+    ///
+    /// # Draining a shared socket
+    ///
+    /// A worker that stops (SIGHUP's restart, or the end) leaves the
+    /// socket open in the others. It first stops watching it, then accepts
+    /// what the kernel has queued (a wake-up meant for it may have been the
+    /// only one), and serves those connections: a connection still waiting
+    /// for its first request is not closed as idle, since its client has
+    /// just connected and its request is on the way. It closes after that
+    /// request.
+    ///
+    /// Nor are idle keep-alive connections closed at once, as a single
+    /// process does: a client may be sending its next request at that
+    /// very moment, and would see the connection close under it. For a
+    /// second ([`DRAIN_IDLE_GRACE`]) each may bring one more request,
+    /// answered with `Connection: close` (see `Protocol::begin_drain`);
+    /// then those still idle are closed.
+    pub fn serve_as_worker(&mut self, counters: Arc<WorkerCounters>) -> io::Result<()> {
+        self.metrics.share_with_workers(counters);
+        self.shared_listener = true;
+        if let Some(listener) = self.listener.as_mut() {
+            register_exclusive(self.poll.registry(), &self.poll, listener)?;
+        }
+        Ok(())
     }
 
     /// A line to log right after `listening on ADDR (PROTOCOL)`, saying
@@ -331,6 +387,15 @@ impl<P: Protocol> Server<P> {
             if self.next_status.is_some_and(|due| due <= now) {
                 self.report_status(now);
             }
+            if self.drain_idle_at.is_some_and(|due| due <= now) {
+                self.drain_idle_at = None;
+                self.close_idle(now);
+                self.remove_closed();
+            }
+            if let Some(workers) = self.metrics.workers() {
+                workers.publish(&self.metrics);
+                workers.publish_protocol(self.protocol.counters());
+            }
             self.protocol.end_of_turn();
 
             if let Some(deadline) = self.shutdown_deadline {
@@ -360,6 +425,7 @@ impl<P: Protocol> Server<P> {
             self.accept_paused_until,
             self.shutdown_deadline,
             self.next_status,
+            self.drain_idle_at,
         ]
         .into_iter()
         .flatten()
@@ -547,7 +613,9 @@ impl<P: Protocol> Server<P> {
         let mut turn = conn.drive(&mut env);
         // While shutting down, a connection that has finished its request
         // closes instead of waiting for another.
-        if self.shutdown_deadline.is_some() && conn.is_idle(&*env.protocol) {
+        if self.shutdown_deadline.is_some()
+            && closes_at_drain(conn, &*env.protocol, self.shared_listener)
+        {
             conn.close_when_flushed();
             turn = conn.drive(&mut env);
         }
@@ -692,10 +760,27 @@ impl<P: Protocol> Server<P> {
         if let Some(notifier) = &self.notifier {
             notifier.notify("STOPPING=1");
         }
-        if let Some(mut listener) = self.listener.take() {
-            let _ = self.poll.registry().deregister(&mut listener);
+        if let Some(listener) = self.listener.as_mut() {
+            let _ = self.poll.registry().deregister(listener);
         }
         self.accept_paused_until = None;
+        if self.shared_listener {
+            // See `serve_as_worker`: take what is queued, the other workers
+            // get the rest.
+            self.accept(now, SystemTime::now());
+        }
+        self.listener = None;
+        self.protocol.begin_drain();
+        if self.shared_listener {
+            self.drain_idle_at = Some(deadline_after(now, DRAIN_IDLE_GRACE));
+            return;
+        }
+        self.close_idle(now);
+    }
+
+    /// Close the connections that have nothing in flight (at the start of
+    /// a drain, or a worker's after its grace).
+    fn close_idle(&mut self, now: Instant) {
         // One pass over all connections, once: the only O(n) step, and it
         // happens once per process. An idle connection has nothing in
         // flight in either direction, so it is closed outright: with its
@@ -721,6 +806,56 @@ fn queue_removal<S>(closed: &mut Vec<usize>, key: usize, conn: &mut Connection<S
     }
 }
 
+/// Whether the drain closes this connection now: it has nothing in flight
+/// (see `Connection::is_idle`). On a worker's shared socket a connection
+/// still waiting for its first request is spared (see
+/// [`Server::serve_as_worker`]).
+fn closes_at_drain<P: Protocol>(
+    conn: &Connection<P::Session>,
+    protocol: &P,
+    shared_listener: bool,
+) -> bool {
+    conn.is_idle(protocol) && !(shared_listener && conn.awaits_first_request())
+}
+
+/// Register `listener` on `poll` for readable edges with `EPOLLEXCLUSIVE`
+/// (see [`Server::serve_as_worker`]), in place of mio's registration.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn register_exclusive(
+    registry: &mio::Registry,
+    poll: &Poll,
+    listener: &mut TcpListener,
+) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    registry.deregister(listener)?;
+    let mut event = libc::epoll_event {
+        events: (libc::EPOLLIN | libc::EPOLLET | libc::EPOLLEXCLUSIVE) as u32,
+        // mio reads an event's token from this field.
+        u64: LISTENER.0 as u64,
+    };
+    // SAFETY: epoll_ctl reads one epoll_event we own; both descriptors are
+    // open for the duration of the call.
+    let rc = unsafe {
+        libc::epoll_ctl(
+            poll.as_raw_fd(),
+            libc::EPOLL_CTL_ADD,
+            listener.as_raw_fd(),
+            &mut event,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Elsewhere the plain registration stays: every worker wakes.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn register_exclusive(_: &mio::Registry, _: &Poll, _: &mut TcpListener) -> io::Result<()> {
+    Ok(())
+}
+
 /// What the loop does after looking at the shutdown requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum LoopControl {
@@ -730,6 +865,17 @@ enum LoopControl {
     Continue,
     /// A second request: return from `run` without waiting for anyone.
     ExitNow,
+}
+
+/// Bind and listen on `config.listen` with the configured options, as
+/// [`Server::bind`] does: for a program (the `--workers` supervisor) that
+/// hands the socket to others.
+pub fn listen(config: &Config) -> Result<std::net::TcpListener, StartError> {
+    config.validate().map_err(StartError::Config)?;
+    bind_listener(config).map_err(|source| StartError::Bind {
+        addr: config.listen,
+        source,
+    })
 }
 
 /// Build the listening socket with socket2, for the options mio's `bind`

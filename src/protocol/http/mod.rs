@@ -63,6 +63,8 @@ pub struct Http {
     /// Reused buffer for bodies whose length must be known before the head
     /// is written (/metrics).
     scratch: Vec<u8>,
+    /// The server is draining: every response says `Connection: close`.
+    draining: bool,
 }
 
 /// Per-connection state: only what must survive between calls.
@@ -160,6 +162,7 @@ impl Http {
             hello: Default::default(),
             files: None,
             scratch: Vec::new(),
+            draining: false,
         }
     }
 
@@ -202,7 +205,8 @@ impl Http {
                 Route::Metrics => {
                     self.scratch.clear();
                     ctx.metrics.write_prometheus(ctx.now, &mut self.scratch);
-                    self.responses.write_prometheus(&mut self.scratch);
+                    self.responses
+                        .write_prometheus(ctx.metrics.workers(), &mut self.scratch);
                     (
                         200,
                         Some("text/plain; version=0.0.4; charset=utf-8"),
@@ -372,7 +376,7 @@ impl Http {
                 Method::Unknown => Route::NotImplemented,
             },
             head_only: request.method == Method::Head,
-            persistence: match (request.keep_alive, request.minor_version) {
+            persistence: match (request.keep_alive && !self.draining, request.minor_version) {
                 (false, _) => Persistence::Close,
                 (true, 0) => Persistence::KeepAlive10,
                 (true, _) => Persistence::KeepAlive,
@@ -489,6 +493,14 @@ impl Protocol for Http {
     fn on_reject(&mut self, input: &[u8], ctx: &mut Context<'_>, out: &mut Output) {
         self.dates.update(ctx.wall);
         self.refuse(503, request::is_head_request(input), out);
+    }
+
+    fn counters(&self) -> &[u64] {
+        self.responses.as_slice()
+    }
+
+    fn begin_drain(&mut self) {
+        self.draining = true;
     }
 
     fn end_of_turn(&mut self) {
