@@ -194,3 +194,34 @@ fn the_loop_sends_status_and_feeds_the_watchdog() {
         "{statuses:?}"
     );
 }
+
+#[test]
+fn a_supervisor_serves_the_inherited_socket_and_notifies_for_all_its_workers() {
+    let notify = NotifySocket::new("workers");
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut command = activated(
+        listener.as_raw_fd(),
+        &["--listen", "127.0.0.1:1", "--workers", "2"],
+    );
+    command.env("NOTIFY_SOCKET", &notify.path);
+    let mut server = Server::spawn(command);
+    drop(listener);
+    assert_eq!(server.addr, addr);
+    notify.wait_for("READY=1").expect("READY=1");
+    // READY=1 is sent once every worker is ready, not when the supervisor
+    // starts listening.
+    assert!(
+        server.wait_for_log("all 2 workers ready", Duration::from_secs(10)),
+        "{}",
+        server.stderr_text()
+    );
+    let response = http_get(addr, "/");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    server.sigterm();
+    notify
+        .wait_for("STOPPING=1")
+        .expect("STOPPING=1 after SIGTERM");
+    let status = server.wait_exit(Duration::from_secs(30));
+    assert!(status.is_some_and(|s| s.success()), "{status:?}");
+}
