@@ -78,5 +78,5 @@ mod shutdown;
 mod test_sockets;
 mod timer;
 
-pub use reactor::{Server, StartError, listen};
+pub use reactor::{AcceptWakeup, Server, StartError, listen};
 pub use shutdown::ShutdownHandle;

@@ -17,7 +17,7 @@ use reactord::protocol::{echo::Echo, greeting::Greeting};
 use reactord::service::Notifier;
 use reactord::supervisor::{Signal, Supervisor, SupervisorConfig, WorkerCommand};
 use reactord::worker_metrics::WorkerCounters;
-use reactord::{Protocol, Server};
+use reactord::{AcceptWakeup, Protocol, Server};
 use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM};
 use std::net::SocketAddr;
 use std::os::fd::{FromRawFd, OwnedFd};
@@ -392,8 +392,14 @@ fn serve_worker<P: Protocol>(
 ) -> Result<(), String> {
     let mut server =
         Server::from_listener(config, protocol, parts.listener).map_err(|err| err.to_string())?;
+    // Exclusive wake-ups unless a benchmark asks for the plain
+    // registration (benches/workers.sh compares the two).
+    let wakeup = match std::env::var("REACTORD_ACCEPT_WAKEUP").as_deref() {
+        Ok("all") => AcceptWakeup::All,
+        _ => AcceptWakeup::Exclusive,
+    };
     server
-        .serve_as_worker(parts.counters)
+        .serve_as_worker(parts.counters, wakeup)
         .map_err(|err| format!("cannot share the listening socket: {err}"))?;
     server.note_after_listening(format!(
         "worker {} (pid {}) serving its supervisor's socket",

@@ -108,6 +108,17 @@ impl fmt::Display for StartError {
 
 impl std::error::Error for StartError {}
 
+/// How the workers sharing one listening socket are woken for a new
+/// connection (see [`Server::serve_as_worker`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AcceptWakeup {
+    /// One waiting worker (`EPOLLEXCLUSIVE`, Linux): no thundering herd.
+    Exclusive,
+    /// Every worker, as a plain registration does; one wins the accept.
+    /// For comparison (benches/workers.sh).
+    All,
+}
+
 /// The server: a bound listener and an event loop, ready to [`Server::run`].
 pub struct Server<P: Protocol> {
     poll: Poll,
@@ -257,10 +268,16 @@ impl<P: Protocol> Server<P> {
     /// second ([`DRAIN_IDLE_GRACE`]) each may bring one more request,
     /// answered with `Connection: close` (see `Protocol::begin_drain`);
     /// then those still idle are closed.
-    pub fn serve_as_worker(&mut self, counters: Arc<WorkerCounters>) -> io::Result<()> {
+    pub fn serve_as_worker(
+        &mut self,
+        counters: Arc<WorkerCounters>,
+        wakeup: AcceptWakeup,
+    ) -> io::Result<()> {
         self.metrics.share_with_workers(counters);
         self.shared_listener = true;
-        if let Some(listener) = self.listener.as_mut() {
+        if let Some(listener) = self.listener.as_mut()
+            && wakeup == AcceptWakeup::Exclusive
+        {
             register_exclusive(self.poll.registry(), &self.poll, listener)?;
         }
         Ok(())

@@ -51,6 +51,7 @@
 //!   0. A second signal kills them at once.
 
 use crate::service::Notifier;
+use crate::timer::deadline_after;
 use crate::worker_metrics::WorkerCounters;
 use log::{error, info, warn};
 use mio::{Events, Interest, Poll, Token};
@@ -596,7 +597,7 @@ impl Supervisor {
     }
 
     fn schedule_replacement(&mut self, now: Instant, wait: Duration) {
-        self.replacements.push(now + wait);
+        self.replacements.push(deadline_after(now, wait));
     }
 
     fn start_due_replacements(&mut self, now: Instant) {
@@ -620,7 +621,7 @@ impl Supervisor {
             Some(watchdog) => STATUS_INTERVAL.min(watchdog / 2),
             None => STATUS_INTERVAL,
         };
-        self.next_status = now + interval;
+        self.next_status = deadline_after(now, interval);
         let Some(notifier) = &self.notifier else {
             return;
         };

@@ -25,6 +25,8 @@ const TOO_LARGE: &[(&str, &str, &str)] = &[
     ("--idle-timeout", "31536001", "8760h"),
     ("--shutdown-timeout", "8761h", "8760h"),
     ("--defer-accept", "3601s", "1h"),
+    // Not in the at-the-bound test below: 256 workers are 256 processes.
+    ("--workers", "257", "256"),
 ];
 
 #[test]
