@@ -423,6 +423,9 @@ fn serve_single<P: Protocol>(
             let mut server =
                 Server::from_listener(config, protocol, listener).map_err(|err| err.to_string())?;
             server.note_after_listening(note);
+            // systemd keeps the socket open across a restart: what is
+            // queued on it is the next process's, not to be refused.
+            server.hand_over_on_drain();
             server
         }
         None => Server::bind(config, protocol).map_err(|err| err.to_string())?,

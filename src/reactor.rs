@@ -236,6 +236,16 @@ impl<P: Protocol> Server<P> {
         })
     }
 
+    /// The listening socket outlives this server (a service manager or a
+    /// supervisor holds it, and a successor will accept on it): drain as
+    /// a handover, the way [`Server::serve_as_worker`] describes, instead
+    /// of the single process's "refuse what comes next". The binary does
+    /// this for a socket inherited from systemd, so `systemctl restart`
+    /// leaves the queued connections to the next process.
+    pub fn hand_over_on_drain(&mut self) {
+        self.shared_listener = true;
+    }
+
     /// Serve as one of several worker processes on one listening socket
     /// (`--workers`): count into `counters`' slot so /metrics shows the
     /// whole server, let one worker wake per new connection, and drain
@@ -274,7 +284,7 @@ impl<P: Protocol> Server<P> {
         wakeup: AcceptWakeup,
     ) -> io::Result<()> {
         self.metrics.share_with_workers(counters);
-        self.shared_listener = true;
+        self.hand_over_on_drain();
         if let Some(listener) = self.listener.as_mut()
             && wakeup == AcceptWakeup::Exclusive
         {

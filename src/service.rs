@@ -61,8 +61,11 @@ pub fn inherited_listener() -> io::Result<Option<std::net::TcpListener>> {
 }
 
 /// Take ownership of `fd` as a listening TCP socket: check that it is one
-/// (a stream socket in the listening state), make it non-blocking and
-/// close-on-exec (children get it only when passed on purpose).
+/// (an IPv4 or IPv6 stream socket in the listening state), make it
+/// non-blocking and close-on-exec (children get it only when passed on
+/// purpose), and set TCP_NODELAY on it, which accepted sockets inherit (the
+/// reactor relies on that instead of a setsockopt per connection; a
+/// service manager's socket has it only with `NoDelay=true`).
 pub fn listener_from_fd(fd: RawFd) -> io::Result<std::net::TcpListener> {
     // SAFETY: fcntl on an integer descriptor has no memory effects; EBADF
     // is reported if it is not open.
@@ -77,12 +80,17 @@ pub fn listener_from_fd(fd: RawFd) -> io::Result<std::net::TcpListener> {
     let socket = unsafe { socket2::Socket::from_raw_fd(fd) };
     let listening = socket.is_listener().unwrap_or(false);
     let stream = socket.r#type().ok() == Some(socket2::Type::STREAM);
-    if !(listening && stream) {
+    let ip = matches!(
+        socket.domain(),
+        Ok(socket2::Domain::IPV4 | socket2::Domain::IPV6)
+    );
+    if !(listening && stream && ip) {
         return Err(io::Error::other(format!(
-            "inherited descriptor {fd} is not a listening stream socket"
+            "inherited descriptor {fd} is not a listening TCP socket"
         )));
     }
     socket.set_nonblocking(true)?;
+    socket.set_tcp_nodelay(true)?;
     Ok(socket.into())
 }
 
