@@ -1,7 +1,10 @@
 //! The server's counters: what /metrics shows and what the logs summarise.
 //!
 //! Plain integers, not atomics: the whole server is one thread, so the loop
-//! updates them with ordinary additions.
+//! updates them with ordinary additions. With `--workers`, each worker
+//! copies them into its slot of a shared region once per loop turn, and
+//! /metrics adds every worker's up (see `worker_metrics`); a single process
+//! has no region and pays nothing.
 //!
 //! These are the reactor's counters, about connections and bytes: the same
 //! for every protocol. A protocol sees them read-only (`Context::metrics`
