@@ -275,7 +275,7 @@ impl<P: Protocol> Server<P> {
     /// Nor are idle keep-alive connections closed at once, as a single
     /// process does: a client may be sending its next request at that
     /// very moment, and would see the connection close under it. For a
-    /// second ([`DRAIN_IDLE_GRACE`]) each may bring one more request,
+    /// second (`DRAIN_IDLE_GRACE`) each may bring one more request,
     /// answered with `Connection: close` (see `Protocol::begin_drain`);
     /// then those still idle are closed.
     pub fn serve_as_worker(
