@@ -225,3 +225,64 @@ fn a_supervisor_serves_the_inherited_socket_and_notifies_for_all_its_workers() {
     let status = server.wait_exit(Duration::from_secs(30));
     assert!(status.is_some_and(|s| s.success()), "{status:?}");
 }
+
+/// `reactord_http_responses_total{class="2xx"}` of the server at `addr`.
+fn answered(addr: std::net::SocketAddr) -> u64 {
+    let page = http_get(addr, "/metrics");
+    page.lines()
+        .find_map(|l| l.strip_prefix("reactord_http_responses_total{class=\"2xx\"} "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no 2xx count in {page}"))
+}
+
+/// What `systemctl restart` does with a socket unit: the service manager
+/// (here, the test) keeps the listening socket; the old process drains
+/// and exits, then the new one starts on the same socket. Under open-loop
+/// load, no request fails: connections that arrive in between wait in the
+/// socket's backlog.
+#[test]
+fn a_restart_on_a_socket_the_service_manager_keeps_fails_no_request() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let fd = listener.as_raw_fd();
+    let mut old = Server::spawn(activated(fd, &[]));
+    let target = format!("http://{addr}/");
+    let mut load = Child(
+        Command::new(env!("CARGO_BIN_EXE_reactord-load"))
+            .args([
+                "--rate",
+                "2000",
+                "--connections",
+                "16",
+                "--requests",
+                "20000",
+            ])
+            .args(["--json", &target])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    assert!(
+        util::wait_until(Duration::from_secs(30), || answered(addr) > 100),
+        "the load did not start"
+    );
+    old.sigterm();
+    let status = old.wait_exit(Duration::from_secs(30));
+    assert!(status.is_some_and(|s| s.success()), "{status:?}");
+    let new = Server::spawn(activated(fd, &[]));
+    assert_eq!(new.addr, addr);
+    let mut out = String::new();
+    assert!(
+        util::wait_until(Duration::from_secs(120), || load
+            .0
+            .try_wait()
+            .unwrap()
+            .is_some()),
+        "the load did not finish"
+    );
+    std::io::Read::read_to_string(&mut load.0.stdout.take().unwrap(), &mut out).unwrap();
+    assert!(out.contains("\"requests\":20000"), "{out}");
+    assert!(out.contains("\"total\":0"), "failed requests: {out}");
+}
