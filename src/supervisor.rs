@@ -490,6 +490,8 @@ impl Supervisor {
         let mut became_ready = false;
         loop {
             match worker.channel.recv(&mut buf) {
+                // Workers never send an empty message: this is the end.
+                Ok(0) => break,
                 Ok(n) => {
                     let message = buf.get(..n).unwrap_or_default();
                     if message
