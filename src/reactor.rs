@@ -167,6 +167,10 @@ pub struct Server<P: Protocol> {
     shared_listener: bool,
     /// A worker's drain: when the connections still idle are closed.
     drain_idle_at: Option<Instant>,
+    /// The earlier of `next_status` and `drain_idle_at`: one check per
+    /// turn for both, and None (no check at all) for a plain single
+    /// process.
+    chores_at: Option<Instant>,
 }
 
 impl<P: Protocol> Server<P> {
@@ -233,6 +237,7 @@ impl<P: Protocol> Server<P> {
             next_status: None,
             shared_listener: false,
             drain_idle_at: None,
+            chores_at: None,
         })
     }
 
@@ -367,6 +372,7 @@ impl<P: Protocol> Server<P> {
         if let Some(notifier) = &self.notifier {
             notifier.notify("READY=1");
             self.next_status = Some(deadline_after(Instant::now(), self.status_interval()));
+            self.plan_chores();
         }
         let mut events = Events::with_capacity(EVENTS_CAPACITY);
         loop {
@@ -411,13 +417,8 @@ impl<P: Protocol> Server<P> {
             }
             self.fire_timers(now);
             self.remove_closed();
-            if self.next_status.is_some_and(|due| due <= now) {
-                self.report_status(now);
-            }
-            if self.drain_idle_at.is_some_and(|due| due <= now) {
-                self.drain_idle_at = None;
-                self.close_idle(now);
-                self.remove_closed();
+            if self.chores_at.is_some_and(|due| due <= now) {
+                self.run_chores(now);
             }
             if let Some(workers) = self.metrics.workers() {
                 workers.publish(&self.metrics);
@@ -451,13 +452,34 @@ impl<P: Protocol> Server<P> {
             self.timers.next_wakeup(),
             self.accept_paused_until,
             self.shutdown_deadline,
-            self.next_status,
-            self.drain_idle_at,
+            self.chores_at,
         ]
         .into_iter()
         .flatten()
         .min()
         .map(|at| at.saturating_duration_since(now))
+    }
+
+    /// The periodic work that is not about one connection: the status
+    /// report (with a notifier) and the end of a worker's idle grace.
+    fn run_chores(&mut self, now: Instant) {
+        if self.next_status.is_some_and(|due| due <= now) {
+            self.report_status(now);
+        }
+        if self.drain_idle_at.is_some_and(|due| due <= now) {
+            self.drain_idle_at = None;
+            self.close_idle(now);
+            self.remove_closed();
+        }
+        self.plan_chores();
+    }
+
+    /// Recompute `chores_at` after `next_status` or `drain_idle_at` moved.
+    fn plan_chores(&mut self) {
+        self.chores_at = [self.next_status, self.drain_idle_at]
+            .into_iter()
+            .flatten()
+            .min();
     }
 
     /// How often `report_status` runs: once a second, or at half the
@@ -800,6 +822,7 @@ impl<P: Protocol> Server<P> {
         self.protocol.begin_drain();
         if self.shared_listener {
             self.drain_idle_at = Some(deadline_after(now, DRAIN_IDLE_GRACE));
+            self.plan_chores();
             return;
         }
         self.close_idle(now);
