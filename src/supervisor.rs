@@ -180,7 +180,7 @@ pub struct Supervisor {
     notifier: Option<Notifier>,
     /// Replacements to start, and when.
     replacements: Vec<Instant>,
-    backoff: Duration,
+    backoff: Backoff,
     /// Some once stopping: when the remaining workers are killed.
     stop_deadline: Option<Instant>,
     /// Whether every worker of the first generation has been ready once.
@@ -215,7 +215,7 @@ impl Supervisor {
             signals: Vec::new(),
             notifier: None,
             replacements: Vec::new(),
-            backoff: Duration::ZERO,
+            backoff: Backoff::default(),
             stop_deadline: None,
             started: false,
             next_status: Instant::now(),
@@ -582,17 +582,13 @@ impl Supervisor {
                 warn!("old worker {slot} (pid {pid}) died ({status}) during a restart");
                 continue;
             }
-            let lived = now.saturating_duration_since(worker.started);
-            if lived >= STABLE_AFTER {
-                self.backoff = Duration::ZERO;
-            }
+            let wait = self
+                .backoff
+                .after_death(now.saturating_duration_since(worker.started));
             warn!(
-                "worker {slot} (pid {pid}) died ({}); starting a replacement in {:?}",
+                "worker {slot} (pid {pid}) died ({}); starting a replacement in {wait:?}",
                 describe(status),
-                self.backoff
             );
-            let wait = self.backoff;
-            self.backoff = (self.backoff * 2).clamp(MIN_BACKOFF, MAX_BACKOFF);
             self.schedule_replacement(now, wait);
         }
         Ok(())
@@ -610,10 +606,9 @@ impl Supervisor {
         self.replacements.retain(|&at| at > now);
         for _ in 0..due {
             if let Err(err) = self.start_worker() {
-                let wait = self.backoff;
-                self.backoff = (self.backoff * 2).clamp(MIN_BACKOFF, MAX_BACKOFF);
+                let wait = self.backoff.after_failure();
                 error!("cannot start a replacement worker: {err}; retrying in {wait:?}");
-                self.schedule_replacement(now, wait.max(MIN_BACKOFF));
+                self.schedule_replacement(now, wait);
             }
         }
     }
@@ -646,6 +641,39 @@ impl Supervisor {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+/// How long to wait before replacing a worker: nothing after a worker
+/// that ran [`STABLE_AFTER`] or more, else [`MIN_BACKOFF`] doubling up to
+/// [`MAX_BACKOFF`], so a worker that dies at start-up cannot spin the
+/// machine.
+#[derive(Debug, Default)]
+struct Backoff {
+    /// The wait for the next quick death.
+    next: Duration,
+}
+
+impl Backoff {
+    /// A worker died after running `lived`: the wait before its replacement.
+    fn after_death(&mut self, lived: Duration) -> Duration {
+        if lived >= STABLE_AFTER {
+            self.next = Duration::ZERO;
+        }
+        self.grow()
+    }
+
+    /// Starting a replacement failed: the wait before trying again (never
+    /// zero).
+    fn after_failure(&mut self) -> Duration {
+        self.grow().max(MIN_BACKOFF)
+    }
+
+    /// The current wait; the next one doubles.
+    fn grow(&mut self) -> Duration {
+        let wait = self.next;
+        self.next = self.next.saturating_mul(2).clamp(MIN_BACKOFF, MAX_BACKOFF);
+        wait
     }
 }
 
@@ -707,4 +735,41 @@ fn child_setup(fds: &[(RawFd, RawFd); 3], supervisor: u32) -> io::Result<()> {
     #[cfg(not(any(target_os = "linux", target_os = "android")))]
     let _ = supervisor;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quick_deaths_back_off_and_a_stable_worker_resets_the_wait() {
+        let mut backoff = Backoff::default();
+        let quick = Duration::from_millis(50);
+        let waits: Vec<_> = (0..10).map(|_| backoff.after_death(quick)).collect();
+        assert_eq!(
+            waits[0],
+            Duration::ZERO,
+            "the first death is replaced at once"
+        );
+        assert_eq!(waits[1], MIN_BACKOFF);
+        assert_eq!(waits[2], MIN_BACKOFF * 2);
+        assert_eq!(waits[9], MAX_BACKOFF, "capped");
+        assert_eq!(backoff.after_death(STABLE_AFTER), Duration::ZERO);
+        assert_eq!(backoff.after_death(quick), MIN_BACKOFF);
+    }
+
+    #[test]
+    fn a_failed_start_is_never_retried_at_once() {
+        let mut backoff = Backoff::default();
+        assert_eq!(backoff.after_failure(), MIN_BACKOFF);
+        assert_eq!(backoff.after_failure(), MIN_BACKOFF);
+        assert_eq!(backoff.after_failure(), MIN_BACKOFF * 2);
+    }
+
+    #[test]
+    fn the_worker_command_names_the_program_by_a_path() -> io::Result<()> {
+        let command = WorkerCommand::this_process()?;
+        assert!(command.program.is_absolute(), "{:?}", command.program);
+        Ok(())
+    }
 }

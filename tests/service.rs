@@ -204,11 +204,21 @@ fn a_supervisor_serves_the_inherited_socket_and_notifies_for_all_its_workers() {
         listener.as_raw_fd(),
         &["--listen", "127.0.0.1:1", "--workers", "2"],
     );
-    command.env("NOTIFY_SOCKET", &notify.path);
+    command
+        .env("NOTIFY_SOCKET", &notify.path)
+        .env("WATCHDOG_USEC", "200000");
     let mut server = Server::spawn(command);
     drop(listener);
     assert_eq!(server.addr, addr);
     notify.wait_for("READY=1").expect("READY=1");
+    // The supervisor's loop feeds the watchdog and reports its workers.
+    let seen = notify
+        .wait_for("WATCHDOG=1")
+        .unwrap_or_else(|seen| panic!("no WATCHDOG=1; seen {seen:?}"));
+    assert!(
+        seen.iter().any(|m| m.contains("STATUS=2 workers, ")),
+        "{seen:?}"
+    );
     // READY=1 is sent once every worker is ready, not when the supervisor
     // starts listening.
     assert!(
