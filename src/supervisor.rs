@@ -566,6 +566,7 @@ impl Supervisor {
                 continue;
             };
             let _ = self.poll.registry().deregister(&mut worker.channel);
+            self.counters.worker_exited(slot);
             let pid = worker.child.id();
             if worker.draining {
                 info!("worker {slot} (pid {pid}) exited after draining ({status})");

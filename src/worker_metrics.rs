@@ -70,6 +70,10 @@ pub struct WorkerCounters {
     /// The slot this process writes (None in the supervisor, which only
     /// reads).
     own: Option<usize>,
+    /// What the slot held when this worker took it over (its
+    /// predecessor's counts; the gauge excepted): added to every value
+    /// published, so the slot's counters never go back.
+    carried: [u64; VALUES],
     fd: OwnedFd,
 }
 
@@ -118,14 +122,22 @@ impl WorkerCounters {
                 "worker slot {own} is outside the shared region ({slots} slots)"
             )));
         }
-        let counters = WorkerCounters::map(fd, slots, Some(own))?;
+        let mut counters = WorkerCounters::map(fd, slots, Some(own))?;
+        let mut carried = [0u64; VALUES];
         if let Some(slot) = counters.slot(own) {
-            slot.pid
-                .store(u64::from(std::process::id()), Ordering::Relaxed);
+            for (value, cell) in carried.iter_mut().zip(&slot.values) {
+                *value = cell.load(Ordering::Relaxed);
+            }
             if let Some(active) = slot.values.get(ACTIVE) {
                 active.store(0, Ordering::Relaxed);
             }
+            slot.pid
+                .store(u64::from(std::process::id()), Ordering::Relaxed);
         }
+        if let Some(active) = carried.get_mut(ACTIVE) {
+            *active = 0;
+        }
+        counters.carried = carried;
         Ok(counters)
     }
 
@@ -152,6 +164,7 @@ impl WorkerCounters {
             base,
             slots,
             own,
+            carried: [0; VALUES],
             fd,
         })
     }
@@ -195,8 +208,8 @@ impl WorkerCounters {
             metrics.bytes_read,
             metrics.bytes_written,
         ];
-        for (cell, value) in slot.values.iter().zip(values) {
-            cell.store(value, Ordering::Relaxed);
+        for ((cell, value), carried) in slot.values.iter().zip(values).zip(self.carried) {
+            cell.store(carried.wrapping_add(value), Ordering::Relaxed);
         }
     }
 
@@ -206,9 +219,18 @@ impl WorkerCounters {
         let Some(slot) = self.own.and_then(|own| self.slot(own)) else {
             return;
         };
-        let cells = slot.values.iter().skip(REACTOR_VALUES);
-        for (cell, &value) in cells.zip(values) {
-            cell.store(value, Ordering::Relaxed);
+        let cells = slot.values.iter().zip(self.carried).skip(REACTOR_VALUES);
+        for ((cell, carried), &value) in cells.zip(values) {
+            cell.store(carried.wrapping_add(value), Ordering::Relaxed);
+        }
+    }
+
+    /// The worker in `slot` has exited (the supervisor saw it): its
+    /// connections are gone, so its gauge of open ones is zeroed. Its
+    /// counters stay.
+    pub fn worker_exited(&self, slot: usize) {
+        if let Some(active) = self.slot(slot).and_then(|slot| slot.values.get(ACTIVE)) {
+            active.store(0, Ordering::Relaxed);
         }
     }
 
@@ -303,6 +325,31 @@ mod tests {
         // The supervisor writes nothing.
         supervisor.publish(&metrics);
         assert_eq!(supervisor.totals()[0], 5);
+        Ok(())
+    }
+
+    #[test]
+    fn a_replacement_counts_on_from_its_predecessors_values() -> io::Result<()> {
+        let supervisor = WorkerCounters::create(1)?;
+        let mut metrics = Metrics::new(Instant::now());
+        metrics.connections_accepted = 5;
+        metrics.connections_active = 2;
+        {
+            let dead = WorkerCounters::open(supervisor.fd().try_clone_to_owned()?, 0)?;
+            dead.publish(&metrics);
+            dead.publish_protocol(&[0, 4]);
+        }
+        let replacement = WorkerCounters::open(supervisor.fd().try_clone_to_owned()?, 0)?;
+        assert_eq!(supervisor.totals()[ACTIVE], 0, "the gauge starts again");
+        assert_eq!(supervisor.totals()[0], 5, "the counters do not");
+        metrics.connections_accepted = 3;
+        metrics.connections_active = 1;
+        replacement.publish(&metrics);
+        replacement.publish_protocol(&[0, 1]);
+        let totals = supervisor.totals();
+        assert_eq!(totals[0], 8);
+        assert_eq!(totals[ACTIVE], 1);
+        assert_eq!(totals[REACTOR_VALUES + 1], 5);
         Ok(())
     }
 

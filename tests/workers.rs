@@ -176,20 +176,25 @@ fn both_workers_serve_and_any_of_them_reports_the_whole_server() {
     );
 }
 
-/// The pid in `worker N started (pid P, ...)` for the first worker.
-fn first_worker_pid(server: &Server) -> i32 {
-    let line = server
-        .wait_for_line(DEADLINE, |l| l.contains("worker 0 started (pid "))
-        .expect("worker 0 started");
-    let pid = line.split("(pid ").nth(1).unwrap();
-    pid.split(',').next().unwrap().parse().unwrap()
-}
-
 #[test]
 fn a_killed_worker_is_replaced_and_requests_keep_succeeding() {
     let mut server = start_two(&[]);
-    let before = total(&metrics(&server), "reactord_connections_accepted_total");
-    let pid = first_worker_pid(&server);
+    for _ in 0..100 {
+        let response = http_get(server.addr, "/");
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    }
+    // Kill the worker that has accepted the most: its counts must survive
+    // it (its replacement counts on from them).
+    let page = metrics(&server);
+    let before = total(&page, "reactord_connections_accepted_total");
+    let pid: i32 = metric_lines(&page, "reactord_worker_connections_accepted_total")
+        .into_iter()
+        .max_by_key(|(_, accepted)| *accepted)
+        .and_then(|(labels, _)| {
+            let pid = labels.split("pid=\"").nth(1)?;
+            pid.split('"').next()?.parse().ok()
+        })
+        .unwrap_or_else(|| panic!("no worker pid in {page}"));
     // SAFETY: kill(2) on a worker of our own child; the supervisor has not
     // reaped it, so the pid is still that worker's.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
@@ -208,8 +213,19 @@ fn a_killed_worker_is_replaced_and_requests_keep_succeeding() {
         assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     }
     // The dead worker's counts stay in its slot: totals never go back.
-    let after = total(&metrics(&server), "reactord_connections_accepted_total");
-    assert!(after >= before + 20, "{before} -> {after}");
+    let page = metrics(&server);
+    let after = total(&page, "reactord_connections_accepted_total");
+    assert!(after >= before + 20, "{before} -> {after}: {page}");
+    // The dead worker's open connections are not counted any more: once
+    // the clients above are gone, only the one asking is open.
+    assert!(
+        wait_until(DEADLINE, || total(
+            &metrics(&server),
+            "reactord_connections_active"
+        ) == 1),
+        "{}",
+        metrics(&server)
+    );
 
     server.sigterm();
     let status = server.wait_exit(DEADLINE);
