@@ -15,16 +15,13 @@ use reactord::config::{
 use reactord::protocol::http::{Http, HttpConfig};
 use reactord::protocol::{echo::Echo, greeting::Greeting};
 use reactord::service::Notifier;
-use reactord::supervisor::{Signal, Supervisor, SupervisorConfig, WorkerCommand};
-use reactord::worker_metrics::WorkerCounters;
+use reactord::supervisor::{Signal, Supervisor, SupervisorConfig, WorkerCommand, WorkerParts};
 use reactord::{AcceptWakeup, Protocol, Server};
 use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM};
 use std::net::SocketAddr;
-use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// A TCP server daemon whose whole server is one hand-written,
@@ -153,53 +150,6 @@ impl Launch {
         } else {
             Launch::Single(inherited)
         })
-    }
-}
-
-/// What a worker gets from its supervisor (see `reactord::supervisor`).
-struct WorkerParts {
-    slot: usize,
-    listener: std::net::TcpListener,
-    counters: Arc<WorkerCounters>,
-    notifier: Notifier,
-}
-
-impl WorkerParts {
-    fn from_env() -> Result<Option<WorkerParts>, String> {
-        use reactord::supervisor::{CHANNEL_FD, COUNTERS_FD, LISTENER_FD, WORKER_ENV};
-        let Some(slot) = std::env::var_os(WORKER_ENV) else {
-            return Ok(None);
-        };
-        // SAFETY: start-up, one thread (see `Launch::from_env`).
-        unsafe { std::env::remove_var(WORKER_ENV) };
-        let slot: usize = slot
-            .to_str()
-            .and_then(|slot| slot.parse().ok())
-            .ok_or_else(|| format!("{WORKER_ENV} is not a slot number"))?;
-        let broken = |err: std::io::Error| format!("worker {slot}: {err}");
-        let listener = reactord::service::listener_from_fd(LISTENER_FD).map_err(broken)?;
-        for fd in [COUNTERS_FD, CHANNEL_FD] {
-            // SAFETY: fcntl on an integer descriptor.
-            if unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) } == -1 {
-                return Err(broken(std::io::Error::last_os_error()));
-            }
-        }
-        // SAFETY: the supervisor put these descriptors here for us, and
-        // nothing else in this process owns them.
-        let (counters, channel) = unsafe {
-            (
-                OwnedFd::from_raw_fd(COUNTERS_FD),
-                std::os::unix::net::UnixDatagram::from_raw_fd(CHANNEL_FD),
-            )
-        };
-        let counters = WorkerCounters::open(counters, slot).map_err(broken)?;
-        let notifier = Notifier::connected(channel).map_err(broken)?;
-        Ok(Some(WorkerParts {
-            slot,
-            listener,
-            counters: Arc::new(counters),
-            notifier,
-        }))
     }
 }
 

@@ -63,6 +63,7 @@ use std::os::unix::net::UnixDatagram;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The environment variable that makes the binary a worker; its value is
@@ -109,6 +110,63 @@ pub enum Signal {
     Reload,
     /// SIGCHLD: a worker exited.
     Child,
+}
+
+/// What a worker gets from its supervisor: the other end of
+/// [`Supervisor::run`]'s descriptors.
+#[derive(Debug)]
+pub struct WorkerParts {
+    /// The worker's slot in the shared counters (its `worker` label).
+    pub slot: usize,
+    /// The shared listening socket.
+    pub listener: std::net::TcpListener,
+    /// The shared counters, with this worker's slot claimed.
+    pub counters: Arc<WorkerCounters>,
+    /// The channel for `READY=1` and `STOPPING=1`.
+    pub notifier: Notifier,
+}
+
+impl WorkerParts {
+    /// When `REACTORD_WORKER` is set, this process is a worker: take the
+    /// descriptors its supervisor left on 3, 4 and 5 (and remove the
+    /// variable). None otherwise. Call it while the process has one
+    /// thread (it changes the environment).
+    pub fn from_env() -> Result<Option<WorkerParts>, String> {
+        let Some(slot) = std::env::var_os(WORKER_ENV) else {
+            return Ok(None);
+        };
+        // SAFETY: start-up, one thread (the binary calls this first).
+        unsafe { std::env::remove_var(WORKER_ENV) };
+        let slot: usize = slot
+            .to_str()
+            .and_then(|slot| slot.parse().ok())
+            .ok_or_else(|| format!("{WORKER_ENV} is not a slot number"))?;
+        let broken = |err: io::Error| format!("worker {slot}: {err}");
+        let listener = crate::service::listener_from_fd(LISTENER_FD).map_err(broken)?;
+        for fd in [COUNTERS_FD, CHANNEL_FD] {
+            // SAFETY: fcntl on an integer descriptor.
+            if unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) } == -1 {
+                return Err(broken(io::Error::last_os_error()));
+            }
+        }
+        // SAFETY: the supervisor put these descriptors here for us (the
+        // fcntl above proved them open), and nothing else in this process
+        // owns them.
+        let (counters, channel) = unsafe {
+            (
+                OwnedFd::from_raw_fd(COUNTERS_FD),
+                UnixDatagram::from_raw_fd(CHANNEL_FD),
+            )
+        };
+        let counters = WorkerCounters::open(counters, slot).map_err(broken)?;
+        let notifier = Notifier::connected(channel).map_err(broken)?;
+        Ok(Some(WorkerParts {
+            slot,
+            listener,
+            counters: Arc::new(counters),
+            notifier,
+        }))
+    }
 }
 
 /// What to run as a worker.
