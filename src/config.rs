@@ -68,6 +68,30 @@ pub const FILE_CACHE_TOTAL_BYTES_CEILING: u64 = 1 << 40;
 /// recent kernels; 65535 was its historical maximum).
 pub const BACKLOG_CEILING: i32 = 65535;
 
+/// Largest `--workers`: 256. Each worker is a process with its own loop
+/// and memory; beyond the machine's cores they only compete for them, and
+/// 256 is more cores than the machines this runs on have. The bound keeps
+/// the shared counters' region (three slots of 128 bytes per worker)
+/// small.
+pub const WORKERS_CEILING: usize = 256;
+
+/// Parse `--workers`: `auto` (one per core the process may run on) or a
+/// count from 1 to [`WORKERS_CEILING`].
+pub fn parse_workers(text: &str) -> Result<usize, String> {
+    let text = text.trim();
+    if text == "auto" {
+        return Ok(std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .min(WORKERS_CEILING));
+    }
+    let count: usize = text
+        .parse()
+        .map_err(|_| format!("expected a number or `auto`, not {text:?}"))?;
+    check_count("--workers", count, 1, WORKERS_CEILING)?;
+    Ok(count)
+}
+
 /// What the reactor itself needs to know: the address, the limits and
 /// timeouts it enforces on every connection, and the listener's options.
 ///
@@ -279,6 +303,15 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn workers_are_a_bounded_count_or_auto() {
+        assert_eq!(parse_workers("2"), Ok(2));
+        assert!(parse_workers("auto").is_ok_and(|n| (1..=WORKERS_CEILING).contains(&n)));
+        assert!(parse_workers("0").is_err());
+        assert!(parse_workers("257").is_err());
+        assert!(parse_workers("lots").is_err());
+    }
 
     #[test]
     fn durations_accept_the_documented_forms() {

@@ -444,6 +444,12 @@ impl<S> Connection<S> {
             && !protocol.request_in_progress(&self.session)
     }
 
+    /// A new connection whose client has sent nothing yet (its request
+    /// clock runs from the accept, and no byte arrived).
+    pub(crate) fn awaits_first_request(&self) -> bool {
+        self.request_started.is_some() && self.input.is_empty()
+    }
+
     /// When this connection must be looked at next, and why.
     pub(crate) fn deadline(&self, timeouts: &Timeouts) -> Option<(Instant, DeadlineKind)> {
         match self.state {

@@ -20,7 +20,15 @@
 //! - [`protocol`]: the pure protocol state machines (greeting, echo, http) and
 //!   the [`Protocol`] trait that lets you add your own.
 //! - [`metrics`]: counters shown at /metrics.
+//! - [`supervisor`]: `--workers N`, the process that keeps N workers
+//!   serving one socket, replaces those that die and restarts them all on
+//!   SIGHUP.
+//! - [`worker_metrics`]: with `--workers`, the shared memory where every
+//!   worker's counters meet, so /metrics shows the whole server.
 //! - [`rlimit`]: raising the open-file limit at start.
+//! - [`service`]: what a service manager hands over and expects back:
+//!   the inherited listening socket (`LISTEN_FDS`) and `sd_notify`
+//!   notifications.
 //!
 //! # Using it as a library
 //!
@@ -54,6 +62,9 @@ pub mod config;
 pub mod metrics;
 pub mod protocol;
 pub mod rlimit;
+pub mod service;
+pub mod supervisor;
+pub mod worker_metrics;
 
 pub use config::Config;
 pub use protocol::{Context, FileRegion, Output, Protocol, StreamedBody, Verdict};
@@ -67,5 +78,5 @@ mod shutdown;
 mod test_sockets;
 mod timer;
 
-pub use reactor::{Server, StartError};
+pub use reactor::{AcceptWakeup, Server, StartError, listen};
 pub use shutdown::ShutdownHandle;

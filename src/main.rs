@@ -11,13 +11,16 @@ use reactord::config::{
     BACKLOG_CEILING, Config, FILE_CACHE_ENTRIES_CEILING, FILE_CACHE_SMALL_BYTES_CEILING,
     FILE_CACHE_TOTAL_BYTES_CEILING, MAX_BODY_BYTES_CEILING, MAX_CONNECTIONS_CEILING,
     MAX_REQUEST_BYTES_CEILING, parse_defer_accept, parse_shutdown_timeout, parse_timeout,
+    parse_workers,
 };
 use reactord::protocol::http::{
     FileCacheLimits, Http, HttpConfig, MAX_ECHO_DELAY_CEILING, MAX_ECHO_SIZE_CEILING,
 };
 use reactord::protocol::{echo::Echo, greeting::Greeting};
-use reactord::{Protocol, Server};
-use signal_hook::consts::{SIGINT, SIGTERM};
+use reactord::service::Notifier;
+use reactord::supervisor::{Signal, Supervisor, SupervisorConfig, WorkerCommand, WorkerParts};
+use reactord::{AcceptWakeup, Protocol, Server};
+use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM};
 use std::net::SocketAddr;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
@@ -143,6 +146,10 @@ struct Args {
     /// off | error | warn | info | debug | trace
     #[arg(long, default_value = "info", value_name = "LEVEL")]
     log_level: LevelFilter,
+    /// A supervisor and N single-threaded workers on one listening socket
+    /// (`auto`: one per core); 1 is a single process, no supervisor
+    #[arg(long, default_value = "1", value_parser = parse_workers, value_name = "N|auto")]
+    workers: usize,
 }
 
 /// The protocols `--protocol` can name. Adding one to the binary is this
@@ -159,8 +166,67 @@ enum ProtocolName {
     Greeting,
 }
 
+/// How this process serves, decided at start.
+enum Launch {
+    /// One process, today's server (`--workers 1`).
+    Single(Inherited),
+    /// `--workers N`: the supervisor of N workers, and how to start one.
+    Supervisor(Inherited, usize, WorkerCommand),
+    /// A worker started by a supervisor (`REACTORD_WORKER` set).
+    Worker(WorkerParts),
+}
+
+impl Launch {
+    /// Read (and remove) what the environment hands this process. Called
+    /// first thing in `main`, while the process has one thread.
+    fn from_env(args: &Args) -> Result<Launch, String> {
+        if let Some(worker) = WorkerParts::from_env()? {
+            return Ok(Launch::Worker(worker));
+        }
+        let inherited = Inherited::from_env(args.listen)?;
+        Ok(if args.workers > 1 {
+            // The path as it is now, before an upgrade can replace the
+            // file (see `reactord::supervisor`).
+            let command = WorkerCommand::this_process()
+                .map_err(|err| format!("cannot find this program's path: {err}"))?;
+            Launch::Supervisor(inherited, args.workers, command)
+        } else {
+            Launch::Single(inherited)
+        })
+    }
+}
+
+/// What the process was handed at start, besides its flags: a listening
+/// socket (from a service manager) and where to send notifications.
+struct Inherited {
+    /// The socket to serve instead of binding `--listen`, and the line
+    /// logged after `listening on` to say where it came from.
+    listener: Option<(std::net::TcpListener, String)>,
+    /// `NOTIFY_SOCKET`, as a notifier.
+    notifier: Option<Notifier>,
+}
+
+impl Inherited {
+    /// Read (and remove) the service manager's variables. Called first
+    /// thing in `main`, while the process has one thread.
+    fn from_env(listen: SocketAddr) -> Result<Inherited, String> {
+        let listener = reactord::service::inherited_listener()
+            .map_err(|err| format!("cannot use the socket from the service manager: {err}"))?
+            .map(|listener| {
+                let note = format!(
+                    "listening socket inherited from the service manager (LISTEN_FDS); \
+                     --listen {listen} not bound"
+                );
+                (listener, note)
+            });
+        let notifier =
+            Notifier::from_env().map_err(|err| format!("cannot use NOTIFY_SOCKET: {err}"))?;
+        Ok(Inherited { listener, notifier })
+    }
+}
+
 /// Build the protocol `args` names, from its own flags, and serve it.
-fn start(args: Args, config: Config) -> Result<(), String> {
+fn start(args: Args, config: Config, launch: Launch) -> Result<(), String> {
     match args.protocol {
         ProtocolName::Http => {
             let root = args.root.clone();
@@ -168,12 +234,14 @@ fn start(args: Args, config: Config) -> Result<(), String> {
                 Some(root) => format!("cannot serve --root {}: {err}", root.display()),
                 None => err.to_string(),
             })?;
-            serve(config, http)
+            serve(config, http, launch)
         }
-        ProtocolName::Echo => serve(config, Echo),
-        ProtocolName::Greeting => {
-            serve(config, Greeting::new(args.greeting, args.max_request_bytes))
-        }
+        ProtocolName::Echo => serve(config, Echo, launch),
+        ProtocolName::Greeting => serve(
+            config,
+            Greeting::new(args.greeting, args.max_request_bytes),
+            launch,
+        ),
     }
 }
 
@@ -222,6 +290,15 @@ fn main() -> ExitCode {
             .error(clap::error::ErrorKind::ValueValidation, message)
             .exit();
     }
+    // Before anything else: the environment is read while the process
+    // has one thread.
+    let launch = match Launch::from_env(&args) {
+        Ok(launch) => launch,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::FAILURE;
+        }
+    };
     let level = args.log_level;
     // A logger that fails to install (one is already set) is not worth dying for.
     let _ = simple_logger::SimpleLogger::new()
@@ -243,7 +320,7 @@ fn main() -> ExitCode {
         }
         Err(err) => log::warn!("cannot read or raise the descriptor limit: {err}"),
     }
-    let result = start(args, config);
+    let result = start(args, config, launch);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
@@ -254,8 +331,116 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve<P: Protocol>(config: Config, protocol: P) -> Result<(), String> {
-    let mut server = Server::bind(config, protocol).map_err(|err| err.to_string())?;
+/// Serve `protocol` as `launch` says.
+fn serve<P: Protocol>(config: Config, protocol: P, launch: Launch) -> Result<(), String> {
+    match launch {
+        Launch::Single(inherited) => serve_single(config, protocol, inherited),
+        Launch::Worker(parts) => serve_worker(config, protocol, parts),
+        Launch::Supervisor(inherited, workers, command) => {
+            // The protocol was built to check its settings (a bad --root
+            // fails here, once, not in every worker); the workers build
+            // their own.
+            let name = protocol.name();
+            drop(protocol);
+            supervise(config, name, workers, command, inherited)
+        }
+    }
+}
+
+/// `--workers N`: bind (or take the inherited socket), then supervise.
+fn supervise(
+    config: Config,
+    protocol: &'static str,
+    workers: usize,
+    command: WorkerCommand,
+    inherited: Inherited,
+) -> Result<(), String> {
+    let (listener, note) = match inherited.listener {
+        Some((listener, note)) => (listener, Some(note)),
+        None => (
+            reactord::listen(&config).map_err(|err| err.to_string())?,
+            None,
+        ),
+    };
+    let settings = SupervisorConfig {
+        workers,
+        shutdown_timeout: config.shutdown_timeout,
+        protocol,
+        command,
+    };
+    let mut supervisor = Supervisor::new(settings, listener)
+        .map_err(|err| format!("cannot set up the supervisor: {err}"))?;
+    if let Some(note) = note {
+        supervisor.note_after_listening(note);
+    }
+    if let Some(notifier) = inherited.notifier {
+        supervisor.notify_with(notifier);
+    }
+    let signals = [
+        (SIGINT, Signal::Stop("SIGINT")),
+        (SIGTERM, Signal::Stop("SIGTERM")),
+        (SIGHUP, Signal::Reload),
+        (SIGCHLD, Signal::Child),
+    ];
+    for (number, signal) in signals {
+        let stream =
+            signal_stream(number).map_err(|err| format!("cannot handle signals: {err}"))?;
+        supervisor
+            .on_signal(stream, signal)
+            .map_err(|err| format!("cannot handle signals: {err}"))?;
+    }
+    supervisor.run()
+}
+
+/// One worker of a supervisor: today's server on the supervisor's socket.
+fn serve_worker<P: Protocol>(
+    config: Config,
+    protocol: P,
+    parts: WorkerParts,
+) -> Result<(), String> {
+    let mut server =
+        Server::from_listener(config, protocol, parts.listener).map_err(|err| err.to_string())?;
+    // Exclusive wake-ups unless a benchmark asks for the plain
+    // registration (benches/workers.sh compares the two).
+    let wakeup = match std::env::var("REACTORD_ACCEPT_WAKEUP").as_deref() {
+        Ok("all") => AcceptWakeup::All,
+        _ => AcceptWakeup::Exclusive,
+    };
+    server
+        .serve_as_worker(parts.counters, wakeup)
+        .map_err(|err| format!("cannot share the listening socket: {err}"))?;
+    server.note_after_listening(format!(
+        "worker {} (pid {}) serving its supervisor's socket",
+        parts.slot,
+        std::process::id()
+    ));
+    server.notify_with(parts.notifier);
+    pass_signals_to(&mut server).map_err(|err| format!("cannot handle SIGINT/SIGTERM: {err}"))?;
+    server
+        .run()
+        .map_err(|err| format!("event loop failed: {err}"))
+}
+
+fn serve_single<P: Protocol>(
+    config: Config,
+    protocol: P,
+    inherited: Inherited,
+) -> Result<(), String> {
+    let mut server = match inherited.listener {
+        Some((listener, note)) => {
+            let mut server =
+                Server::from_listener(config, protocol, listener).map_err(|err| err.to_string())?;
+            server.note_after_listening(note);
+            // systemd keeps the socket open across a restart: what is
+            // queued on it is the next process's, not to be refused.
+            server.hand_over_on_drain();
+            server
+        }
+        None => Server::bind(config, protocol).map_err(|err| err.to_string())?,
+    };
+    if let Some(notifier) = inherited.notifier {
+        server.notify_with(notifier);
+    }
     // Before `run` logs `listening on`: whoever reads that line may signal
     // at once, and a SIGTERM without a handler would kill the process.
     pass_signals_to(&mut server).map_err(|err| format!("cannot handle SIGINT/SIGTERM: {err}"))?;
@@ -287,13 +472,18 @@ fn parse_max_echo_delay(text: &str) -> Result<Duration, String> {
 /// thread, and never runs code inside a signal handler.
 fn pass_signals_to<P: Protocol>(server: &mut Server<P>) -> std::io::Result<()> {
     for (signal, name) in [(SIGINT, "SIGINT"), (SIGTERM, "SIGTERM")] {
-        let (receiver, sender) = UnixStream::pair()?;
-        receiver.set_nonblocking(true)?;
-        // A full pipe must not block the handler: the byte is dropped, and
-        // the bytes already waiting say enough.
-        sender.set_nonblocking(true)?;
-        signal_hook::low_level::pipe::register(signal, sender)?;
-        server.shutdown_when_readable(mio::net::UnixStream::from_std(receiver), name)?;
+        server.shutdown_when_readable(signal_stream(signal)?, name)?;
     }
     Ok(())
+}
+
+/// A stream that receives one byte per delivery of `signal`.
+fn signal_stream(signal: i32) -> std::io::Result<mio::net::UnixStream> {
+    let (receiver, sender) = UnixStream::pair()?;
+    receiver.set_nonblocking(true)?;
+    // A full pipe must not block the handler: the byte is dropped, and
+    // the bytes already waiting say enough.
+    sender.set_nonblocking(true)?;
+    signal_hook::low_level::pipe::register(signal, sender)?;
+    Ok(mio::net::UnixStream::from_std(receiver))
 }

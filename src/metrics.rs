@@ -1,7 +1,10 @@
 //! The server's counters: what /metrics shows and what the logs summarise.
 //!
 //! Plain integers, not atomics: the whole server is one thread, so the loop
-//! updates them with ordinary additions.
+//! updates them with ordinary additions. With `--workers`, each worker
+//! copies them into its slot of a shared region once per loop turn, and
+//! /metrics adds every worker's up (see `worker_metrics`); a single process
+//! has no region and pays nothing.
 //!
 //! These are the reactor's counters, about connections and bytes: the same
 //! for every protocol. A protocol sees them read-only (`Context::metrics`
@@ -9,7 +12,9 @@
 //! gauge; what only a protocol knows (HTTP's responses by status class)
 //! it counts itself and appends to its own /metrics page.
 
+use crate::worker_metrics::WorkerCounters;
 use std::io::Write;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Counters since start, kept by the reactor.
@@ -31,6 +36,10 @@ pub struct Metrics {
     pub bytes_read: u64,
     /// Bytes written to clients.
     pub bytes_written: u64,
+    /// With `--workers`: the region where every worker's counters meet, so
+    /// /metrics shows the whole server (see `worker_metrics`). None for a
+    /// single process, which then pays nothing for it.
+    workers: Option<Arc<WorkerCounters>>,
 }
 
 impl Metrics {
@@ -45,54 +54,123 @@ impl Metrics {
             connections_timed_out: 0,
             bytes_read: 0,
             bytes_written: 0,
+            workers: None,
+        }
+    }
+
+    /// Report the whole server's counters, from every worker's slot of
+    /// `workers`, instead of this process's alone.
+    pub fn share_with_workers(&mut self, workers: Arc<WorkerCounters>) {
+        self.workers = Some(workers);
+    }
+
+    /// The shared region, with `--workers`.
+    pub fn workers(&self) -> Option<&WorkerCounters> {
+        self.workers.as_deref()
+    }
+
+    /// Copy these counters into this worker's slot (nothing for a single
+    /// process). The reactor calls it once per turn.
+    pub fn publish(&self) {
+        if let Some(workers) = &self.workers {
+            workers.publish(self);
         }
     }
 
     /// Append the counters in the Prometheus text exposition format, version
     /// 0.0.4 (`# HELP`, `# TYPE`, then one `name{labels} value` per line).
+    ///
+    /// With workers, each value is the sum over all of them, and two
+    /// families with a `worker` label (the worker's slot) and its `pid`
+    /// show how the connections are spread: accepted and open.
     pub fn write_prometheus(&self, now: Instant, out: &mut Vec<u8>) {
+        let own = [
+            self.connections_accepted,
+            self.connections_active,
+            self.connections_closed,
+            self.connections_rejected,
+            self.connections_timed_out,
+            self.bytes_read,
+            self.bytes_written,
+        ];
+        let values = match &self.workers {
+            Some(workers) => {
+                workers.publish(self);
+                let totals = workers.totals();
+                let mut values = [0u64; 7];
+                for (value, total) in values.iter_mut().zip(totals) {
+                    *value = total;
+                }
+                values
+            }
+            None => own,
+        };
+        self.write_values(values, out);
+        if let Some(workers) = &self.workers {
+            write_per_worker(workers, out);
+        }
+        let uptime = now.saturating_duration_since(self.started).as_secs_f64();
+        let _ = write!(
+            out,
+            "# HELP reactord_uptime_seconds Seconds since the server started.\n\
+             # TYPE reactord_uptime_seconds gauge\n\
+             reactord_uptime_seconds {uptime:.3}\n"
+        );
+    }
+
+    /// The seven counters, in the order of `write_prometheus`'s `own`.
+    fn write_values(&self, values: [u64; 7], out: &mut Vec<u8>) {
+        let [
+            accepted,
+            active,
+            closed,
+            rejected,
+            timed_out,
+            bytes_read,
+            bytes_written,
+        ] = values;
         let counters: [(&str, &str, &str, u64); 7] = [
             (
                 "reactord_connections_accepted_total",
                 "counter",
                 "Connections accepted.",
-                self.connections_accepted,
+                accepted,
             ),
             (
                 "reactord_connections_active",
                 "gauge",
                 "Connections currently open.",
-                self.connections_active,
+                active,
             ),
             (
                 "reactord_connections_closed_total",
                 "counter",
                 "Connections closed.",
-                self.connections_closed,
+                closed,
             ),
             (
                 "reactord_connections_rejected_total",
                 "counter",
                 "Connections refused at --max-connections.",
-                self.connections_rejected,
+                rejected,
             ),
             (
                 "reactord_connections_timed_out_total",
                 "counter",
                 "Connections closed by a timeout.",
-                self.connections_timed_out,
+                timed_out,
             ),
             (
                 "reactord_bytes_read_total",
                 "counter",
                 "Bytes read from clients.",
-                self.bytes_read,
+                bytes_read,
             ),
             (
                 "reactord_bytes_written_total",
                 "counter",
                 "Bytes written to clients.",
-                self.bytes_written,
+                bytes_written,
             ),
         ];
         // Writing into a Vec cannot fail; the results are ignored on purpose.
@@ -102,13 +180,35 @@ impl Metrics {
                 "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
             );
         }
-        let uptime = now.saturating_duration_since(self.started).as_secs_f64();
-        let _ = write!(
-            out,
-            "# HELP reactord_uptime_seconds Seconds since the server started.\n\
-             # TYPE reactord_uptime_seconds gauge\n\
-             reactord_uptime_seconds {uptime:.3}\n"
-        );
+    }
+}
+
+/// The per-worker families: connections accepted and open, by worker.
+fn write_per_worker(workers: &WorkerCounters, out: &mut Vec<u8>) {
+    let families = [
+        (
+            "reactord_worker_connections_accepted_total",
+            "counter",
+            "Connections accepted, by worker.",
+            0,
+        ),
+        (
+            "reactord_worker_connections_active",
+            "gauge",
+            "Connections currently open, by worker.",
+            1,
+        ),
+    ];
+    for (name, kind, help, index) in families {
+        let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n");
+        for slot in workers.read() {
+            let value = slot.values.get(index).copied().unwrap_or(0);
+            let _ = writeln!(
+                out,
+                "{name}{{worker=\"{}\",pid=\"{}\"}} {value}",
+                slot.index, slot.pid
+            );
+        }
     }
 }
 

@@ -50,8 +50,10 @@ use crate::connection::{
 use crate::metrics::Metrics;
 use crate::protocol::{Context, Output, Protocol};
 use crate::send_queue::write_before_close;
+use crate::service::Notifier;
 use crate::shutdown::{Cause, ShutdownHandle, ShutdownRequests};
 use crate::timer::{Timers, deadline_after};
+use crate::worker_metrics::WorkerCounters;
 use log::{debug, info, trace, warn};
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
@@ -60,6 +62,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::io::{self, Read};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 /// The listener's token. Connection tokens are slab keys, which start at 0
@@ -93,6 +96,16 @@ const PARK_MIN_WAITING: usize = 2;
 /// Events fetched per `poll` call.
 const EVENTS_CAPACITY: usize = 1024;
 
+/// How often a server with a [`Notifier`] reports its `STATUS=` (and, at
+/// most, how long between two `WATCHDOG=1`, which go at half the service
+/// manager's interval when that is shorter).
+const STATUS_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How long a worker's drain lets idle connections bring one more request
+/// (answered with `Connection: close`) before it closes them: see
+/// [`Server::serve_as_worker`].
+const DRAIN_IDLE_GRACE: Duration = Duration::from_secs(1);
+
 /// After `accept` fails for lack of a resource (descriptors, memory), how
 /// long to stop accepting. The pending connection keeps the listener
 /// readable, so retrying at once would spin the loop at 100% CPU.
@@ -125,6 +138,17 @@ impl fmt::Display for StartError {
 }
 
 impl std::error::Error for StartError {}
+
+/// How the workers sharing one listening socket are woken for a new
+/// connection (see [`Server::serve_as_worker`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AcceptWakeup {
+    /// One waiting worker (`EPOLLEXCLUSIVE`, Linux): no thundering herd.
+    Exclusive,
+    /// Every worker, as a plain registration does; one wins the accept.
+    /// For comparison (benches/workers.sh).
+    All,
+}
 
 /// The server: a bound listener and an event loop, ready to [`Server::run`].
 pub struct Server<P: Protocol> {
@@ -168,6 +192,27 @@ pub struct Server<P: Protocol> {
     listener_parked_until: Option<Instant>,
     /// Connections were accepted during this turn.
     accepted_this_turn: bool,
+    /// Logged after the `listening on` line: where the socket came from,
+    /// when it was not bound here.
+    listen_note: Option<String>,
+    /// The service manager (or supervisor) to tell about readiness,
+    /// stopping and status; None costs nothing.
+    notifier: Option<Notifier>,
+    /// When the next `STATUS=`/`WATCHDOG=1` is due (only with a notifier).
+    next_status: Option<Instant>,
+    /// A worker's listening socket is shared with the other workers (see
+    /// [`Server::serve_as_worker`]): the drain hands the backlog over
+    /// instead of refusing it.
+    shared_listener: bool,
+    /// The listener is registered with `EPOLLEXCLUSIVE` (a worker's shared
+    /// socket): registering it again after parking must say so too.
+    exclusive_listener: bool,
+    /// A worker's drain: when the connections still idle are closed.
+    drain_idle_at: Option<Instant>,
+    /// The earlier of `next_status` and `drain_idle_at`: one check per
+    /// turn for both, and None (no check at all) for a plain single
+    /// process.
+    chores_at: Option<Instant>,
 }
 
 impl<P: Protocol> Server<P> {
@@ -179,6 +224,20 @@ impl<P: Protocol> Server<P> {
             addr: config.listen,
             source,
         })?;
+        Server::from_listener(config, protocol, listener)
+    }
+
+    /// Set up the loop on a socket that is already listening (inherited
+    /// from a service manager or a supervisor) instead of binding
+    /// `config.listen`, which is then ignored. The socket must be
+    /// non-blocking; its listener options (backlog, SO_REUSEPORT,
+    /// TCP_DEFER_ACCEPT) are whatever its creator set.
+    pub fn from_listener(
+        config: Config,
+        protocol: P,
+        listener: std::net::TcpListener,
+    ) -> Result<Server<P>, StartError> {
+        config.validate().map_err(StartError::Config)?;
         let mut listener = TcpListener::from_std(listener);
         let local_addr = listener.local_addr().map_err(StartError::Setup)?;
         let poll = Poll::new().map_err(StartError::Setup)?;
@@ -218,7 +277,88 @@ impl<P: Protocol> Server<P> {
             waiting_for_first_bytes: 0,
             listener_parked_until: None,
             accepted_this_turn: false,
+            listen_note: None,
+            notifier: None,
+            next_status: None,
+            shared_listener: false,
+            exclusive_listener: false,
+            drain_idle_at: None,
+            chores_at: None,
         })
+    }
+
+    /// The listening socket outlives this server (a service manager or a
+    /// supervisor holds it, and a successor will accept on it): drain as
+    /// a handover, the way [`Server::serve_as_worker`] describes, instead
+    /// of the single process's "refuse what comes next". The binary does
+    /// this for a socket inherited from systemd, so `systemctl restart`
+    /// leaves the queued connections to the next process.
+    pub fn hand_over_on_drain(&mut self) {
+        self.shared_listener = true;
+    }
+
+    /// Serve as one of several worker processes on one listening socket
+    /// (`--workers`): count into `counters`' slot so /metrics shows the
+    /// whole server, let one worker wake per new connection, and drain
+    /// without dropping anything the socket holds.
+    ///
+    /// # One wake-up per connection
+    ///
+    /// Every worker's epoll watches the same socket, and a plain
+    /// registration wakes all of them for each connection (the thundering
+    /// herd): one accepts, the others find nothing. On Linux the listener
+    /// is registered with `EPOLLEXCLUSIVE`, which mio does not offer, by
+    /// one `epoll_ctl` on the poller's descriptor: the kernel wakes one
+    /// worker that is waiting in `epoll_wait` (a busy worker does not
+    /// count, so the connection is never left to one that is not
+    /// looking).
+    ///
+    /// # Draining a shared socket
+    ///
+    /// A worker that stops (SIGHUP's restart, or the end) leaves the
+    /// socket open in the others. It first stops watching it, then accepts
+    /// what the kernel has queued (a wake-up meant for it may have been the
+    /// only one), and serves those connections: a connection still waiting
+    /// for its first request is not closed as idle, since its client has
+    /// just connected and its request is on the way. It closes after that
+    /// request.
+    ///
+    /// Nor are idle keep-alive connections closed at once, as a single
+    /// process does: a client may be sending its next request at that
+    /// very moment, and would see the connection close under it. For a
+    /// second (`DRAIN_IDLE_GRACE`) each may bring one more request,
+    /// answered with `Connection: close` (see `Protocol::begin_drain`);
+    /// then those still idle are closed.
+    pub fn serve_as_worker(
+        &mut self,
+        counters: Arc<WorkerCounters>,
+        wakeup: AcceptWakeup,
+    ) -> io::Result<()> {
+        self.metrics.share_with_workers(counters);
+        self.hand_over_on_drain();
+        if let Some(listener) = self.listener.as_mut()
+            && wakeup == AcceptWakeup::Exclusive
+        {
+            self.poll.registry().deregister(listener)?;
+            add_exclusive(&self.poll, listener)?;
+            self.exclusive_listener = true;
+        }
+        Ok(())
+    }
+
+    /// A line to log right after `listening on ADDR (PROTOCOL)`, saying
+    /// where the socket came from (the binary says "from the service
+    /// manager" for an inherited one).
+    pub fn note_after_listening(&mut self, note: impl Into<String>) {
+        self.listen_note = Some(note.into());
+    }
+
+    /// Tell `notifier` about this server's life: `READY=1` once listening,
+    /// `STATUS=` with the connections open once a second, `WATCHDOG=1`
+    /// from the loop itself when the notifier has a watchdog interval (so
+    /// a stuck loop is noticed), and `STOPPING=1` when the drain begins.
+    pub fn notify_with(&mut self, notifier: Notifier) {
+        self.notifier = Some(notifier);
     }
 
     /// The address actually bound (with the real port when port 0 was asked).
@@ -274,6 +414,14 @@ impl<P: Protocol> Server<P> {
             self.local_addr,
             self.protocol.name()
         );
+        if let Some(note) = &self.listen_note {
+            info!("{note}");
+        }
+        if let Some(notifier) = &self.notifier {
+            notifier.notify("READY=1");
+            self.next_status = Some(deadline_after(Instant::now(), self.status_interval()));
+            self.plan_chores();
+        }
         let mut events = Events::with_capacity(EVENTS_CAPACITY);
         loop {
             let timeout = self.poll_timeout(Instant::now());
@@ -321,6 +469,13 @@ impl<P: Protocol> Server<P> {
             self.fire_timers(now, wall);
             self.remove_closed();
             self.park_or_unpark_listener(now);
+            if self.chores_at.is_some_and(|due| due <= now) {
+                self.run_chores(now);
+            }
+            if let Some(workers) = self.metrics.workers() {
+                workers.publish(&self.metrics);
+                workers.publish_protocol(self.protocol.counters());
+            }
             self.protocol.end_of_turn();
 
             if let Some(deadline) = self.shutdown_deadline {
@@ -350,11 +505,67 @@ impl<P: Protocol> Server<P> {
             self.accept_paused_until,
             self.listener_parked_until,
             self.shutdown_deadline,
+            self.chores_at,
         ]
         .into_iter()
         .flatten()
         .min()
         .map(|at| at.saturating_duration_since(now))
+    }
+
+    /// The periodic work that is not about one connection: the status
+    /// report (with a notifier) and the end of a worker's idle grace.
+    fn run_chores(&mut self, now: Instant) {
+        if self.next_status.is_some_and(|due| due <= now) {
+            self.report_status(now);
+        }
+        if self.drain_idle_at.is_some_and(|due| due <= now) {
+            self.drain_idle_at = None;
+            self.close_idle(now);
+            self.remove_closed();
+        }
+        self.plan_chores();
+    }
+
+    /// Recompute `chores_at` after `next_status` or `drain_idle_at` moved.
+    fn plan_chores(&mut self) {
+        self.chores_at = [self.next_status, self.drain_idle_at]
+            .into_iter()
+            .flatten()
+            .min();
+    }
+
+    /// How often `report_status` runs: once a second, or at half the
+    /// watchdog interval when that is shorter (systemd's advice).
+    fn status_interval(&self) -> Duration {
+        match self.notifier.as_ref().and_then(Notifier::watchdog) {
+            Some(watchdog) => STATUS_INTERVAL.min(watchdog / 2),
+            None => STATUS_INTERVAL,
+        }
+    }
+
+    /// Send `STATUS=` (and `WATCHDOG=1` if one is expected) and schedule
+    /// the next: the loop's own timer drives it, so if the loop is stuck
+    /// the watchdog stops and the service manager notices.
+    fn report_status(&mut self, now: Instant) {
+        let Some(notifier) = &self.notifier else {
+            return;
+        };
+        let state = if self.shutdown_deadline.is_some() {
+            "draining"
+        } else {
+            "serving"
+        };
+        let watchdog = if notifier.watchdog().is_some() {
+            "\nWATCHDOG=1"
+        } else {
+            ""
+        };
+        notifier.notify(&format!(
+            "STATUS={state}, {} connections open{watchdog}",
+            self.connections.len()
+        ));
+        self.next_status = Some(deadline_after(now, self.status_interval()));
     }
 
     /// Accept until `WouldBlock`.
@@ -465,7 +676,12 @@ impl<P: Protocol> Server<P> {
                 }
             }
             Some(until) if self.waiting_for_first_bytes == 0 || until <= now => {
-                match registry.register(listener, LISTENER, Interest::READABLE) {
+                let registered = if self.exclusive_listener {
+                    add_exclusive(&self.poll, listener)
+                } else {
+                    registry.register(listener, LISTENER, Interest::READABLE)
+                };
+                match registered {
                     Ok(()) => {
                         trace!("listener unparked");
                         self.listener_parked_until = None;
@@ -549,7 +765,9 @@ impl<P: Protocol> Server<P> {
         let mut turn = conn.drive(&mut env);
         // While shutting down, a connection that has finished its request
         // closes instead of waiting for another.
-        if self.shutdown_deadline.is_some() && conn.is_idle(&*env.protocol) {
+        if self.shutdown_deadline.is_some()
+            && closes_at_drain(conn, &*env.protocol, self.shared_listener)
+        {
             conn.close_when_flushed();
             turn = conn.drive(&mut env);
         }
@@ -709,10 +927,31 @@ impl<P: Protocol> Server<P> {
     /// Stop accepting, close idle connections, let the others finish.
     fn begin_shutdown(&mut self, now: Instant) {
         self.shutdown_deadline = Some(deadline_after(now, self.config.shutdown_timeout));
-        if let Some(mut listener) = self.listener.take() {
-            let _ = self.poll.registry().deregister(&mut listener);
+        if let Some(notifier) = &self.notifier {
+            notifier.notify("STOPPING=1");
+        }
+        if let Some(listener) = self.listener.as_mut() {
+            let _ = self.poll.registry().deregister(listener);
         }
         self.accept_paused_until = None;
+        if self.shared_listener {
+            // See `serve_as_worker`: take what is queued, the other workers
+            // get the rest.
+            self.accept(now, SystemTime::now());
+        }
+        self.listener = None;
+        self.protocol.begin_drain();
+        if self.shared_listener {
+            self.drain_idle_at = Some(deadline_after(now, DRAIN_IDLE_GRACE));
+            self.plan_chores();
+            return;
+        }
+        self.close_idle(now);
+    }
+
+    /// Close the connections that have nothing in flight (at the start of
+    /// a drain, or a worker's after its grace).
+    fn close_idle(&mut self, now: Instant) {
         // One pass over all connections, once: the only O(n) step, and it
         // happens once per process. An idle connection has nothing in
         // flight in either direction, so it is closed outright: with its
@@ -738,6 +977,54 @@ fn queue_removal<S>(closed: &mut Vec<usize>, key: usize, conn: &mut Connection<S
     }
 }
 
+/// Whether the drain closes this connection now: it has nothing in flight
+/// (see `Connection::is_idle`). On a worker's shared socket a connection
+/// still waiting for its first request is spared (see
+/// [`Server::serve_as_worker`]).
+fn closes_at_drain<P: Protocol>(
+    conn: &Connection<P::Session>,
+    protocol: &P,
+    shared_listener: bool,
+) -> bool {
+    conn.is_idle(protocol) && !(shared_listener && conn.awaits_first_request())
+}
+
+/// Register `listener` (not registered now) on `poll` for readable edges
+/// with `EPOLLEXCLUSIVE` (see [`Server::serve_as_worker`]), in place of
+/// mio's registration: when the worker starts, and when it unparks the
+/// listener (see "Parking the listener" in the module docs).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn add_exclusive(poll: &Poll, listener: &mut TcpListener) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let mut event = libc::epoll_event {
+        events: (libc::EPOLLIN | libc::EPOLLET | libc::EPOLLEXCLUSIVE) as u32,
+        // mio reads an event's token from this field.
+        u64: LISTENER.0 as u64,
+    };
+    // SAFETY: epoll_ctl reads one epoll_event we own; both descriptors are
+    // open for the duration of the call.
+    let rc = unsafe {
+        libc::epoll_ctl(
+            poll.as_raw_fd(),
+            libc::EPOLL_CTL_ADD,
+            listener.as_raw_fd(),
+            &mut event,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Elsewhere the plain registration: every worker wakes.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn add_exclusive(poll: &Poll, listener: &mut TcpListener) -> io::Result<()> {
+    poll.registry()
+        .register(listener, LISTENER, Interest::READABLE)
+}
+
 /// What the loop does after looking at the shutdown requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum LoopControl {
@@ -747,6 +1034,17 @@ enum LoopControl {
     Continue,
     /// A second request: return from `run` without waiting for anyone.
     ExitNow,
+}
+
+/// Bind and listen on `config.listen` with the configured options, as
+/// [`Server::bind`] does: for a program (the `--workers` supervisor) that
+/// hands the socket to others.
+pub fn listen(config: &Config) -> Result<std::net::TcpListener, StartError> {
+    config.validate().map_err(StartError::Config)?;
+    bind_listener(config).map_err(|source| StartError::Bind {
+        addr: config.listen,
+        source,
+    })
 }
 
 /// Build the listening socket with socket2, for the options mio's `bind`

@@ -30,6 +30,8 @@ const TOO_LARGE: &[(&str, &str, &str)] = &[
     ("--file-cache-entries", "1048577", "1048576"),
     ("--file-cache-small-bytes", "16777217", "16777216"),
     ("--file-cache-total-bytes", "1099511627777", "1099511627776"),
+    // Not in the at-the-bound test below: 256 workers are 256 processes.
+    ("--workers", "257", "256"),
 ];
 
 #[test]

@@ -200,4 +200,19 @@ pub trait Protocol {
     /// access log lines here, one write(2) for all of them). Nothing by
     /// default.
     fn end_of_turn(&mut self) {}
+
+    /// The server has begun to drain: what is answered from now on should
+    /// tell the client not to send more on this connection (HTTP says
+    /// `Connection: close`), so a client never sends a request on a
+    /// connection the server is about to close. Nothing by default.
+    fn begin_drain(&mut self) {}
+
+    /// The protocol's own counters (HTTP: responses by status class), at
+    /// most `worker_metrics::PROTOCOL_VALUES` of them. With `--workers`
+    /// the reactor copies them into the worker's shared slot once per
+    /// turn, so any worker's /metrics can add up everyone's. None by
+    /// default.
+    fn counters(&self) -> &[u64] {
+        &[]
+    }
 }

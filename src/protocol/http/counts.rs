@@ -2,6 +2,7 @@
 //! protocol that has statuses, not in the reactor's counters (which know
 //! only connections and bytes); /metrics shows both.
 
+use crate::worker_metrics::{REACTOR_VALUES, WorkerCounters};
 use std::io::Write;
 
 /// Responses sent, by status class: index 0 is 1xx, ..., index 4 is 5xx.
@@ -22,16 +23,30 @@ impl ResponseCounts {
         }
     }
 
+    /// The counts, 1xx first: what a worker shares with the others.
+    pub fn as_slice(&self) -> &[u64] {
+        &self.by_class
+    }
+
     /// Append `reactord_http_responses_total` in the Prometheus text
-    /// exposition format, one line per class.
-    pub fn write_prometheus(&self, out: &mut Vec<u8>) {
+    /// exposition format, one line per class: this process's counts, or
+    /// with workers every worker's added up.
+    pub fn write_prometheus(&self, workers: Option<&WorkerCounters>, out: &mut Vec<u8>) {
+        let mut by_class = self.by_class;
+        if let Some(workers) = workers {
+            workers.publish_protocol(&self.by_class);
+            let totals = workers.totals();
+            for (value, total) in by_class.iter_mut().zip(totals.iter().skip(REACTOR_VALUES)) {
+                *value = *total;
+            }
+        }
         // Writing into a Vec cannot fail; the results are ignored on purpose.
         let _ = write!(
             out,
             "# HELP reactord_http_responses_total Responses by status class.\n\
              # TYPE reactord_http_responses_total counter\n"
         );
-        for (i, value) in self.by_class.iter().enumerate() {
+        for (i, value) in by_class.iter().enumerate() {
             let _ = writeln!(
                 out,
                 "reactord_http_responses_total{{class=\"{}xx\"}} {value}",
@@ -53,7 +68,7 @@ mod tests {
         }
         assert_eq!(counts.by_class, [1, 2, 1, 1, 1]);
         let mut out = Vec::new();
-        counts.write_prometheus(&mut out);
+        counts.write_prometheus(None, &mut out);
         let text = String::from_utf8(out).unwrap();
         assert!(text.contains("reactord_http_responses_total{class=\"2xx\"} 2\n"));
     }

@@ -79,6 +79,8 @@ pub struct Http {
     scratch: Vec<u8>,
     /// /echo: its limits, --echo-default, the random draw and the counters.
     echo: echo::EchoSettings,
+    /// The server is draining: every response says `Connection: close`.
+    draining: bool,
 }
 
 /// Per-connection state: only what must survive between calls.
@@ -278,6 +280,7 @@ impl Http {
                 config.echo_limits(),
                 config.echo_default_query().ok().flatten(),
             ),
+            draining: false,
         }
     }
 
@@ -320,7 +323,8 @@ impl Http {
                 Route::Metrics => {
                     self.scratch.clear();
                     ctx.metrics.write_prometheus(ctx.now, &mut self.scratch);
-                    self.responses.write_prometheus(&mut self.scratch);
+                    self.responses
+                        .write_prometheus(ctx.metrics.workers(), &mut self.scratch);
                     self.echo.counts.write_prometheus(&mut self.scratch);
                     if let Some(files) = &self.files {
                         files.write_prometheus(&mut self.scratch);
@@ -554,7 +558,7 @@ impl Http {
                 Method::Unknown => Route::NotImplemented,
             },
             head_only: request.method == Method::Head,
-            persistence: match (request.keep_alive, request.minor_version) {
+            persistence: match (request.keep_alive && !self.draining, request.minor_version) {
                 (false, _) => Persistence::Close,
                 (true, 0) => Persistence::KeepAlive10,
                 (true, _) => Persistence::KeepAlive,
@@ -694,6 +698,14 @@ impl Protocol for Http {
     fn on_reject(&mut self, input: &[u8], ctx: &mut Context<'_>, out: &mut Output) {
         self.dates.update(ctx.wall);
         self.refuse(503, request::is_head_request(input), out);
+    }
+
+    fn counters(&self) -> &[u64] {
+        self.responses.as_slice()
+    }
+
+    fn begin_drain(&mut self) {
+        self.draining = true;
     }
 
     fn end_of_turn(&mut self) {

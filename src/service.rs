@@ -1,0 +1,225 @@
+//! What a service manager hands a daemon and expects back: the listening
+//! socket it inherited (systemd's `sd_listen_fds` protocol) and the
+//! notifications it sends (`sd_notify`: `READY=1`, `STOPPING=1`,
+//! `STATUS=...`, `WATCHDOG=1`).
+//!
+//! # Why hand-written
+//!
+//! Both protocols are a few lines each: an inherited socket is descriptor 3
+//! when `LISTEN_PID` is our pid and `LISTEN_FDS` is at least 1, and a
+//! notification is one datagram of `KEY=VALUE` lines sent to the Unix socket
+//! `NOTIFY_SOCKET` names (a path, or `@name` for the abstract namespace).
+//! Writing them here keeps libsystemd out of the build and lets the
+//! supervisor's workers use the same notifier over a socket pair.
+//!
+//! # Environment
+//!
+//! The variables are read once, at start, and removed, as `sd_listen_fds(1)`
+//! and `sd_notify(1)` do: the workers the supervisor starts must not believe
+//! the service manager's socket or its descriptor 3 are meant for them.
+
+use std::io;
+use std::os::fd::{FromRawFd, RawFd};
+use std::os::unix::net::UnixDatagram;
+use std::time::Duration;
+
+/// The first inherited descriptor, `SD_LISTEN_FDS_START`.
+pub const LISTEN_FDS_START: RawFd = 3;
+
+/// The listening socket passed by a service manager (`LISTEN_PID` equal to
+/// our pid, `LISTEN_FDS` at least 1), or None when we were not started
+/// that way. The variables are removed either way. Only the first socket
+/// is served; more are logged and left alone.
+///
+/// Call it while the process has one thread (it changes the environment).
+pub fn inherited_listener() -> io::Result<Option<std::net::TcpListener>> {
+    let pid = std::env::var("LISTEN_PID").ok();
+    let fds = std::env::var("LISTEN_FDS").ok();
+    for name in ["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"] {
+        // SAFETY: called at start-up, before any thread exists (the binary's
+        // main calls it first thing), so nothing reads the environment
+        // concurrently.
+        unsafe { std::env::remove_var(name) };
+    }
+    let (Some(pid), Some(fds)) = (pid, fds) else {
+        return Ok(None);
+    };
+    if pid.trim().parse::<u32>().ok() != Some(std::process::id()) {
+        return Ok(None);
+    }
+    let count: u32 = fds
+        .trim()
+        .parse()
+        .map_err(|_| io::Error::other(format!("LISTEN_FDS is not a number: {fds:?}")))?;
+    if count == 0 {
+        return Ok(None);
+    }
+    if count > 1 {
+        log::warn!("the service manager passed {count} sockets; serving only the first (fd 3)");
+    }
+    listener_from_fd(LISTEN_FDS_START).map(Some)
+}
+
+/// Take ownership of `fd` as a listening TCP socket: check that it is one
+/// (an IPv4 or IPv6 stream socket in the listening state), make it
+/// non-blocking and close-on-exec (children get it only when passed on
+/// purpose), and set TCP_NODELAY on it, which accepted sockets inherit (the
+/// reactor relies on that instead of a setsockopt per connection; a
+/// service manager's socket has it only with `NoDelay=true`).
+pub fn listener_from_fd(fd: RawFd) -> io::Result<std::net::TcpListener> {
+    // SAFETY: fcntl on an integer descriptor has no memory effects; EBADF
+    // is reported if it is not open.
+    if unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) } == -1 {
+        return Err(io::Error::other(format!(
+            "inherited descriptor {fd} is not open: {}",
+            io::Error::last_os_error()
+        )));
+    }
+    // SAFETY: the descriptor is open (checked above) and nothing else in
+    // this process owns it: it was inherited for us.
+    let socket = unsafe { socket2::Socket::from_raw_fd(fd) };
+    let listening = socket.is_listener().unwrap_or(false);
+    let stream = socket.r#type().ok() == Some(socket2::Type::STREAM);
+    let ip = matches!(
+        socket.domain(),
+        Ok(socket2::Domain::IPV4 | socket2::Domain::IPV6)
+    );
+    if !(listening && stream && ip) {
+        return Err(io::Error::other(format!(
+            "inherited descriptor {fd} is not a listening TCP socket"
+        )));
+    }
+    socket.set_nonblocking(true)?;
+    socket.set_tcp_nodelay(true)?;
+    Ok(socket.into())
+}
+
+/// Where notifications go: the service manager's socket, or the
+/// supervisor's end of a worker's socket pair.
+#[derive(Debug)]
+pub struct Notifier {
+    socket: UnixDatagram,
+    /// The service manager's address; None for a connected socket pair.
+    target: Option<std::os::unix::net::SocketAddr>,
+    /// `WATCHDOG_USEC`: the service manager expects `WATCHDOG=1` at least
+    /// this often.
+    watchdog: Option<Duration>,
+}
+
+impl Notifier {
+    /// A notifier for `NOTIFY_SOCKET` (and `WATCHDOG_USEC`, when
+    /// `WATCHDOG_PID` is unset or ours), or None without one. The
+    /// variables are removed. Call it while the process has one thread.
+    pub fn from_env() -> io::Result<Option<Notifier>> {
+        let path = std::env::var_os("NOTIFY_SOCKET");
+        let usec = std::env::var("WATCHDOG_USEC").ok();
+        let watchdog_pid = std::env::var("WATCHDOG_PID").ok();
+        for name in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"] {
+            // SAFETY: as in `inherited_listener`: start-up, one thread.
+            unsafe { std::env::remove_var(name) };
+        }
+        let Some(path) = path else {
+            return Ok(None);
+        };
+        let target = notify_address(&path)?;
+        let socket = UnixDatagram::unbound()?;
+        socket.set_nonblocking(true)?;
+        let ours = watchdog_pid
+            .is_none_or(|pid| pid.trim().parse::<u32>().ok() == Some(std::process::id()));
+        let watchdog = usec
+            .and_then(|usec| usec.trim().parse::<u64>().ok())
+            .filter(|&usec| usec > 0 && ours)
+            .map(Duration::from_micros);
+        Ok(Some(Notifier {
+            socket,
+            target: Some(target),
+            watchdog,
+        }))
+    }
+
+    /// A notifier writing to a connected socket (a worker's channel to its
+    /// supervisor).
+    pub fn connected(socket: UnixDatagram) -> io::Result<Notifier> {
+        socket.set_nonblocking(true)?;
+        Ok(Notifier {
+            socket,
+            target: None,
+            watchdog: None,
+        })
+    }
+
+    /// How often the service manager wants `WATCHDOG=1`, if it does.
+    pub fn watchdog(&self) -> Option<Duration> {
+        self.watchdog
+    }
+
+    /// Send one notification (`READY=1`, `STATUS=...`, several lines
+    /// joined by `\n`). Best effort: a full or vanished receiver loses the
+    /// message, and the server carries on (logged at debug).
+    pub fn notify(&self, message: &str) {
+        let sent = match &self.target {
+            Some(addr) => self.socket.send_to_addr(message.as_bytes(), addr),
+            None => self.socket.send(message.as_bytes()),
+        };
+        if let Err(err) = sent {
+            log::debug!("notify {message:?}: {err}");
+        }
+    }
+}
+
+/// `NOTIFY_SOCKET` as an address: a path, or `@name` in Linux's abstract
+/// namespace.
+fn notify_address(path: &std::ffi::OsStr) -> io::Result<std::os::unix::net::SocketAddr> {
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = path.as_bytes();
+    if let Some(name) = bytes.strip_prefix(b"@") {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        {
+            use std::os::linux::net::SocketAddrExt;
+            return std::os::unix::net::SocketAddr::from_abstract_name(name);
+        }
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        {
+            let _ = name;
+            return Err(io::Error::other("abstract NOTIFY_SOCKET needs Linux"));
+        }
+    }
+    std::os::unix::net::SocketAddr::from_pathname(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_notification_is_one_datagram_to_a_path_or_an_abstract_name() -> io::Result<()> {
+        let dir = std::env::temp_dir().join(format!("reactord-notify-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join("notify");
+        let _ = std::fs::remove_file(&path);
+        let receiver = UnixDatagram::bind(&path)?;
+        let notifier = Notifier {
+            socket: UnixDatagram::unbound()?,
+            target: Some(notify_address(path.as_os_str())?),
+            watchdog: None,
+        };
+        notifier.notify("READY=1\nSTATUS=ok");
+        let mut buf = [0u8; 64];
+        let n = receiver.recv(&mut buf)?;
+        assert_eq!(&buf[..n], b"READY=1\nSTATUS=ok");
+        std::fs::remove_dir_all(&dir)?;
+
+        let name = format!("@reactord-test-{}", std::process::id());
+        let addr = notify_address(std::ffi::OsStr::new(&name))?;
+        let receiver = UnixDatagram::bind_addr(&addr)?;
+        let notifier = Notifier {
+            socket: UnixDatagram::unbound()?,
+            target: Some(addr),
+            watchdog: None,
+        };
+        notifier.notify("WATCHDOG=1");
+        let n = receiver.recv(&mut buf)?;
+        assert_eq!(&buf[..n], b"WATCHDOG=1");
+        Ok(())
+    }
+}

@@ -1,0 +1,834 @@
+//! `--workers N`: a small supervisor process that owns the listening
+//! socket and keeps N single-threaded workers serving it.
+//!
+//! # Shape
+//!
+//! The supervisor binds the socket (or inherits it from the service
+//! manager), creates the shared counters (`worker_metrics`), and starts
+//! each worker by running the binary again (`fork` + `exec`) with three
+//! inherited descriptors and a marker in its environment:
+//!
+//! | fd | what |
+//! |---|---|
+//! | 3 | the listening socket |
+//! | 4 | the shared counters (a memfd) |
+//! | 5 | a datagram socket pair back to the supervisor, for `READY=1` and `STOPPING=1` |
+//!
+//! and `REACTORD_WORKER=SLOT`. A worker is today's server: one thread, one
+//! loop, with its listener registered for exclusive wake-ups (see
+//! `Server::serve_as_worker`).
+//!
+//! # Why exec, not a bare fork
+//!
+//! A forked child would be a copy of the supervisor's memory, running the
+//! supervisor's code: an upgraded binary would never run until the whole
+//! service restarted. Running the program again means SIGHUP starts
+//! workers from whatever binary is on disk now. The supervisor remembers
+//! the program's path at start (`argv[0]` when it names a path, else the
+//! resolved `/proc/self/exe`): after an upgrade that replaced the file,
+//! `/proc/self/exe` names the old, deleted inode, while the path names the
+//! new file.
+//!
+//! # The loop
+//!
+//! The supervisor is a mio loop too, with no thread: the binary's signal
+//! handlers write a byte to socket pairs this loop watches (SIGINT,
+//! SIGTERM, SIGHUP, SIGCHLD), each worker's channel is one more source, and
+//! the only timers are a replacement's back-off, the status/watchdog tick
+//! and the stop deadline.
+//!
+//! - **SIGCHLD**: reap. A worker that exits while it should be serving is
+//!   replaced, at once if it had lived a while, else after a back-off that
+//!   doubles up to ten seconds (a worker that dies at start-up does not
+//!   spin the machine). A worker of the first start that dies before it is
+//!   ready is fatal: the configuration is wrong, and the supervisor exits 1.
+//! - **SIGHUP**: start a new generation of N workers; once all of them have
+//!   said `READY=1`, send SIGTERM to the old ones, which drain (finish what
+//!   they hold, hand the queued connections to the new ones) and exit. The
+//!   socket never closes, so nothing is refused.
+//! - **SIGINT/SIGTERM**: SIGTERM to every worker, close our copy of the
+//!   socket, wait for them (up to the shutdown timeout and a grace), exit
+//!   0. A second signal kills them at once.
+
+use crate::service::Notifier;
+use crate::timer::deadline_after;
+use crate::worker_metrics::WorkerCounters;
+use log::{error, info, warn};
+use mio::{Events, Interest, Poll, Token};
+use std::ffi::OsString;
+use std::io::{self, Read};
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixDatagram;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The environment variable that makes the binary a worker; its value is
+/// the worker's slot in the shared counters.
+pub const WORKER_ENV: &str = "REACTORD_WORKER";
+/// A worker's listening socket.
+pub const LISTENER_FD: RawFd = 3;
+/// A worker's shared counters.
+pub const COUNTERS_FD: RawFd = 4;
+/// A worker's channel to the supervisor.
+pub const CHANNEL_FD: RawFd = 5;
+
+/// Descriptors handed to workers are kept at or above this in the
+/// supervisor, so that putting them on 3, 4 and 5 in the child never
+/// overwrites one not yet moved.
+const FIRST_PRIVATE_FD: RawFd = 10;
+
+/// Slots in the shared counters per wanted worker: the running ones, the
+/// ones a restart starts, and old ones still draining.
+const SLOTS_PER_WORKER: usize = 3;
+
+/// A worker that lived at least this long before dying is replaced at once.
+const STABLE_AFTER: Duration = Duration::from_secs(10);
+/// The first back-off after a quick death, doubled each time, up to
+/// [`MAX_BACKOFF`].
+const MIN_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// How long after the workers' own shutdown timeout they are killed.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+/// STATUS= (and WATCHDOG=1) period.
+const STATUS_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Signal stream tokens count down from here; worker channels are their
+/// slot numbers.
+const FIRST_SIGNAL: usize = usize::MAX;
+const MAX_SIGNALS: usize = 8;
+
+/// What a signal stream means to the supervisor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// SIGINT, SIGTERM (named for the log): stop every worker and exit.
+    Stop(&'static str),
+    /// SIGHUP: replace every worker from the binary on disk.
+    Reload,
+    /// SIGCHLD: a worker exited.
+    Child,
+}
+
+/// What a worker gets from its supervisor: the other end of
+/// [`Supervisor::run`]'s descriptors.
+#[derive(Debug)]
+pub struct WorkerParts {
+    /// The worker's slot in the shared counters (its `worker` label).
+    pub slot: usize,
+    /// The shared listening socket.
+    pub listener: std::net::TcpListener,
+    /// The shared counters, with this worker's slot claimed.
+    pub counters: Arc<WorkerCounters>,
+    /// The channel for `READY=1` and `STOPPING=1`.
+    pub notifier: Notifier,
+}
+
+impl WorkerParts {
+    /// When `REACTORD_WORKER` is set, this process is a worker: take the
+    /// descriptors its supervisor left on 3, 4 and 5 (and remove the
+    /// variable). None otherwise. Call it while the process has one
+    /// thread (it changes the environment).
+    pub fn from_env() -> Result<Option<WorkerParts>, String> {
+        let Some(slot) = std::env::var_os(WORKER_ENV) else {
+            return Ok(None);
+        };
+        // SAFETY: start-up, one thread (the binary calls this first).
+        unsafe { std::env::remove_var(WORKER_ENV) };
+        let slot: usize = slot
+            .to_str()
+            .and_then(|slot| slot.parse().ok())
+            .ok_or_else(|| format!("{WORKER_ENV} is not a slot number"))?;
+        let broken = |err: io::Error| format!("worker {slot}: {err}");
+        let listener = crate::service::listener_from_fd(LISTENER_FD).map_err(broken)?;
+        for fd in [COUNTERS_FD, CHANNEL_FD] {
+            // SAFETY: fcntl on an integer descriptor.
+            if unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) } == -1 {
+                return Err(broken(io::Error::last_os_error()));
+            }
+        }
+        // SAFETY: the supervisor put these descriptors here for us (the
+        // fcntl above proved them open), and nothing else in this process
+        // owns them.
+        let (counters, channel) = unsafe {
+            (
+                OwnedFd::from_raw_fd(COUNTERS_FD),
+                UnixDatagram::from_raw_fd(CHANNEL_FD),
+            )
+        };
+        let counters = WorkerCounters::open(counters, slot).map_err(broken)?;
+        let notifier = Notifier::connected(channel).map_err(broken)?;
+        Ok(Some(WorkerParts {
+            slot,
+            listener,
+            counters: Arc::new(counters),
+            notifier,
+        }))
+    }
+}
+
+/// What to run as a worker.
+#[derive(Debug, Clone)]
+pub struct WorkerCommand {
+    /// The program: see "Why exec" in the module docs.
+    pub program: PathBuf,
+    /// Its arguments (the supervisor's own command line).
+    pub args: Vec<OsString>,
+}
+
+impl WorkerCommand {
+    /// This process's own command line, with the program path resolved as
+    /// the module docs say. Call it at start, before any upgrade can
+    /// replace the file.
+    pub fn this_process() -> io::Result<WorkerCommand> {
+        let mut args = std::env::args_os();
+        let argv0 = args.next().map(PathBuf::from);
+        let program = match argv0 {
+            Some(path) if path.components().count() > 1 => std::path::absolute(path)?,
+            _ => std::env::current_exe()?,
+        };
+        Ok(WorkerCommand {
+            program,
+            args: args.collect(),
+        })
+    }
+}
+
+/// The supervisor's settings.
+#[derive(Debug, Clone)]
+pub struct SupervisorConfig {
+    /// How many workers to keep running.
+    pub workers: usize,
+    /// The workers' own drain limit (`--shutdown-timeout`).
+    pub shutdown_timeout: Duration,
+    /// For the `listening on ADDR (PROTOCOL)` line.
+    pub protocol: &'static str,
+    /// What to run.
+    pub command: WorkerCommand,
+}
+
+/// One running worker.
+struct Worker {
+    child: Child,
+    generation: u64,
+    channel: mio::net::UnixDatagram,
+    ready: bool,
+    draining: bool,
+    started: Instant,
+}
+
+/// The supervisor: see the module docs.
+pub struct Supervisor {
+    config: SupervisorConfig,
+    poll: Poll,
+    /// Our copy of the listening socket; dropped when stopping, so the
+    /// socket closes with the last worker.
+    listener: Option<OwnedFd>,
+    local_addr: SocketAddr,
+    listen_note: Option<String>,
+    counters: WorkerCounters,
+    /// The counters' descriptor, moved above the ones workers get.
+    counters_fd: OwnedFd,
+    /// Indexed by slot.
+    workers: Vec<Option<Worker>>,
+    generation: u64,
+    signals: Vec<(mio::net::UnixStream, Signal)>,
+    notifier: Option<Notifier>,
+    /// Replacements to start, and when.
+    replacements: Vec<Instant>,
+    backoff: Backoff,
+    /// Some once stopping: when the remaining workers are killed.
+    stop_deadline: Option<Instant>,
+    /// Whether every worker of the first generation has been ready once.
+    started: bool,
+    next_status: Instant,
+}
+
+impl Supervisor {
+    /// Take the listening socket (bound or inherited) and prepare the
+    /// shared counters; nothing starts until [`Supervisor::run`].
+    pub fn new(
+        config: SupervisorConfig,
+        listener: std::net::TcpListener,
+    ) -> io::Result<Supervisor> {
+        let local_addr = listener.local_addr()?;
+        let listener = above_inherited(OwnedFd::from(listener))?;
+        let slots = config
+            .workers
+            .checked_mul(SLOTS_PER_WORKER)
+            .ok_or_else(|| io::Error::other("too many workers"))?;
+        let counters = WorkerCounters::create(slots)?;
+        let counters_fd = above_inherited(counters.fd().try_clone_to_owned()?)?;
+        Ok(Supervisor {
+            counters_fd,
+            poll: Poll::new()?,
+            listener: Some(listener),
+            local_addr,
+            listen_note: None,
+            counters,
+            workers: (0..slots).map(|_| None).collect(),
+            generation: 0,
+            signals: Vec::new(),
+            notifier: None,
+            replacements: Vec::new(),
+            backoff: Backoff::default(),
+            stop_deadline: None,
+            started: false,
+            next_status: Instant::now(),
+            config,
+        })
+    }
+
+    /// The listening socket's address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// A line logged after `listening on` (where the socket came from).
+    pub fn note_after_listening(&mut self, note: impl Into<String>) {
+        self.listen_note = Some(note.into());
+    }
+
+    /// Tell the service manager: READY=1 once every worker is ready (and
+    /// again after each restart), STOPPING=1, STATUS= and WATCHDOG=1.
+    pub fn notify_with(&mut self, notifier: Notifier) {
+        self.notifier = Some(notifier);
+    }
+
+    /// Every byte on `stream` is one `signal` (the binary's signal-hook
+    /// self-pipes, as for `Server::shutdown_when_readable`).
+    pub fn on_signal(
+        &mut self,
+        mut stream: mio::net::UnixStream,
+        signal: Signal,
+    ) -> io::Result<()> {
+        let index = self.signals.len();
+        if index >= MAX_SIGNALS {
+            return Err(io::Error::other("too many signal streams"));
+        }
+        self.poll.registry().register(
+            &mut stream,
+            Token(FIRST_SIGNAL - index),
+            Interest::READABLE,
+        )?;
+        self.signals.push((stream, signal));
+        Ok(())
+    }
+
+    /// Start the workers and supervise them until a stop signal has
+    /// drained them all. An error means the workers could not be started.
+    pub fn run(mut self) -> Result<(), String> {
+        info!(
+            "listening on {} ({})",
+            self.local_addr, self.config.protocol
+        );
+        if let Some(note) = &self.listen_note {
+            info!("{note}");
+        }
+        info!(
+            "supervisor (pid {}): starting {} workers from {}",
+            std::process::id(),
+            self.config.workers,
+            self.config.command.program.display()
+        );
+        for _ in 0..self.config.workers {
+            self.start_worker()
+                .map_err(|err| format!("cannot start a worker: {err}"))?;
+        }
+        let mut events = Events::with_capacity(64);
+        loop {
+            let timeout = self.poll_timeout(Instant::now());
+            if let Err(err) = self.poll.poll(&mut events, Some(timeout)) {
+                if err.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(format!("supervisor loop failed: {err}"));
+            }
+            for event in events.iter() {
+                let Token(token) = event.token();
+                if token > FIRST_SIGNAL - MAX_SIGNALS {
+                    for signal in self.take_signals(FIRST_SIGNAL - token) {
+                        if self.on_signal_received(signal)? == Control::Exit {
+                            return Ok(());
+                        }
+                    }
+                } else {
+                    self.read_channel(token);
+                }
+            }
+            let now = Instant::now();
+            // A SIGCHLD can be merged with another: reaping is cheap, so
+            // look every turn.
+            self.reap()?;
+            self.start_due_replacements(now);
+            if now >= self.next_status {
+                self.report_status(now);
+            }
+            if self.stop_deadline.is_some() {
+                if self.workers.iter().all(Option::is_none) {
+                    info!("shutdown complete: every worker has exited");
+                    return Ok(());
+                }
+                if self.stop_deadline.is_some_and(|deadline| now >= deadline) {
+                    warn!("workers still running after the shutdown timeout: killing them");
+                    self.kill_all();
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    fn poll_timeout(&self, now: Instant) -> Duration {
+        let mut next = self.next_status;
+        for &due in &self.replacements {
+            next = next.min(due);
+        }
+        if let Some(deadline) = self.stop_deadline {
+            next = next.min(deadline);
+        }
+        next.saturating_duration_since(now)
+    }
+
+    /// Drain a signal stream: each byte is one signal.
+    fn take_signals(&mut self, index: usize) -> Vec<Signal> {
+        let mut signals = Vec::new();
+        let Some((stream, signal)) = self.signals.get_mut(index) else {
+            return signals;
+        };
+        let mut bytes = [0u8; 16];
+        loop {
+            match stream.read(&mut bytes) {
+                Ok(0) => break,
+                Ok(n) => signals.extend(std::iter::repeat_n(*signal, n)),
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => break,
+            }
+        }
+        signals
+    }
+
+    fn on_signal_received(&mut self, signal: Signal) -> Result<Control, String> {
+        match signal {
+            Signal::Stop(name) => {
+                if self.stop_deadline.is_some() {
+                    warn!("{name} received again: killing every worker now");
+                    self.kill_all();
+                    return Ok(Control::Exit);
+                }
+                self.stop(name);
+            }
+            Signal::Reload => self.reload(),
+            Signal::Child => self.reap()?,
+        }
+        Ok(Control::Continue)
+    }
+
+    /// Begin the final drain.
+    fn stop(&mut self, name: &str) {
+        let running = self.workers.iter().flatten().count();
+        info!(
+            "{name} received: stopping {running} workers, waiting up to {:?}",
+            self.config.shutdown_timeout
+        );
+        if let Some(notifier) = &self.notifier {
+            notifier.notify("STOPPING=1");
+        }
+        self.listener = None;
+        self.replacements.clear();
+        self.stop_deadline =
+            Some(Instant::now() + self.config.shutdown_timeout.saturating_add(STOP_GRACE));
+        for worker in self.workers.iter_mut().flatten() {
+            worker.draining = true;
+            terminate(&worker.child);
+        }
+    }
+
+    /// SIGHUP: start a new generation; the old one drains once it is ready
+    /// (see `read_channel`).
+    fn reload(&mut self) {
+        if self.stop_deadline.is_some() {
+            return;
+        }
+        let current = self.generation;
+        if self
+            .workers
+            .iter()
+            .flatten()
+            .any(|w| w.generation == current && !w.ready)
+        {
+            warn!("SIGHUP received while workers are still starting: ignored");
+            return;
+        }
+        let free = self.workers.iter().filter(|w| w.is_none()).count();
+        if free < self.config.workers {
+            warn!("SIGHUP received while old workers are still draining: ignored");
+            return;
+        }
+        self.generation += 1;
+        self.replacements.clear();
+        info!(
+            "SIGHUP received: starting {} new workers from {}",
+            self.config.workers,
+            self.config.command.program.display()
+        );
+        for _ in 0..self.config.workers {
+            if let Err(err) = self.start_worker() {
+                error!("cannot start a new worker: {err}; retrying");
+                self.schedule_replacement(Instant::now(), Duration::ZERO);
+            }
+        }
+    }
+
+    /// Start one worker of the current generation in a free slot.
+    fn start_worker(&mut self) -> io::Result<()> {
+        let Some(listener) = self.listener.as_ref() else {
+            return Err(io::Error::other("stopping"));
+        };
+        let slot = self
+            .workers
+            .iter()
+            .position(Option::is_none)
+            .ok_or_else(|| io::Error::other("no free worker slot"))?;
+        let (ours, theirs) = UnixDatagram::pair()?;
+        let theirs = above_inherited(OwnedFd::from(theirs))?;
+        let fds = [
+            (listener.as_raw_fd(), LISTENER_FD),
+            (self.counters_fd.as_raw_fd(), COUNTERS_FD),
+            (theirs.as_raw_fd(), CHANNEL_FD),
+        ];
+        let supervisor = std::process::id();
+        let mut command = Command::new(&self.config.command.program);
+        command
+            .args(&self.config.command.args)
+            .env(WORKER_ENV, slot.to_string())
+            .stdin(Stdio::null())
+            // Its own process group: a Ctrl-C in a terminal reaches the
+            // supervisor only, which stops the workers once (a worker that
+            // got SIGINT and then our SIGTERM would take the second signal
+            // as "exit now").
+            .process_group(0);
+        // SAFETY: between fork and exec only async-signal-safe calls
+        // (dup2, prctl, getppid, fcntl) on integers captured by value.
+        unsafe {
+            command.pre_exec(move || child_setup(&fds, supervisor));
+        }
+        let child = command.spawn()?;
+        drop(theirs);
+        ours.set_nonblocking(true)?;
+        let mut channel = mio::net::UnixDatagram::from_std(ours);
+        self.poll
+            .registry()
+            .register(&mut channel, Token(slot), Interest::READABLE)?;
+        info!(
+            "worker {slot} started (pid {}, generation {})",
+            child.id(),
+            self.generation
+        );
+        if let Some(entry) = self.workers.get_mut(slot) {
+            *entry = Some(Worker {
+                child,
+                generation: self.generation,
+                channel,
+                ready: false,
+                draining: false,
+                started: Instant::now(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Read a worker's notifications.
+    fn read_channel(&mut self, slot: usize) {
+        let Some(Some(worker)) = self.workers.get_mut(slot) else {
+            return;
+        };
+        let mut buf = [0u8; 256];
+        let mut became_ready = false;
+        loop {
+            match worker.channel.recv(&mut buf) {
+                // Workers never send an empty message: this is the end.
+                Ok(0) => break,
+                Ok(n) => {
+                    let message = buf.get(..n).unwrap_or_default();
+                    if message
+                        .split(|&b| b == b'\n')
+                        .any(|line| line == b"READY=1")
+                        && !worker.ready
+                    {
+                        worker.ready = true;
+                        became_ready = true;
+                        info!("worker {slot} (pid {}) ready", worker.child.id());
+                    }
+                }
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => break,
+            }
+        }
+        if became_ready {
+            self.after_ready();
+        }
+    }
+
+    /// Once the whole current generation is ready: tell the service
+    /// manager, and drain the previous generation.
+    fn after_ready(&mut self) {
+        let current = self.generation;
+        let ready = self
+            .workers
+            .iter()
+            .flatten()
+            .filter(|w| w.generation == current && w.ready)
+            .count();
+        if ready < self.config.workers || self.stop_deadline.is_some() {
+            return;
+        }
+        let mut drained = 0;
+        for worker in self.workers.iter_mut().flatten() {
+            if worker.generation < current && !worker.draining {
+                worker.draining = true;
+                terminate(&worker.child);
+                drained += 1;
+            }
+        }
+        if !self.started {
+            self.started = true;
+            info!("all {ready} workers ready");
+        } else if drained > 0 {
+            info!("restart: {ready} new workers ready, draining {drained} old ones");
+        }
+        if let Some(notifier) = &self.notifier {
+            notifier.notify("READY=1");
+        }
+    }
+
+    /// Collect the workers that exited, and replace those that should not
+    /// have. Fatal only when a first-generation worker dies before the
+    /// server ever was ready.
+    fn reap(&mut self) -> Result<(), String> {
+        let now = Instant::now();
+        for slot in 0..self.workers.len() {
+            let Some(Some(worker)) = self.workers.get_mut(slot) else {
+                continue;
+            };
+            let status = match worker.child.try_wait() {
+                Ok(Some(status)) => status,
+                Ok(None) => continue,
+                Err(err) => {
+                    warn!("waiting for worker {slot}: {err}");
+                    continue;
+                }
+            };
+            let Some(Some(mut worker)) = self.workers.get_mut(slot).map(Option::take) else {
+                continue;
+            };
+            let _ = self.poll.registry().deregister(&mut worker.channel);
+            self.counters.worker_exited(slot);
+            let pid = worker.child.id();
+            if worker.draining {
+                info!("worker {slot} (pid {pid}) exited after draining ({status})");
+                continue;
+            }
+            if !self.started && !worker.ready {
+                self.kill_all();
+                return Err(format!(
+                    "worker {slot} (pid {pid}) failed to start ({})",
+                    describe(status)
+                ));
+            }
+            if worker.generation < self.generation {
+                warn!("old worker {slot} (pid {pid}) died ({status}) during a restart");
+                continue;
+            }
+            let wait = self
+                .backoff
+                .after_death(now.saturating_duration_since(worker.started));
+            warn!(
+                "worker {slot} (pid {pid}) died ({}); starting a replacement in {wait:?}",
+                describe(status),
+            );
+            self.schedule_replacement(now, wait);
+        }
+        Ok(())
+    }
+
+    fn schedule_replacement(&mut self, now: Instant, wait: Duration) {
+        self.replacements.push(deadline_after(now, wait));
+    }
+
+    fn start_due_replacements(&mut self, now: Instant) {
+        let due = self.replacements.iter().filter(|&&at| at <= now).count();
+        if due == 0 {
+            return;
+        }
+        self.replacements.retain(|&at| at > now);
+        for _ in 0..due {
+            if let Err(err) = self.start_worker() {
+                let wait = self.backoff.after_failure();
+                error!("cannot start a replacement worker: {err}; retrying in {wait:?}");
+                self.schedule_replacement(now, wait);
+            }
+        }
+    }
+
+    fn report_status(&mut self, now: Instant) {
+        let interval = match self.notifier.as_ref().and_then(Notifier::watchdog) {
+            Some(watchdog) => STATUS_INTERVAL.min(watchdog / 2),
+            None => STATUS_INTERVAL,
+        };
+        self.next_status = deadline_after(now, interval);
+        let Some(notifier) = &self.notifier else {
+            return;
+        };
+        let running = self.workers.iter().flatten().count();
+        let open = self.counters.totals().get(1).copied().unwrap_or(0);
+        let watchdog = if notifier.watchdog().is_some() {
+            "\nWATCHDOG=1"
+        } else {
+            ""
+        };
+        notifier.notify(&format!(
+            "STATUS={running} workers, {open} connections open{watchdog}"
+        ));
+    }
+
+    /// SIGKILL every worker and reap them.
+    fn kill_all(&mut self) {
+        for worker in self.workers.iter_mut().filter_map(Option::take) {
+            let mut child = worker.child;
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// How long to wait before replacing a worker: nothing after a worker
+/// that ran [`STABLE_AFTER`] or more, else [`MIN_BACKOFF`] doubling up to
+/// [`MAX_BACKOFF`], so a worker that dies at start-up cannot spin the
+/// machine.
+#[derive(Debug, Default)]
+struct Backoff {
+    /// The wait for the next quick death.
+    next: Duration,
+}
+
+impl Backoff {
+    /// A worker died after running `lived`: the wait before its replacement.
+    fn after_death(&mut self, lived: Duration) -> Duration {
+        if lived >= STABLE_AFTER {
+            self.next = Duration::ZERO;
+        }
+        self.grow()
+    }
+
+    /// Starting a replacement failed: the wait before trying again (never
+    /// zero).
+    fn after_failure(&mut self) -> Duration {
+        self.grow().max(MIN_BACKOFF)
+    }
+
+    /// The current wait; the next one doubles.
+    fn grow(&mut self) -> Duration {
+        let wait = self.next;
+        self.next = self.next.saturating_mul(2).clamp(MIN_BACKOFF, MAX_BACKOFF);
+        wait
+    }
+}
+
+/// Whether the loop goes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Control {
+    Continue,
+    Exit,
+}
+
+/// Ask a worker to drain.
+fn terminate(child: &Child) {
+    if let Ok(pid) = libc::pid_t::try_from(child.id()) {
+        // SAFETY: kill(2) on our own unreaped child.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+    }
+}
+
+/// "exit status 1", "signal 9 (SIGKILL)": std's wording.
+fn describe(status: ExitStatus) -> String {
+    status.to_string()
+}
+
+/// Move `fd` to a descriptor at or above [`FIRST_PRIVATE_FD`],
+/// close-on-exec.
+fn above_inherited(fd: OwnedFd) -> io::Result<OwnedFd> {
+    // SAFETY: fcntl duplicates a descriptor we own; the result is new.
+    let moved = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, FIRST_PRIVATE_FD) };
+    if moved == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a fresh descriptor nobody else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(moved) })
+}
+
+/// In the child, between fork and exec: put each descriptor in place
+/// (dup2 clears close-on-exec on the copy), and ask for SIGTERM when the
+/// supervisor dies, so a killed supervisor does not leave workers behind.
+fn child_setup(fds: &[(RawFd, RawFd); 3], supervisor: u32) -> io::Result<()> {
+    for &(from, to) in fds {
+        // SAFETY: dup2 on integers; `from` is open (owned by the parent
+        // until after spawn returns) and above every `to`.
+        if unsafe { libc::dup2(from, to) } == -1 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        // SAFETY: prctl with integer arguments.
+        if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) } == -1 {
+            return Err(io::Error::last_os_error());
+        }
+        // The supervisor may have died before the prctl.
+        // SAFETY: getppid cannot fail.
+        if u32::try_from(unsafe { libc::getppid() }).ok() != Some(supervisor) {
+            return Err(io::Error::other("the supervisor is gone"));
+        }
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let _ = supervisor;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quick_deaths_back_off_and_a_stable_worker_resets_the_wait() {
+        let mut backoff = Backoff::default();
+        let quick = Duration::from_millis(50);
+        let waits: Vec<_> = (0..10).map(|_| backoff.after_death(quick)).collect();
+        assert_eq!(
+            waits[0],
+            Duration::ZERO,
+            "the first death is replaced at once"
+        );
+        assert_eq!(waits[1], MIN_BACKOFF);
+        assert_eq!(waits[2], MIN_BACKOFF * 2);
+        assert_eq!(waits[9], MAX_BACKOFF, "capped");
+        assert_eq!(backoff.after_death(STABLE_AFTER), Duration::ZERO);
+        assert_eq!(backoff.after_death(quick), MIN_BACKOFF);
+    }
+
+    #[test]
+    fn a_failed_start_is_never_retried_at_once() {
+        let mut backoff = Backoff::default();
+        assert_eq!(backoff.after_failure(), MIN_BACKOFF);
+        assert_eq!(backoff.after_failure(), MIN_BACKOFF);
+        assert_eq!(backoff.after_failure(), MIN_BACKOFF * 2);
+    }
+
+    #[test]
+    fn the_worker_command_names_the_program_by_a_path() -> io::Result<()> {
+        let command = WorkerCommand::this_process()?;
+        assert!(command.program.is_absolute(), "{:?}", command.program);
+        Ok(())
+    }
+}

@@ -1,0 +1,363 @@
+//! One /metrics for a server made of several worker processes: a shared
+//! memory region with one slot of counters per worker.
+//!
+//! # How it works
+//!
+//! The supervisor creates the region (a `memfd`, mapped `MAP_SHARED`)
+//! before it starts any worker and passes it to each worker as an inherited
+//! descriptor, with the index of the worker's slot. A worker keeps counting
+//! in its plain [`Metrics`] as a single process does, and copies them into
+//! its own slot once per turn of its loop, with relaxed atomic stores (on
+//! x86 and ARM an ordinary store: the slot has one writer, and a reader
+//! only needs each value to be one that was written). Whichever worker
+//! answers /metrics adds up every slot.
+//!
+//! # Cost
+//!
+//! A single process (`--workers 1`) has no region: nothing changes per
+//! request or per turn. A worker pays a dozen stores per turn of its loop,
+//! not per request, and a /metrics request a loop over the slots.
+//!
+//! # Slots outlive workers
+//!
+//! A worker that dies leaves its counters in its slot and its replacement
+//! continues from them, so every total only ever grows (what Prometheus
+//! expects of a counter); only the gauge of open connections is reset,
+//! since a dead worker's connections are gone.
+
+use crate::metrics::Metrics;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Values per slot after the pid: the reactor's seven counters, then up to
+/// eight of the protocol's own (HTTP: responses by status class).
+pub const VALUES: usize = 15;
+
+/// The reactor's counters at the start of a slot, in [`Metrics`] order.
+pub const REACTOR_VALUES: usize = 7;
+
+/// Room for a protocol's own counters in each slot.
+pub const PROTOCOL_VALUES: usize = VALUES - REACTOR_VALUES;
+
+/// Index of `connections_active` in a slot (the only gauge).
+const ACTIVE: usize = 1;
+
+/// One worker's counters: a pid and [`VALUES`] numbers, 128 bytes, aligned
+/// so that two workers never write the same cache line.
+#[repr(C, align(128))]
+struct Slot {
+    pid: AtomicU64,
+    values: [AtomicU64; VALUES],
+}
+
+/// What one slot held when read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlotValues {
+    /// The slot's index: the `worker` label.
+    pub index: usize,
+    /// The pid of the last worker that wrote it.
+    pub pid: u64,
+    /// Its counters.
+    pub values: [u64; VALUES],
+}
+
+/// A mapping of the shared region, and which slot is ours to write.
+pub struct WorkerCounters {
+    base: NonNull<Slot>,
+    slots: usize,
+    /// The slot this process writes (None in the supervisor, which only
+    /// reads).
+    own: Option<usize>,
+    /// What the slot held when this worker took it over (its
+    /// predecessor's counts; the gauge excepted): added to every value
+    /// published, so the slot's counters never go back.
+    carried: [u64; VALUES],
+    fd: OwnedFd,
+}
+
+// SAFETY: the mapping is only ever accessed through atomics (`Slot` holds
+// nothing else), so sharing it between threads is as safe as sharing it
+// between processes; the descriptor is an OwnedFd.
+unsafe impl Send for WorkerCounters {}
+// SAFETY: as above.
+unsafe impl Sync for WorkerCounters {}
+
+impl std::fmt::Debug for WorkerCounters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerCounters")
+            .field("slots", &self.slots)
+            .field("own", &self.own)
+            .finish()
+    }
+}
+
+impl WorkerCounters {
+    /// Create a zeroed region of `slots` slots (the supervisor).
+    pub fn create(slots: usize) -> io::Result<WorkerCounters> {
+        let fd = memfd()?;
+        let len = region_len(slots)?;
+        let size = libc::off_t::try_from(len).map_err(io::Error::other)?;
+        // SAFETY: ftruncate on a descriptor we own; the new bytes read as 0.
+        if unsafe { libc::ftruncate(fd.as_raw_fd(), size) } == -1 {
+            return Err(io::Error::last_os_error());
+        }
+        WorkerCounters::map(fd, slots, None)
+    }
+
+    /// Map a region passed down by the supervisor, as the writer of slot
+    /// `own` (a worker). The slot is claimed for this pid and its gauge of
+    /// open connections reset.
+    pub fn open(fd: OwnedFd, own: usize) -> io::Result<WorkerCounters> {
+        // SAFETY: fstat writes into a zeroed stat we own.
+        let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+        if unsafe { libc::fstat(fd.as_raw_fd(), &mut stat) } == -1 {
+            return Err(io::Error::last_os_error());
+        }
+        let len = usize::try_from(stat.st_size).map_err(io::Error::other)?;
+        let slots = len / std::mem::size_of::<Slot>();
+        if own >= slots {
+            return Err(io::Error::other(format!(
+                "worker slot {own} is outside the shared region ({slots} slots)"
+            )));
+        }
+        let mut counters = WorkerCounters::map(fd, slots, Some(own))?;
+        let mut carried = [0u64; VALUES];
+        if let Some(slot) = counters.slot(own) {
+            for (value, cell) in carried.iter_mut().zip(&slot.values) {
+                *value = cell.load(Ordering::Relaxed);
+            }
+            if let Some(active) = slot.values.get(ACTIVE) {
+                active.store(0, Ordering::Relaxed);
+            }
+            slot.pid
+                .store(u64::from(std::process::id()), Ordering::Relaxed);
+        }
+        if let Some(active) = carried.get_mut(ACTIVE) {
+            *active = 0;
+        }
+        counters.carried = carried;
+        Ok(counters)
+    }
+
+    fn map(fd: OwnedFd, slots: usize, own: Option<usize>) -> io::Result<WorkerCounters> {
+        let len = region_len(slots)?;
+        // SAFETY: a fresh shared mapping of a descriptor we own, `len`
+        // bytes long (the file has at least that size); nothing aliases it
+        // in this process but this struct.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd.as_raw_fd(),
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let base = NonNull::new(ptr.cast::<Slot>()).ok_or_else(|| io::Error::other("mmap"))?;
+        Ok(WorkerCounters {
+            base,
+            slots,
+            own,
+            carried: [0; VALUES],
+            fd,
+        })
+    }
+
+    /// The descriptor to pass to a worker.
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    /// How many slots the region has.
+    pub fn slots(&self) -> usize {
+        self.slots
+    }
+
+    /// The slot this process writes, if any.
+    pub fn own(&self) -> Option<usize> {
+        self.own
+    }
+
+    fn slot(&self, index: usize) -> Option<&Slot> {
+        if index >= self.slots {
+            return None;
+        }
+        // SAFETY: index < slots, and the mapping holds `slots` slots;
+        // Slot is only atomics, valid for any bytes (zero included), and
+        // shared references to atomics may alias across processes.
+        Some(unsafe { &*self.base.as_ptr().add(index) })
+    }
+
+    /// Copy the reactor's counters into our slot.
+    pub fn publish(&self, metrics: &Metrics) {
+        let Some(slot) = self.own.and_then(|own| self.slot(own)) else {
+            return;
+        };
+        let values = [
+            metrics.connections_accepted,
+            metrics.connections_active,
+            metrics.connections_closed,
+            metrics.connections_rejected,
+            metrics.connections_timed_out,
+            metrics.bytes_read,
+            metrics.bytes_written,
+        ];
+        for ((cell, value), carried) in slot.values.iter().zip(values).zip(self.carried) {
+            cell.store(carried.wrapping_add(value), Ordering::Relaxed);
+        }
+    }
+
+    /// Copy a protocol's own counters (at most [`PROTOCOL_VALUES`]) into
+    /// our slot.
+    pub fn publish_protocol(&self, values: &[u64]) {
+        let Some(slot) = self.own.and_then(|own| self.slot(own)) else {
+            return;
+        };
+        let cells = slot.values.iter().zip(self.carried).skip(REACTOR_VALUES);
+        for ((cell, carried), &value) in cells.zip(values) {
+            cell.store(carried.wrapping_add(value), Ordering::Relaxed);
+        }
+    }
+
+    /// The worker in `slot` has exited (the supervisor saw it): its
+    /// connections are gone, so its gauge of open ones is zeroed. Its
+    /// counters stay.
+    pub fn worker_exited(&self, slot: usize) {
+        if let Some(active) = self.slot(slot).and_then(|slot| slot.values.get(ACTIVE)) {
+            active.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// Every slot a worker has written (pid set), in index order.
+    pub fn read(&self) -> impl Iterator<Item = SlotValues> + '_ {
+        (0..self.slots).filter_map(|index| {
+            let slot = self.slot(index)?;
+            let pid = slot.pid.load(Ordering::Relaxed);
+            if pid == 0 {
+                return None;
+            }
+            let mut values = [0u64; VALUES];
+            for (value, cell) in values.iter_mut().zip(&slot.values) {
+                *value = cell.load(Ordering::Relaxed);
+            }
+            Some(SlotValues { index, pid, values })
+        })
+    }
+
+    /// The sum of every slot.
+    pub fn totals(&self) -> [u64; VALUES] {
+        let mut totals = [0u64; VALUES];
+        for slot in self.read() {
+            for (total, value) in totals.iter_mut().zip(slot.values) {
+                *total = total.wrapping_add(value);
+            }
+        }
+        totals
+    }
+}
+
+impl Drop for WorkerCounters {
+    fn drop(&mut self) {
+        if let Ok(len) = region_len(self.slots) {
+            // SAFETY: the mapping made in `map`, of this length; no
+            // reference into it outlives `self`.
+            unsafe { libc::munmap(self.base.as_ptr().cast(), len) };
+        }
+    }
+}
+
+fn region_len(slots: usize) -> io::Result<usize> {
+    slots
+        .checked_mul(std::mem::size_of::<Slot>())
+        .filter(|&len| len > 0)
+        .ok_or_else(|| io::Error::other("bad number of worker slots"))
+}
+
+/// An anonymous file to share: a memfd on Linux.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn memfd() -> io::Result<OwnedFd> {
+    // SAFETY: a NUL-terminated name; the result is a new descriptor or -1.
+    let fd = unsafe { libc::memfd_create(c"reactord-metrics".as_ptr(), libc::MFD_CLOEXEC) };
+    if fd == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a fresh descriptor nobody else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn memfd() -> io::Result<OwnedFd> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "--workers needs Linux (memfd_create)",
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    #[test]
+    fn two_mappings_of_one_region_see_each_others_slots() -> io::Result<()> {
+        let supervisor = WorkerCounters::create(4)?;
+        let fd = supervisor.fd().try_clone_to_owned()?;
+        let worker = WorkerCounters::open(fd, 2)?;
+        let mut metrics = Metrics::new(Instant::now());
+        metrics.connections_accepted = 5;
+        metrics.bytes_written = 7;
+        worker.publish(&metrics);
+        worker.publish_protocol(&[0, 3]);
+        let slots: Vec<_> = supervisor.read().collect();
+        assert_eq!(slots.len(), 1);
+        assert_eq!(slots[0].index, 2);
+        assert_eq!(slots[0].pid, u64::from(std::process::id()));
+        let totals = supervisor.totals();
+        assert_eq!(totals[0], 5);
+        assert_eq!(totals[6], 7);
+        assert_eq!(totals[REACTOR_VALUES + 1], 3);
+        // The supervisor writes nothing.
+        supervisor.publish(&metrics);
+        assert_eq!(supervisor.totals()[0], 5);
+        Ok(())
+    }
+
+    #[test]
+    fn a_replacement_counts_on_from_its_predecessors_values() -> io::Result<()> {
+        let supervisor = WorkerCounters::create(1)?;
+        let mut metrics = Metrics::new(Instant::now());
+        metrics.connections_accepted = 5;
+        metrics.connections_active = 2;
+        {
+            let dead = WorkerCounters::open(supervisor.fd().try_clone_to_owned()?, 0)?;
+            dead.publish(&metrics);
+            dead.publish_protocol(&[0, 4]);
+        }
+        let replacement = WorkerCounters::open(supervisor.fd().try_clone_to_owned()?, 0)?;
+        assert_eq!(supervisor.totals()[ACTIVE], 0, "the gauge starts again");
+        assert_eq!(supervisor.totals()[0], 5, "the counters do not");
+        metrics.connections_accepted = 3;
+        metrics.connections_active = 1;
+        replacement.publish(&metrics);
+        replacement.publish_protocol(&[0, 1]);
+        let totals = supervisor.totals();
+        assert_eq!(totals[0], 8);
+        assert_eq!(totals[ACTIVE], 1);
+        assert_eq!(totals[REACTOR_VALUES + 1], 5);
+        Ok(())
+    }
+
+    #[test]
+    fn a_slot_outside_the_region_is_refused() -> io::Result<()> {
+        let supervisor = WorkerCounters::create(2)?;
+        let fd = supervisor.fd().try_clone_to_owned()?;
+        assert!(WorkerCounters::open(fd, 2).is_err());
+        Ok(())
+    }
+}

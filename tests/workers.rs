@@ -1,0 +1,331 @@
+//! `--workers N`: a supervisor and N worker processes on one listening
+//! socket. Both workers serve, /metrics adds them up, a killed worker is
+//! replaced, SIGTERM drains them all, and ten SIGHUP restarts under load
+//! fail no request.
+
+mod util;
+
+use std::io::Read;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use util::{Server, http_get, run_to_exit, wait_until};
+
+/// Generous: debug builds on a loaded machine.
+const DEADLINE: Duration = Duration::from_secs(30);
+
+/// `reactord --workers 2 ARGS`, once both workers said READY.
+fn start_two(args: &[&str]) -> Server {
+    let mut all = vec!["--workers", "2"];
+    all.extend_from_slice(args);
+    let server = Server::start(&all);
+    assert!(
+        server.wait_for_log("all 2 workers ready", DEADLINE),
+        "{}",
+        server.stderr_text()
+    );
+    server
+}
+
+/// Lines of the `/metrics` page that start with `name{` or `name `.
+fn metric_lines(page: &str, name: &str) -> Vec<(String, u64)> {
+    page.lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix(name)?;
+            if !(rest.starts_with('{') || rest.starts_with(' ')) {
+                return None;
+            }
+            let (labels, value) = rest.rsplit_once(' ')?;
+            Some((labels.to_string(), value.parse().ok()?))
+        })
+        .collect()
+}
+
+fn metrics(server: &Server) -> String {
+    let page = http_get(server.addr, "/metrics");
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    page
+}
+
+/// The value of an unlabelled metric.
+fn total(page: &str, name: &str) -> u64 {
+    metric_lines(page, name)
+        .into_iter()
+        .find(|(labels, _)| labels.is_empty())
+        .unwrap_or_else(|| panic!("{name} in {page}"))
+        .1
+}
+
+/// A field of reactord-load's one-line JSON report.
+fn field(json: &str, name: &str) -> u64 {
+    let at = json
+        .find(&format!("\"{name}\":"))
+        .unwrap_or_else(|| panic!("{name} in {json}"));
+    json[at + name.len() + 3..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .unwrap()
+}
+
+/// reactord-load, killed if the test ends first.
+struct Load(Child);
+
+impl Load {
+    fn start(args: &[&str]) -> Load {
+        Load(
+            Command::new(env!("CARGO_BIN_EXE_reactord-load"))
+                .args(args)
+                .arg("--json")
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start reactord-load"),
+        )
+    }
+
+    fn running(&mut self) -> bool {
+        self.0.try_wait().unwrap().is_none()
+    }
+
+    /// Wait for the report (at most two minutes).
+    fn report(mut self) -> String {
+        assert!(
+            wait_until(Duration::from_secs(120), || !self.running()),
+            "reactord-load did not finish"
+        );
+        let mut out = String::new();
+        self.0
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
+        out
+    }
+}
+
+impl Drop for Load {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn both_workers_serve_and_any_of_them_reports_the_whole_server() {
+    let mut server = start_two(&[]);
+    let target = format!("http://{}/", server.addr);
+    let mut requests = 0;
+    // Which worker wakes for a connection is the kernel's choice: load
+    // until both have accepted some (a handful of rounds at most).
+    let both = wait_until(Duration::from_secs(60), || {
+        let out = Load::start(&[
+            "--close",
+            "--connections",
+            "16",
+            "--requests",
+            "2000",
+            &target,
+        ])
+        .report();
+        assert_eq!(field(&out, "total"), 0, "{out}");
+        requests += field(&out, "requests");
+        let page = metrics(&server);
+        let per_worker = metric_lines(&page, "reactord_worker_connections_accepted_total");
+        per_worker.len() == 2 && per_worker.iter().all(|(_, accepted)| *accepted > 0)
+    });
+    let page = metrics(&server);
+    assert!(both, "one worker served nothing: {page}");
+    // The totals are every worker's together: more 2xx than either worker
+    // answered, at least every request the load made.
+    let per_worker = metric_lines(&page, "reactord_worker_connections_accepted_total");
+    let sum: u64 = per_worker.iter().map(|(_, v)| v).sum();
+    assert_eq!(
+        total(&page, "reactord_connections_accepted_total"),
+        sum,
+        "{page}"
+    );
+    let ok = metric_lines(&page, "reactord_http_responses_total")
+        .into_iter()
+        .find(|(labels, _)| labels == "{class=\"2xx\"}")
+        .unwrap()
+        .1;
+    assert!(
+        ok >= requests,
+        "2xx {ok} < {requests} requests made: {page}"
+    );
+
+    server.sigterm();
+    let status = server.wait_exit(DEADLINE);
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "{status:?}: {}",
+        server.stderr_text()
+    );
+    assert!(
+        server.wait_for_lines(2, DEADLINE, |l| l.contains("exited after draining")),
+        "{}",
+        server.stderr_text()
+    );
+    assert!(
+        server
+            .stderr_text()
+            .contains("shutdown complete: every worker has exited")
+    );
+}
+
+#[test]
+fn a_killed_worker_is_replaced_and_requests_keep_succeeding() {
+    let mut server = start_two(&[]);
+    for _ in 0..100 {
+        let response = http_get(server.addr, "/");
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    }
+    // Kill the worker that has accepted the most: its counts must survive
+    // it (its replacement counts on from them).
+    let page = metrics(&server);
+    let before = total(&page, "reactord_connections_accepted_total");
+    let pid: i32 = metric_lines(&page, "reactord_worker_connections_accepted_total")
+        .into_iter()
+        .max_by_key(|(_, accepted)| *accepted)
+        .and_then(|(labels, _)| {
+            let pid = labels.split("pid=\"").nth(1)?;
+            pid.split('"').next()?.parse().ok()
+        })
+        .unwrap_or_else(|| panic!("no worker pid in {page}"));
+    // SAFETY: kill(2) on a worker of our own child; the supervisor has not
+    // reaped it, so the pid is still that worker's.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+    assert!(
+        server.wait_for_log(&format!("(pid {pid}) died"), DEADLINE),
+        "{}",
+        server.stderr_text()
+    );
+    assert!(
+        server.wait_for_lines(3, DEADLINE, |l| l.contains(") ready")),
+        "no replacement became ready: {}",
+        server.stderr_text()
+    );
+    for _ in 0..20 {
+        let response = http_get(server.addr, "/");
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    }
+    // The dead worker's counts stay in its slot: totals never go back.
+    let page = metrics(&server);
+    let after = total(&page, "reactord_connections_accepted_total");
+    assert!(after >= before + 20, "{before} -> {after}: {page}");
+    // The dead worker's open connections are not counted any more: once
+    // the clients above are gone, only the one asking is open.
+    assert!(
+        wait_until(DEADLINE, || total(
+            &metrics(&server),
+            "reactord_connections_active"
+        ) == 1),
+        "{}",
+        metrics(&server)
+    );
+
+    server.sigterm();
+    let status = server.wait_exit(DEADLINE);
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "{status:?}: {}",
+        server.stderr_text()
+    );
+}
+
+#[test]
+fn ten_sighup_restarts_under_open_loop_load_fail_no_request() {
+    let mut server = start_two(&[]);
+    let target = format!("http://{}/", server.addr);
+    // 3000 requests/s for 20 s: far longer than ten restarts take, even
+    // for debug builds on a loaded machine (checked below).
+    let mut load = Load::start(&[
+        "--rate",
+        "3000",
+        "--connections",
+        "32",
+        "--requests",
+        "60000",
+        &target,
+    ]);
+    assert!(
+        wait_until(DEADLINE, || {
+            let page = metrics(&server);
+            metric_lines(&page, "reactord_http_responses_total")
+                .iter()
+                .any(|(labels, v)| labels == "{class=\"2xx\"}" && *v > 100)
+        }),
+        "the load did not start"
+    );
+    for round in 1..=10 {
+        server.signal(libc::SIGHUP);
+        assert!(
+            server.wait_for_lines(round, DEADLINE, |l| l
+                .contains("restart: 2 new workers ready")),
+            "restart {round} did not complete: {}",
+            server.stderr_text()
+        );
+        assert!(
+            server.wait_for_lines(2 * round, DEADLINE, |l| l.contains("exited after draining")),
+            "the old workers of restart {round} did not exit: {}",
+            server.stderr_text()
+        );
+    }
+    assert!(
+        load.running(),
+        "the load ended before the ten restarts did: they were not under load"
+    );
+    let out = load.report();
+    assert_eq!(field(&out, "requests"), 60000, "{out}");
+    assert_eq!(field(&out, "total"), 0, "failed requests: {out}");
+
+    server.sigterm();
+    let status = server.wait_exit(DEADLINE);
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "{status:?}: {}",
+        server.stderr_text()
+    );
+}
+
+#[test]
+fn workers_is_bounded_and_takes_auto() {
+    for bad in ["0", "257", "many"] {
+        let (status, out) = run_to_exit(&["--workers", bad, "--listen", "127.0.0.1:0"]);
+        assert_eq!(status.code(), Some(2), "--workers {bad}: {out}");
+        assert!(out.contains("--workers"), "{out}");
+    }
+    let mut server = Server::start(&["--workers", "auto"]);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cores > 1 {
+        let ready = format!("all {cores} workers ready");
+        assert!(
+            server.wait_for_log(&ready, DEADLINE),
+            "{}",
+            server.stderr_text()
+        );
+    }
+    let response = http_get(server.addr, "/");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    server.sigterm();
+    assert!(server.wait_exit(DEADLINE).is_some_and(|s| s.success()));
+}
+
+#[test]
+fn a_worker_that_cannot_start_stops_the_supervisor_with_exit_1() {
+    // The supervisor checks the protocol's settings once, before any
+    // worker: a bad --root is the usual start-up error.
+    let (status, out) = run_to_exit(&[
+        "--workers",
+        "2",
+        "--listen",
+        "127.0.0.1:0",
+        "--root",
+        "/nonexistent/reactord",
+    ]);
+    assert_eq!(status.code(), Some(1), "{out}");
+    assert!(out.contains("error: cannot serve --root"), "{out}");
+}
