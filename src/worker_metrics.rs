@@ -32,8 +32,9 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Values per slot after the pid: the reactor's seven counters, then up to
-/// eight of the protocol's own (HTTP: responses by status class).
-pub const VALUES: usize = 15;
+/// 24 of the protocol's own (HTTP: responses by status class, /echo's
+/// counters, the open-file cache's).
+pub const VALUES: usize = 31;
 
 /// The reactor's counters at the start of a slot, in [`Metrics`] order.
 pub const REACTOR_VALUES: usize = 7;
@@ -44,7 +45,7 @@ pub const PROTOCOL_VALUES: usize = VALUES - REACTOR_VALUES;
 /// Index of `connections_active` in a slot (the only gauge).
 const ACTIVE: usize = 1;
 
-/// One worker's counters: a pid and [`VALUES`] numbers, 128 bytes, aligned
+/// One worker's counters: a pid and [`VALUES`] numbers, 256 bytes, aligned
 /// so that two workers never write the same cache line.
 #[repr(C, align(128))]
 struct Slot {

@@ -116,7 +116,9 @@ impl Drop for Load {
 #[test]
 fn both_workers_serve_and_any_of_them_reports_the_whole_server() {
     let mut server = start_two(&[]);
-    let target = format!("http://{}/", server.addr);
+    // /echo, so that HTTP's own counters (/echo's) are summed as well as
+    // the reactor's and the status classes.
+    let target = format!("http://{}/echo", server.addr);
     let mut requests = 0;
     // Which worker wakes for a connection is the kernel's choice: load
     // until both have accepted some (a handful of rounds at most).
@@ -155,6 +157,11 @@ fn both_workers_serve_and_any_of_them_reports_the_whole_server() {
     assert!(
         ok >= requests,
         "2xx {ok} < {requests} requests made: {page}"
+    );
+    let echoed = total(&page, "reactord_echo_requests_total");
+    assert!(
+        echoed >= requests,
+        "/echo {echoed} < {requests} requests made: {page}"
     );
 
     server.sigterm();

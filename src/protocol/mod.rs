@@ -207,12 +207,13 @@ pub trait Protocol {
     /// connection the server is about to close. Nothing by default.
     fn begin_drain(&mut self) {}
 
-    /// The protocol's own counters (HTTP: responses by status class), at
-    /// most `worker_metrics::PROTOCOL_VALUES` of them. With `--workers`
-    /// the reactor copies them into the worker's shared slot once per
-    /// turn, so any worker's /metrics can add up everyone's. None by
-    /// default.
-    fn counters(&self) -> &[u64] {
+    /// The protocol's own counters (HTTP: responses by status class,
+    /// /echo's, the open-file cache's), at most
+    /// `worker_metrics::PROTOCOL_VALUES` of them. With `--workers` the
+    /// reactor copies them into the worker's shared slot once per turn, so
+    /// any worker's /metrics can add up everyone's. `&mut` so that a
+    /// protocol may gather them into one array first. None by default.
+    fn counters(&mut self) -> &[u64] {
         &[]
     }
 }

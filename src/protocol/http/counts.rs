@@ -2,7 +2,6 @@
 //! protocol that has statuses, not in the reactor's counters (which know
 //! only connections and bytes); /metrics shows both.
 
-use crate::worker_metrics::{REACTOR_VALUES, WorkerCounters};
 use std::io::Write;
 
 /// Responses sent, by status class: index 0 is 1xx, ..., index 4 is 5xx.
@@ -29,17 +28,10 @@ impl ResponseCounts {
     }
 
     /// Append `reactord_http_responses_total` in the Prometheus text
-    /// exposition format, one line per class: this process's counts, or
-    /// with workers every worker's added up.
-    pub fn write_prometheus(&self, workers: Option<&WorkerCounters>, out: &mut Vec<u8>) {
-        let mut by_class = self.by_class;
-        if let Some(workers) = workers {
-            workers.publish_protocol(&self.by_class);
-            let totals = workers.totals();
-            for (value, total) in by_class.iter_mut().zip(totals.iter().skip(REACTOR_VALUES)) {
-                *value = *total;
-            }
-        }
+    /// exposition format, one line per class, from `by_class` (1xx
+    /// first): this process's counts, or with workers every worker's
+    /// added up (see `Http::shared_counters`).
+    pub fn write_prometheus(by_class: &[u64], out: &mut Vec<u8>) {
         // Writing into a Vec cannot fail; the results are ignored on purpose.
         let _ = write!(
             out,
@@ -68,7 +60,7 @@ mod tests {
         }
         assert_eq!(counts.by_class, [1, 2, 1, 1, 1]);
         let mut out = Vec::new();
-        counts.write_prometheus(None, &mut out);
+        ResponseCounts::write_prometheus(counts.as_slice(), &mut out);
         let text = String::from_utf8(out).unwrap();
         assert!(text.contains("reactord_http_responses_total{class=\"2xx\"} 2\n"));
     }

@@ -71,6 +71,32 @@ pub(super) struct EchoCounts {
 }
 
 impl EchoCounts {
+    /// How many values `values` gives.
+    pub(super) const LEN: usize = 4;
+
+    /// The counters in a fixed order, to share with the other workers.
+    pub(super) fn values(&self) -> [u64; Self::LEN] {
+        [
+            self.requests,
+            self.delayed,
+            self.delay_micros,
+            self.bytes_echoed,
+        ]
+    }
+
+    /// The counters from `values` (in their order; missing ones are 0):
+    /// with workers, every worker's added up.
+    pub(super) fn from_values(values: &[u64]) -> EchoCounts {
+        let mut values = values.iter().copied();
+        let mut next = || values.next().unwrap_or(0);
+        EchoCounts {
+            requests: next(),
+            delayed: next(),
+            delay_micros: next(),
+            bytes_echoed: next(),
+        }
+    }
+
     /// Append the counters in the Prometheus text format.
     pub(super) fn write_prometheus(&self, out: &mut Vec<u8>) {
         let _ = write!(

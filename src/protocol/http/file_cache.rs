@@ -300,39 +300,54 @@ impl FileCache {
         }
     }
 
-    /// Append the cache's metrics in the Prometheus text format.
-    pub(super) fn write_prometheus(&self, out: &mut Vec<u8>) {
+    /// How many values `counter_values` gives.
+    pub(super) const COUNTERS: usize = 3;
+
+    /// Hits, misses and revalidations, to share with the other workers.
+    /// (The gauges, entries and bytes, describe this process's own cache:
+    /// each worker has one.)
+    pub(super) fn counter_values(&self) -> [u64; Self::COUNTERS] {
+        [self.hits, self.misses, self.revalidations]
+    }
+
+    /// Append the cache's metrics in the Prometheus text format: its own
+    /// gauges, and the counters from `counters` (`counter_values`' order;
+    /// with workers, every worker's added up).
+    pub(super) fn write_prometheus(&self, counters: &[u64], out: &mut Vec<u8>) {
+        let mut counters = counters.iter().copied();
+        let mut next = || counters.next().unwrap_or(0);
+        let (hits, misses, revalidations) = (next(), next(), next());
         let entries = self.entries.as_ref().map_or(0, LruCache::len);
         for (name, kind, help, value) in [
             (
                 "reactord_file_cache_entries",
                 "gauge",
-                "Files held open by the open-file cache.",
+                "Files held open by the open-file cache (of the worker answering, with --workers).",
                 entries as u64,
             ),
             (
                 "reactord_file_cache_bytes",
                 "gauge",
-                "Bytes of small files' contents held in memory by the open-file cache.",
+                "Bytes of small files' contents held in memory by the open-file cache (of the worker answering).",
                 self.memory,
             ),
             (
                 "reactord_file_cache_hits_total",
                 "counter",
                 "Static-file requests answered from a fresh cache entry.",
-                self.hits,
+                hits,
             ),
             (
                 "reactord_file_cache_misses_total",
                 "counter",
                 "Static-file requests whose path was not in the cache.",
-                self.misses,
+                misses,
             ),
             (
                 "reactord_file_cache_revalidations_total",
                 "counter",
                 "Cache entries checked against the disk again (at most once a second each).",
-                self.revalidations,
+                revalidations,
             ),
         ] {
             let _ = write!(

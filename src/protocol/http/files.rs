@@ -144,8 +144,13 @@ impl StaticFiles {
     }
 
     /// Append the open-file cache's metrics (Prometheus text format).
-    pub fn write_prometheus(&self, out: &mut Vec<u8>) {
-        self.cache.write_prometheus(out);
+    pub fn write_prometheus(&self, counters: &[u64], out: &mut Vec<u8>) {
+        self.cache.write_prometheus(counters, out);
+    }
+
+    /// The open-file cache's counters, to share with the other workers.
+    pub fn cache_counters(&self) -> [u64; FileCache::COUNTERS] {
+        self.cache.counter_values()
     }
 
     fn resolve(&self, path: &str) -> Resolved {

@@ -42,9 +42,11 @@ use crate::config::{
     FILE_CACHE_ENTRIES_CEILING, FILE_CACHE_SMALL_BYTES_CEILING, FILE_CACHE_TOTAL_BYTES_CEILING,
     MAX_BODY_BYTES_CEILING, MAX_REQUEST_BYTES_CEILING, check_count,
 };
+use crate::worker_metrics::{REACTOR_VALUES, WorkerCounters};
 use access_log::AccessLog;
 use body::{BodyError, RequestBody};
 use counts::ResponseCounts;
+use file_cache::FileCache;
 pub use file_cache::FileCacheLimits;
 use files::StaticFiles;
 use request::{Conditions, Method, OwnedConditions, Parsed, Request};
@@ -59,6 +61,13 @@ const TEXT: &str = "text/plain; charset=utf-8";
 
 /// The answer to `GET /` without --root.
 const HELLO: &[u8] = b"Hello from reactord\n";
+
+/// Status classes counted (1xx to 5xx).
+const RESPONSE_CLASSES: usize = 5;
+
+/// How many counters HTTP shares with the other workers: see
+/// `Http::shared_counters`.
+const SHARED_COUNTERS: usize = RESPONSE_CLASSES + echo::EchoCounts::LEN + FileCache::COUNTERS;
 
 /// The HTTP/1.1 protocol. One value serves every connection.
 #[derive(Debug)]
@@ -81,6 +90,9 @@ pub struct Http {
     echo: echo::EchoSettings,
     /// The server is draining: every response says `Connection: close`.
     draining: bool,
+    /// The counters last handed to the reactor to share with the other
+    /// workers (see `shared_counters`).
+    shared: [u64; SHARED_COUNTERS],
 }
 
 /// Per-connection state: only what must survive between calls.
@@ -281,6 +293,7 @@ impl Http {
                 config.echo_default_query().ok().flatten(),
             ),
             draining: false,
+            shared: [0; SHARED_COUNTERS],
         }
     }
 
@@ -323,12 +336,7 @@ impl Http {
                 Route::Metrics => {
                     self.scratch.clear();
                     ctx.metrics.write_prometheus(ctx.now, &mut self.scratch);
-                    self.responses
-                        .write_prometheus(ctx.metrics.workers(), &mut self.scratch);
-                    self.echo.counts.write_prometheus(&mut self.scratch);
-                    if let Some(files) = &self.files {
-                        files.write_prometheus(&mut self.scratch);
-                    }
+                    self.write_own_metrics(ctx.metrics.workers());
                     (
                         200,
                         Some("text/plain; version=0.0.4; charset=utf-8"),
@@ -431,6 +439,44 @@ impl Http {
     ) {
         self.access
             .record(&self.dates, peer, request_line, status, bytes, wall);
+    }
+
+    /// HTTP's counters in the order they are shared with the other workers
+    /// (`--workers`): responses by status class, /echo's, then the
+    /// open-file cache's (0 without --root).
+    fn shared_counters(&self) -> [u64; SHARED_COUNTERS] {
+        let files = self
+            .files
+            .as_ref()
+            .map_or([0; FileCache::COUNTERS], StaticFiles::cache_counters);
+        let echo = self.echo.counts.values();
+        let mut values = [0; SHARED_COUNTERS];
+        let all = self.responses.as_slice().iter().chain(&echo).chain(&files);
+        for (value, own) in values.iter_mut().zip(all) {
+            *value = *own;
+        }
+        values
+    }
+
+    /// Append HTTP's own metrics to the /metrics body in `scratch`: this
+    /// process's counts, or with workers every worker's added up (this
+    /// one's published first, so the sum is current).
+    fn write_own_metrics(&mut self, workers: Option<&WorkerCounters>) {
+        let mut values = self.shared_counters();
+        if let Some(workers) = workers {
+            workers.publish_protocol(&values);
+            let totals = workers.totals();
+            for (value, total) in values.iter_mut().zip(totals.iter().skip(REACTOR_VALUES)) {
+                *value = *total;
+            }
+        }
+        let (responses, rest) = values.split_at(RESPONSE_CLASSES);
+        let (echo, files) = rest.split_at(echo::EchoCounts::LEN);
+        ResponseCounts::write_prometheus(responses, &mut self.scratch);
+        echo::EchoCounts::from_values(echo).write_prometheus(&mut self.scratch);
+        if let Some(static_files) = &self.files {
+            static_files.write_prometheus(files, &mut self.scratch);
+        }
     }
 
     /// Continue discarding a request body; answer once it is complete.
@@ -700,8 +746,9 @@ impl Protocol for Http {
         self.refuse(503, request::is_head_request(input), out);
     }
 
-    fn counters(&self) -> &[u64] {
-        self.responses.as_slice()
+    fn counters(&mut self) -> &[u64] {
+        self.shared = self.shared_counters();
+        &self.shared
     }
 
     fn begin_drain(&mut self) {
