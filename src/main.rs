@@ -309,11 +309,20 @@ fn main() -> ExitCode {
     match reactord::rlimit::raise_nofile_limit() {
         Ok(limit) => {
             log::info!("file descriptor limit: {limit}");
-            let needed = config.max_connections as u64 + reactord::rlimit::RESERVED_DESCRIPTORS;
+            // The open-file cache keeps its files open too (with --root).
+            let cached_files = if args.root.is_some() {
+                args.file_cache_entries as u64
+            } else {
+                0
+            };
+            let needed = config.max_connections as u64
+                + cached_files
+                + reactord::rlimit::RESERVED_DESCRIPTORS;
             if needed > limit {
                 log::warn!(
-                    "--max-connections {} does not fit in the descriptor limit {limit}; \
-                     accepts will fail with EMFILE before it is reached (raise LimitNOFILE)",
+                    "--max-connections {} (plus {cached_files} cached files) does not fit in \
+                     the descriptor limit {limit}; accepts will fail with EMFILE before it is \
+                     reached (raise LimitNOFILE)",
                     config.max_connections
                 );
             }

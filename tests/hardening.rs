@@ -338,3 +338,43 @@ fn sigterm_during_a_wrk_run_exits_0_promptly() {
     assert!(out.contains("requests in"), "{out}");
     assert!(!out.contains("Non-2xx"), "{out}");
 }
+
+/// Start reactord with RLIMIT_NOFILE fixed at `limit` (soft and hard) and
+/// return whether it warned that its limits don't fit the descriptors.
+fn warns_of_descriptors(limit: u64, args: &[&str]) -> bool {
+    let mut command = Command::new(util::binary());
+    command.args(["--listen", "127.0.0.1:0"]).args(args);
+    // SAFETY: setrlimit is async-signal-safe; it runs in the child before exec.
+    unsafe {
+        command.pre_exec(move || {
+            let limit = libc::rlimit {
+                rlim_cur: limit,
+                rlim_max: limit,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let server = Server::spawn(command);
+    // The warning comes before the `listening on` line, which `spawn`
+    // has seen: every earlier line is in the logs by now.
+    server
+        .logs()
+        .iter()
+        .any(|line| line.contains("does not fit in the descriptor limit"))
+}
+
+/// The open-file cache keeps up to --file-cache-entries files open: with
+/// --root they count against the descriptor limit as connections do.
+#[test]
+fn the_descriptor_warning_counts_the_open_file_cache() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let connections = ["--max-connections", "1000"];
+    assert!(!warns_of_descriptors(1100, &connections));
+    let with_root = [&connections[..], &["--root", root]].concat();
+    assert!(warns_of_descriptors(1100, &with_root));
+    let without_cache = [&with_root[..], &["--file-cache-entries", "0"]].concat();
+    assert!(!warns_of_descriptors(1100, &without_cache));
+}
