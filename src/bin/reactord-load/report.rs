@@ -142,10 +142,11 @@ impl Run<'_> {
         let mut out = String::new();
         let _ = write!(
             out,
-            "{{\"requests\":{},\"duration_s\":{:.3},\"rps\":{:.1},\"bytes_per_s\":{:.1},\"latency_us\":{}",
+            "{{\"requests\":{},\"duration_s\":{:.3},\"rps\":{:.1},\"bytes\":{},\"bytes_per_s\":{:.1},\"latency_us\":{}",
             s.requests,
             self.secs(),
             self.rps(),
+            s.bytes,
             s.bytes as f64 / self.secs(),
             percentiles(&s.latency)
         );

@@ -94,6 +94,10 @@ pub struct Stats {
     /// When counting starts (the end of the warm-up): earlier events are
     /// not counted, and timeline seconds count from here.
     pub since: Instant,
+    /// The last timeline row of a timed run: what completes as the run
+    /// stops (the last answers, the end-of-run errors) belongs to its last
+    /// second, not to a second of its own that the run never had.
+    pub last_second: Option<usize>,
 }
 
 /// 1 µs to 1 hour: fixed size, no allocation while recording. Only ever
@@ -120,6 +124,7 @@ impl Stats {
             timeline: timeline.then(Vec::new),
             sent: 0,
             since,
+            last_second: None,
         }
     }
 
@@ -131,6 +136,7 @@ impl Stats {
     /// The timeline row for `now`, created on first use.
     fn second(&mut self, now: Instant) -> Option<&mut Second> {
         let index = usize::try_from(now.saturating_duration_since(self.since).as_secs()).ok()?;
+        let index = self.last_second.map_or(index, |last| index.min(last));
         let rows = self.timeline.as_mut()?;
         while rows.len() <= index {
             rows.push(Second::new());

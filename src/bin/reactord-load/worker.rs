@@ -85,6 +85,11 @@ fn load(plan: &Plan, index: usize, start: Instant) -> io::Result<Load> {
     };
     let since = start + args.warmup;
     let timeline = args.timeline.is_some() || args.plot.is_some();
+    let mut stats = Stats::new(since, timeline);
+    if args.requests.is_none() {
+        let seconds = args.duration.as_secs_f64().ceil() as usize;
+        stats.last_second = Some(seconds.saturating_sub(1));
+    }
     Ok(Load {
         index,
         share,
@@ -94,7 +99,7 @@ fn load(plan: &Plan, index: usize, start: Instant) -> io::Result<Load> {
         poll,
         pacer,
         clients: Slab::new(),
-        stats: Stats::new(since, timeline),
+        stats,
         sent: 0,
         queued: VecDeque::new(),
         scheduled: 0,
