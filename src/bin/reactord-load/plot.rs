@@ -57,7 +57,13 @@ fn percentile_label(x: &f64) -> String {
 fn draw(out: &mut String, stats: &Stats, title: &str) -> Result<(), Box<dyn std::error::Error>> {
     let root = SVGBackend::with_string(out, (WIDTH, HEIGHT)).into_drawing_area();
     root.fill(&WHITE)?;
-    let root = root.titled(title, ("sans-serif", 16))?;
+    // The naive font metrics (no font files) cannot wrap: a long title is
+    // cut rather than run off the picture.
+    let title: String = match title.char_indices().nth(110) {
+        Some((at, _)) => format!("{}…", title.get(..at).unwrap_or(title)),
+        None => title.to_string(),
+    };
+    let root = root.titled(&title, ("sans-serif", 13))?;
     let (top, bottom) = root.split_vertically(HEIGHT * 11 / 20);
 
     let curve = percentile_curve(stats);
@@ -90,6 +96,7 @@ fn draw(out: &mut String, stats: &Stats, title: &str) -> Result<(), Box<dyn std:
         .configure_mesh()
         .x_desc("second of the run")
         .y_desc("requests/s")
+        .y_label_formatter(&|v| format!("{v:.0}"))
         .draw()?;
     // Each second's count drawn across that second, as a step line.
     let steps = |value: fn(&crate::stats::Second) -> u64| {
