@@ -348,8 +348,8 @@ fn malformed_chunked_framing_is_a_bad_response_with_its_reason() {
     const BAD: &[u8] =
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nnot-hex\r\n";
     let url = scripted_server(BAD, false);
-    let report = load_json(&["-c", "2", "-d", "500ms", &url]);
-    assert!(num(&report, "errors.bad_response") > 0, "{report}");
+    let report = load_json(&["-c", "2", "--requests", "5", &url]);
+    assert_eq!(num(&report, "errors.bad_response"), 5, "{report}");
     assert_eq!(
         num(&report, "bad_reasons.malformed chunk-size line"),
         num(&report, "errors.bad_response"),
@@ -372,18 +372,22 @@ fn lost_requests_are_counted_by_kind() {
     // Never answers: with a short --timeout the requests time out...
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/", silent.local_addr().unwrap());
-    let report = load_json(&["-c", "2", "-d", "1s", "--timeout", "200ms", &url]);
-    assert!(num(&report, "errors.timeout") >= 2, "{report}");
+    // (--requests: the run ends when every request has an outcome, so
+    // nothing here races a deadline.)
+    let report = load_json(&["-c", "2", "--requests", "4", "--timeout", "100ms", &url]);
+    assert_eq!(num(&report, "errors.timeout"), 4, "{report}");
+    assert_eq!(num(&report, "errors.total"), 4, "{report}");
     // ...and with a long one each connection's request is still owed at
-    // the end of the run.
-    let report = load_json(&["-c", "3", "-d", "300ms", "--timeout", "60s", &url]);
+    // the end of the run (the kernel completes loopback connects without
+    // the listener accepting, so all three send at once).
+    let report = load_json(&["-c", "3", "-d", "2s", "--timeout", "60s", &url]);
     assert_eq!(num(&report, "errors.end_of_run"), 3, "{report}");
     assert_eq!(num(&report, "errors.timeout"), 0, "{report}");
     drop(silent);
     // Closes without answering: each request in flight is lost to a reset.
     let closer = scripted_server(b"", true);
-    let report = load_json(&["-c", "2", "--pipeline", "1", "-d", "300ms", &closer]);
-    assert!(num(&report, "errors.reset") > 0, "{report}");
+    let report = load_json(&["-c", "1", "--requests", "3", &closer]);
+    assert_eq!(num(&report, "errors.reset"), 3, "{report}");
     assert_eq!(num(&report, "requests"), 0, "{report}");
 }
 

@@ -498,6 +498,7 @@ impl Load {
         self.stats
             .error(now, |e| &mut e.end_of_run, in_flight + unsent);
         self.queued.clear();
+        self.stats.pad_timeline();
     }
 
     /// Open loop (`--rate`): queue every request whose intended send time

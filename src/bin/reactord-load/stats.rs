@@ -144,6 +144,15 @@ impl Stats {
         rows.get_mut(index)
     }
 
+    /// A timed run has a row for each of its seconds, answers or not.
+    pub fn pad_timeline(&mut self) {
+        if let (Some(rows), Some(last)) = (self.timeline.as_mut(), self.last_second) {
+            while rows.len() <= last {
+                rows.push(Second::new());
+            }
+        }
+    }
+
     /// An answered request: its latency, and its status (0 for echo and
     /// greeting, which have none). Non-2xx statuses are also errors.
     pub fn record(&mut self, now: Instant, latency: Duration, status: u16) {
