@@ -215,7 +215,7 @@ struct Load {
 }
 
 /// Why a connection must be closed after reading.
-enum Drop {
+enum Closing {
     /// Done with it (quota spent, or the server asked to close): no error.
     Done,
     /// The server closed or reset it with answers owed.
@@ -363,7 +363,7 @@ impl Load {
     /// Bytes are framed straight from the read buffer when nothing is left
     /// over from an earlier read (the usual case: a whole response per
     /// read), and only a partial response's bytes are copied and kept.
-    fn receive(&mut self, key: usize, read_closed: bool, now: Instant) -> Option<Drop> {
+    fn receive(&mut self, key: usize, read_closed: bool, now: Instant) -> Option<Closing> {
         let Load {
             clients,
             scratch,
@@ -411,11 +411,11 @@ impl Load {
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return Some(Drop::Reset),
+                Err(_) => return Some(Closing::Reset),
             }
         }
         if client.quota == 0 && client.in_flight.is_empty() {
-            return Some(Drop::Done);
+            return Some(Closing::Done);
         }
         None
     }
@@ -594,22 +594,27 @@ impl Load {
         if event.is_readable() || event.is_read_closed() || event.is_error() {
             match self.receive(key, event.is_read_closed(), now) {
                 None => {}
-                Some(Drop::Done) => {
+                Some(Closing::Done) => {
                     // Requests pipelined past a `Connection: close` are lost.
                     self.replace(key, now, |e| &mut e.reset);
                     return;
                 }
-                Some(Drop::Reset) => {
+                Some(Closing::Reset) => {
                     self.replace(key, now, |e| &mut e.reset);
                     return;
                 }
-                Some(Drop::Bad(reason)) => {
-                    let counted = self
+                Some(Closing::Bad(reason)) => {
+                    // The bad answer is the oldest request's; stray bytes
+                    // (nothing in flight) count once the warm-up is over.
+                    let counted = match self
                         .clients
                         .get_mut(key)
                         .and_then(|c| c.in_flight.pop_front())
-                        .is_some_and(|r| r.counted);
-                    if counted || self.stats.counting(now) {
+                    {
+                        Some(request) => request.counted,
+                        None => self.stats.counting(now),
+                    };
+                    if counted {
                         self.stats.bad_response(now, reason);
                     }
                     // The rest of the pipeline is lost with the connection.
@@ -692,7 +697,7 @@ fn consume(
     protocol: &Protocol,
     input: &[u8],
     now: Instant,
-) -> Result<usize, Drop> {
+) -> Result<usize, Closing> {
     let mut consumed = 0;
     loop {
         let rest = input.get(consumed..).unwrap_or_default();
@@ -700,7 +705,7 @@ fn consume(
             let stray = !rest.is_empty()
                 && (client.framer.at_start() || !matches!(protocol, Protocol::Http { .. }));
             return if stray {
-                Err(Drop::Bad("bytes received with no request in flight"))
+                Err(Closing::Bad("bytes received with no request in flight"))
             } else {
                 Ok(consumed)
             };
@@ -711,18 +716,20 @@ fn consume(
                 consumed += used;
                 match step {
                     Step::More => return Ok(consumed),
-                    Step::Bad(reason) => return Err(Drop::Bad(reason)),
+                    Step::Bad(reason) => return Err(Closing::Bad(reason)),
                     Step::Done(response) => {
                         answered(client, stats, now, response.status);
                         if response.close {
-                            return Err(Drop::Done);
+                            return Err(Closing::Done);
                         }
                     }
                 }
             }
             Protocol::Echo(payload) => match response::echo(rest, payload) {
                 Answer::Partial => return Ok(consumed),
-                Answer::Invalid => return Err(Drop::Bad("echo: the bytes differ from those sent")),
+                Answer::Invalid => {
+                    return Err(Closing::Bad("echo: the bytes differ from those sent"));
+                }
                 Answer::Complete { len, .. } => {
                     consumed += len;
                     answered(client, stats, now, 0);
@@ -730,10 +737,10 @@ fn consume(
             },
             Protocol::Greeting(text) => match response::greeting(rest, text) {
                 Answer::Partial => return Ok(consumed),
-                Answer::Invalid => return Err(Drop::Bad("greeting: not the expected text")),
+                Answer::Invalid => return Err(Closing::Bad("greeting: not the expected text")),
                 Answer::Complete { .. } => {
                     answered(client, stats, now, 0);
-                    return Err(Drop::Done);
+                    return Err(Closing::Done);
                 }
             },
         }
@@ -756,7 +763,7 @@ fn end_of_input(
     stats: &mut Stats,
     protocol: &Protocol,
     now: Instant,
-) -> Option<Drop> {
+) -> Option<Closing> {
     if !client.input.is_empty() {
         let input = std::mem::take(&mut client.input);
         if let Err(drop) = consume(client, stats, protocol, &input, now) {
@@ -768,14 +775,14 @@ fn end_of_input(
     {
         match client.framer.end_of_input() {
             Step::Done(response) => answered(client, stats, now, response.status),
-            Step::Bad(reason) => return Some(Drop::Bad(reason)),
+            Step::Bad(reason) => return Some(Closing::Bad(reason)),
             Step::More => {}
         }
     }
     Some(if client.in_flight.is_empty() {
-        Drop::Done
+        Closing::Done
     } else {
-        Drop::Reset
+        Closing::Reset
     })
 }
 
