@@ -209,6 +209,10 @@ struct Load {
     start: Instant,
     /// The end of the warm-up: counting starts here.
     since: Instant,
+    /// Open loop: the connection last offered a request, and a reused
+    /// list of connection keys (no allocation per loop turn).
+    last_served: usize,
+    keys: Vec<usize>,
     /// Every read lands here first (64 KiB, allocated once: a fresh zeroed
     /// array per read would cost more than the read itself).
     scratch: Vec<u8>,
@@ -523,13 +527,22 @@ impl Load {
             self.scheduled += 1;
         }
         if !self.queued.is_empty() {
-            let keys: Vec<usize> = self.clients.iter().map(|(k, _)| k).collect();
-            for key in keys {
+            // Offer the requests to the connections in turn, starting after
+            // the last one served: always starting from the first would
+            // leave the last connections idle until the server's idle
+            // timeout closed them (and the run paid for reconnecting).
+            let mut keys = std::mem::take(&mut self.keys);
+            keys.clear();
+            keys.extend(self.clients.iter().map(|(k, _)| k));
+            let start = keys.partition_point(|&k| k <= self.last_served);
+            for &key in keys.iter().skip(start).chain(keys.iter().take(start)) {
                 self.fill_and_flush(key, now);
+                self.last_served = key;
                 if self.queued.is_empty() {
                     break;
                 }
             }
+            self.keys = keys;
         }
         let end = self
             .share

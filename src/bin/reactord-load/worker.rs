@@ -107,6 +107,8 @@ fn load(plan: &Plan, index: usize, start: Instant) -> io::Result<Load> {
         reconnect_at: None,
         start,
         since,
+        last_served: 0,
+        keys: Vec::new(),
         scratch: vec![0; 64 * 1024],
         args,
     })
