@@ -515,7 +515,14 @@ impl Load {
         };
         let mut next = None;
         loop {
-            let intended = self.start + Duration::from_secs_f64(self.scheduled as f64 / rate);
+            // Checked: a tiny rate puts the next send past what a
+            // Duration or an Instant can hold; then nothing more is due.
+            let Some(intended) = Duration::try_from_secs_f64(self.scheduled as f64 / rate)
+                .ok()
+                .and_then(|offset| self.start.checked_add(offset))
+            else {
+                break;
+            };
             if !self.may_send_scheduled(intended) {
                 break;
             }
@@ -910,6 +917,9 @@ const MAX_CONNECTIONS: usize = 1_000_000;
 const MAX_PIPELINE: usize = 65_536;
 const MAX_RATE: f64 = 100_000_000.0;
 const MAX_WARMUP: Duration = Duration::from_secs(24 * 3600);
+/// 30 days: the end of the run (start + warm-up + duration) must be an
+/// Instant the clock can represent.
+const MAX_DURATION: Duration = Duration::from_secs(720 * 3600);
 
 /// Checks clap cannot express; an error message for exit status 2.
 fn validate(args: &Args) -> Result<(), String> {
@@ -930,6 +940,9 @@ fn validate(args: &Args) -> Result<(), String> {
     }
     if args.warmup > MAX_WARMUP {
         return Err("--warmup: at most 24h".into());
+    }
+    if args.duration > MAX_DURATION {
+        return Err("--duration: at most 720h".into());
     }
     let http_only = args.method != "GET"
         || !args.headers.is_empty()
