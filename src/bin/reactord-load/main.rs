@@ -514,15 +514,12 @@ impl Load {
             return TICK;
         };
         let mut next = None;
-        loop {
-            // Checked: a tiny rate puts the next send past what a
-            // Duration or an Instant can hold; then nothing more is due.
-            let Some(intended) = Duration::try_from_secs_f64(self.scheduled as f64 / rate)
-                .ok()
-                .and_then(|offset| self.start.checked_add(offset))
-            else {
-                break;
-            };
+        // Checked: a tiny rate puts the next send past what a Duration or
+        // an Instant can hold; then nothing more is due.
+        while let Some(intended) = Duration::try_from_secs_f64(self.scheduled as f64 / rate)
+            .ok()
+            .and_then(|offset| self.start.checked_add(offset))
+        {
             if !self.may_send_scheduled(intended) {
                 break;
             }
