@@ -1,7 +1,20 @@
-//! `reactord-load`: a load generator that is itself a single-threaded mio
-//! reactor, the client-side sibling of the server's loop (same rules:
-//! register once, read until WouldBlock or a short read, write until
-//! WouldBlock, no threads).
+//! `reactord-load`: a load generator whose every worker is a
+//! single-threaded mio reactor, the client-side sibling of the server's
+//! loop (same rules: register once, read until WouldBlock or a short read,
+//! write until WouldBlock). One worker by default; `--workers N` runs N of
+//! them on threads that share nothing until their statistics are added
+//! (`worker.rs`).
+//!
+//! # Layout
+//! - `main.rs`: the flags and one worker's loop (`Load`): connect, send,
+//!   receive, time, expire, count what is lost.
+//! - `request.rs`: the request bytes, built once from -m/-H/--body.
+//! - `framing.rs`: where an HTTP/1.1 response ends, checked strictly.
+//! - `response.rs`: the echo and greeting answers.
+//! - `pacer.rs`: open loop's timerfd, for sends on time to the microsecond.
+//! - `stats.rs`: histograms and counters, and their exact merge.
+//! - `worker.rs`: `--workers`: each worker's share, threads, the merge.
+//! - `report.rs`, `plot.rs`: text, JSON, `.hgrm`, CSV; the SVG.
 //!
 //! Closed loop by default: each connection keeps `--pipeline` requests in
 //! flight and sends the next when an answer arrives (like wrk). With
