@@ -541,3 +541,19 @@ fn help_describes_the_load_generator_and_bad_flags_exit_2() {
         assert_eq!(status.code(), Some(2), "{args:?}: {out}");
     }
 }
+
+#[test]
+fn the_warm_up_is_not_counted() {
+    let server = Server::start(&[]);
+    let url = format!("http://{}/", server.addr);
+    // Requests answered during the 300 ms warm-up are not among the 200.
+    for extra in [&[][..], &["-R", "2000"]] {
+        let mut args = vec!["--requests", "200", "-c", "2", "--warmup", "300ms"];
+        args.extend_from_slice(extra);
+        args.push(&url);
+        let report = load_json(&args);
+        assert_eq!(num(&report, "requests"), 200, "{args:?}: {report}");
+        assert_eq!(num(&report, "statuses.200"), 200, "{args:?}: {report}");
+        assert_eq!(num(&report, "errors.total"), 0, "{args:?}: {report}");
+    }
+}
