@@ -119,9 +119,9 @@ status() {
   echo "$out" | python3 -c '
 import json, sys
 r = json.load(sys.stdin)
-# "requests" counts the 2xx answers; the 503s are counted as errors.
-bad = r["errors"]["status"]
-n = r["requests"] + r["errors"]["total"]
+# "requests" counts every answer (503s too); "statuses" has them per code.
+bad = r["statuses"].get("503", 0)
+n = r["requests"]
 print(f"503s (non-2xx): {bad} of {n} = {100 * bad / n:.2f}%")'
 }
 
