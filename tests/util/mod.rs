@@ -422,3 +422,41 @@ pub fn run_tool(program: &str, args: &[&str], limit: Duration) -> (ExitStatus, S
     let output = out_thread.join().unwrap() + &err_thread.join().unwrap();
     (status, output)
 }
+
+/// The path of example `name`, built first if it isn't (a no-op when it is
+/// up to date). `cargo test` builds the examples before running any test,
+/// but `cargo test --test NAME` doesn't, so the test asks cargo itself, with
+/// the profile its own executable was built in: target/PROFILE/deps/TEST
+/// becomes target/PROFILE/examples/NAME, whatever the machine or profile.
+pub fn example(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    let profile_dir = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .expect("the test runs from target/PROFILE/deps");
+    let mut build = Command::new(env!("CARGO"));
+    build
+        .args(["build", "--quiet", "--example", name])
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    match profile_dir.file_name().and_then(|p| p.to_str()) {
+        Some("debug") => {}
+        Some("release") => {
+            build.arg("--release");
+        }
+        Some(other) => {
+            build.args(["--profile", other]);
+        }
+        None => panic!("no profile directory in {}", exe.display()),
+    }
+    let (status, output) = {
+        let out = build.output().expect("run cargo build --example");
+        (
+            out.status,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    assert!(status.success(), "cargo build --example {name}: {output}");
+    let path = profile_dir.join("examples").join(name);
+    assert!(path.exists(), "{} was not built", path.display());
+    path
+}
