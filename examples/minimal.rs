@@ -181,7 +181,7 @@ fn serve(options: &Options) -> io::Result<()> {
         }
         for event in events.iter() {
             if event.token() == LISTENER {
-                accept_all(&listener, &poll, &mut conns, &mut timers, options)?;
+                accept_all(&listener, &poll, &mut conns, &mut timers, options);
             } else if let Some(conn) = conns.get_mut(event.token().0) {
                 // An event for a connection closed earlier in this batch is
                 // stale: ignore it. Otherwise, we don't look at which
@@ -209,17 +209,18 @@ fn accept_all(
     conns: &mut Slab<Conn>,
     timers: &mut Timers,
     options: &Options,
-) -> io::Result<()> {
+) {
     loop {
         let (mut socket, peer) = match listener.accept() {
             Ok(accepted) => accepted,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            // Out of file descriptors, or the client gave up before we
-            // took it: that connection is lost, the server goes on.
+            // Out of file descriptors, say. What is left in the backlog
+            // waits for the next connection's edge: a shortcut the full
+            // server doesn't take (it parks the listener and retries).
             Err(e) => {
                 eprintln!("accept: {e}");
-                return Ok(());
+                return;
             }
         };
         let entry = conns.vacant_entry();
@@ -227,11 +228,12 @@ fn accept_all(
         // Registered once, for both directions, for its whole life: with
         // edge-triggered readiness that costs nothing while nothing changes,
         // and saves a reregister (a syscall) at every change of state.
-        poll.registry().register(
-            &mut socket,
-            Token(key),
-            Interest::READABLE | Interest::WRITABLE,
-        )?;
+        let both = Interest::READABLE | Interest::WRITABLE;
+        if let Err(e) = poll.registry().register(&mut socket, Token(key), both) {
+            // This connection is lost (dropping it closes it); not the server.
+            eprintln!("register {peer}: {e}");
+            continue;
+        }
         let deadline = Instant::now() + options.timeout;
         timers.insert((deadline, key));
         eprintln!("conn {key}: accepted from {peer}");
