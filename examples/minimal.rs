@@ -215,9 +215,10 @@ fn accept_all(
             Ok(accepted) => accepted,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            // Out of file descriptors, say. What is left in the backlog
-            // waits for the next connection's edge: a shortcut the full
-            // server doesn't take (it parks the listener and retries).
+            // Out of file descriptors, say. Retrying at once would fail the
+            // same way; what is left in the backlog waits for the next
+            // connection's edge. The full server pauses and retries
+            // (reactor.rs, `after_accept_error`).
             Err(e) => {
                 eprintln!("accept: {e}");
                 return;
