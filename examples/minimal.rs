@@ -11,12 +11,12 @@
 //!
 //! The protocol is the project seed's: the client sends one line (or
 //! whatever it sent before shutting down its side, or the first
-//! [`MAX_REQUEST`] bytes), the server answers with the greeting (`--repeat`
+//! `MAX_REQUEST` bytes), the server answers with the greeting (`--repeat`
 //! times, so that a big answer can fill the kernel's buffer) and closes.
 //!
 //! Every connection lives in a [`Slab`]; its slab key is its mio [`Token`].
 //! It goes through four states, and every change of state goes through
-//! [`Conn::set_state`], which logs it to stderr:
+//! `Conn::set_state`, which logs it to stderr:
 //!
 //! ```text
 //!   Reading --request complete--> Writing --all written--> Closing --EOF--> Closed
