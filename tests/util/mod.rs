@@ -429,6 +429,10 @@ pub fn run_tool(program: &str, args: &[&str], limit: Duration) -> (ExitStatus, S
 /// the profile its own executable was built in: target/PROFILE/deps/TEST
 /// becomes target/PROFILE/examples/NAME, whatever the machine or profile.
 pub fn example(name: &str) -> std::path::PathBuf {
+    // One build per example per test process: tests run in parallel, and
+    // each concurrent cargo would only wait for the others' lock.
+    static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
     let exe = std::env::current_exe().expect("current_exe");
     let profile_dir = exe
         .parent()
@@ -448,14 +452,15 @@ pub fn example(name: &str) -> std::path::PathBuf {
         }
         None => panic!("no profile directory in {}", exe.display()),
     }
-    let (status, output) = {
+    if !built.iter().any(|b| b == name) {
         let out = build.output().expect("run cargo build --example");
-        (
-            out.status,
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
-    assert!(status.success(), "cargo build --example {name}: {output}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success(),
+            "cargo build --example {name}: {stderr}"
+        );
+        built.push(name.to_string());
+    }
     let path = profile_dir.join("examples").join(name);
     assert!(path.exists(), "{} was not built", path.display());
     path
