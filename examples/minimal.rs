@@ -255,6 +255,7 @@ fn accept_all(
 /// connection is closed. A failed read or write (a reset, say) closes it.
 fn drive(conn: &mut Conn, key: usize, timers: &mut Timers, options: &Options) {
     let before = conn.state;
+    let progress_before = (conn.request.len(), conn.written);
     loop {
         let step = match conn.state {
             State::Reading => conn.read_request(key, options),
@@ -272,11 +273,14 @@ fn drive(conn: &mut Conn, key: usize, timers: &mut Timers, options: &Options) {
             }
         }
     }
-    // Move the one timer. Reading and Writing: the client did something,
-    // so the idle timeout starts again. Closing: the linger limit, set once
-    // when the state begins, so a client that never stops sending can't
-    // keep us waiting forever.
+    // Move the one timer, only on progress: an event that moved nothing
+    // (a readable edge while we wait to write, say) must not keep a client
+    // that never reads alive forever. Reading and Writing: the idle timeout
+    // starts again. Closing: the linger limit, set once when the state
+    // begins, so a client that never stops sending can't keep us waiting.
+    let progress = before != conn.state || progress_before != (conn.request.len(), conn.written);
     let deadline = match (before, conn.state) {
+        _ if !progress => return,
         (State::Closing, State::Closing) => return,
         (_, State::Closing) => Instant::now() + LINGER,
         _ => Instant::now() + options.timeout,

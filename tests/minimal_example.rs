@@ -145,6 +145,23 @@ fn a_slow_reader_holds_the_server_in_writing_and_still_gets_every_byte() {
 }
 
 #[test]
+fn a_client_that_stops_reading_is_closed_at_the_timeout() {
+    let server = start(&["--repeat", "1000000", "--timeout-ms", "300"]);
+    let mut client = server.connect();
+    client.write_all(b"big\n").unwrap();
+    let key = server.connection_key(&client);
+    // The client never reads: the reply stops at a full buffer, and no
+    // progress comes to move the deadline.
+    let step = format!("conn {key}: Writing -> Closed (timer fired)");
+    assert!(
+        server.wait_for_log(&step, IO_TIMEOUT),
+        "no {step:?}: {}",
+        server.stderr_text()
+    );
+    assert!(server.wait_for_log(&format!("conn {key}: removed"), IO_TIMEOUT));
+}
+
+#[test]
 fn an_idle_client_is_closed_at_the_timeout() {
     let server = start(&["--timeout-ms", "300"]);
     let mut client = server.connect();
