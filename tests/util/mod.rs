@@ -438,27 +438,27 @@ pub fn example(name: &str) -> std::path::PathBuf {
         .parent()
         .and_then(std::path::Path::parent)
         .expect("the test runs from target/PROFILE/deps");
-    let mut build = Command::new(env!("CARGO"));
-    build
-        .args(["build", "--quiet", "--example", name])
-        .current_dir(env!("CARGO_MANIFEST_DIR"));
-    match profile_dir.file_name().and_then(|p| p.to_str()) {
+    let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
+    let mut args = vec![
+        "build",
+        "--quiet",
+        "--manifest-path",
+        manifest,
+        "--example",
+        name,
+    ];
+    let profile = profile_dir.file_name().and_then(|p| p.to_str());
+    match profile {
         Some("debug") => {}
-        Some("release") => {
-            build.arg("--release");
-        }
-        Some(other) => {
-            build.args(["--profile", other]);
-        }
+        Some("release") => args.push("--release"),
+        Some(other) => args.extend(["--profile", other]),
         None => panic!("no profile directory in {}", exe.display()),
     }
     if !built.iter().any(|b| b == name) {
-        let out = build.output().expect("run cargo build --example");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            out.status.success(),
-            "cargo build --example {name}: {stderr}"
-        );
+        // Bounded like every wait here: a build (or a lock) that never
+        // ends fails the test instead of hanging the suite.
+        let (status, output) = run_tool(env!("CARGO"), &args, Duration::from_secs(600));
+        assert!(status.success(), "cargo build --example {name}: {output}");
         built.push(name.to_string());
     }
     let path = profile_dir.join("examples").join(name);
