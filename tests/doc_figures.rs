@@ -9,6 +9,8 @@
 //! - Prose that says "`path` ... N lines" (README.md, docs/*.md) is checked
 //!   against that file: "N lines" against all its lines, "N lines of code"
 //!   against its code lines. Prose is fixed by hand.
+//! - A constant named with its value, "`OUTPUT_HIGH_WATER` (64 KiB)", is
+//!   checked exactly against its `const` in src/ (`64 * 1024`, `1 << 20`).
 //!
 //! Counting: lines are lines of the file; tests are the lines of its
 //! `#[cfg(test)]` items (a file declared `#[cfg(test)] mod x;` is tests
@@ -349,9 +351,87 @@ fn prose(file: &str, text: &str, all: &BTreeMap<PathBuf, Counts>) -> Vec<String>
     problems
 }
 
+/// Every `const NAME: integer type = EXPR;` in src/ whose EXPR is a
+/// product or shift of integer literals (and earlier such constants).
+fn constants(all: &BTreeMap<PathBuf, Counts>) -> BTreeMap<String, u64> {
+    let mut values = BTreeMap::new();
+    for file in all.keys().filter(|f| f.starts_with("src")) {
+        let text = fs::read_to_string(root().join(file)).unwrap();
+        for line in text.lines() {
+            let line = line
+                .trim_start()
+                .trim_start_matches("pub(crate) ")
+                .trim_start_matches("pub ");
+            let Some(rest) = line.strip_prefix("const ") else {
+                continue;
+            };
+            let Some((name, rest)) = rest.split_once(':') else {
+                continue;
+            };
+            let Some((_, expr)) = rest.split_once('=') else {
+                continue;
+            };
+            let Some(expr) = expr.trim().strip_suffix(';') else {
+                continue;
+            };
+            if let Some(value) = evaluate(expr, &values) {
+                values.insert(name.trim().to_string(), value);
+            }
+        }
+    }
+    values
+}
+
+/// `64 * 1024`, `1 << 20`, `16`, `3 * OTHER`: enough for sizes and counts.
+fn evaluate(expr: &str, known: &BTreeMap<String, u64>) -> Option<u64> {
+    let term = |t: &str| {
+        let t = t.trim();
+        t.replace('_', "")
+            .parse::<u64>()
+            .ok()
+            .or_else(|| known.get(t).copied())
+    };
+    if let Some((a, b)) = expr.split_once("<<") {
+        return term(a)?.checked_shl(u32::try_from(term(b)?).ok()?);
+    }
+    expr.split('*')
+        .try_fold(1u64, |product, t| product.checked_mul(term(t)?))
+}
+
+/// "`NAME` (N unit" in prose, where NAME is a constant of src/.
+fn constant_claims(file: &str, text: &str, constants: &BTreeMap<String, u64>) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        for (name, value) in constants {
+            let Some(at) = line.find(&format!("`{name}` (")) else {
+                continue;
+            };
+            let after = &line[at + name.len() + 4..];
+            let mut words = after.split(|c: char| c.is_whitespace() || c == ')' || c == ';');
+            let Some(claimed) = words.next().and_then(parse_figure) else {
+                continue;
+            };
+            let (unit, unit_name) = match words.next() {
+                Some("KiB") => (1 << 10, " KiB"),
+                Some("MiB") => (1 << 20, " MiB"),
+                Some("GiB") => (1 << 30, " GiB"),
+                _ => (1, ""),
+            };
+            if claimed as u64 * unit != *value {
+                problems.push(format!(
+                    "{file}:{}: `{name}` is said to be {claimed}{unit_name}; the code has {value}",
+                    number + 1
+                ));
+            }
+        }
+    }
+    problems
+}
+
 #[test]
 fn the_docs_figures_agree_with_the_code() {
     let all = all_counts();
+    let constants = constants(&all);
     let write = std::env::var("DOC_FIGURES").is_ok_and(|v| v == "write");
     let tour_path = root().join(TOUR);
     let text = fs::read_to_string(&tour_path).unwrap();
@@ -379,6 +459,7 @@ fn the_docs_figures_agree_with_the_code() {
             .display()
             .to_string();
         problems.extend(prose(&name, &text, &all));
+        problems.extend(constant_claims(&name, &text, &constants));
     }
     assert!(
         problems.is_empty(),
@@ -401,6 +482,10 @@ fn counting_follows_its_rules() {
     // lib.rs ends with a one-line test item; its code is counted.
     let lib = all[Path::new("src/lib.rs")];
     assert!(lib.code > 10 && lib.tests < 5, "{lib:?}");
+    let constants = constants(&all);
+    assert_eq!(constants.get("OUTPUT_HIGH_WATER"), Some(&(64 * 1024)));
+    assert_eq!(constants.get("READS_PER_TURN"), Some(&16));
+    assert_eq!(constants.get("MAX_ECHO_SIZE_CEILING"), Some(&(1 << 40)));
     // The tests of timer.rs are a block at the end of the file.
     let timer = all[Path::new("src/timer.rs")];
     assert!(timer.tests > 50 && timer.tests < timer.lines, "{timer:?}");
