@@ -41,11 +41,15 @@
 # HTTP scenarios that is hello.go (net/http); for the greeting scenario,
 # greeting.go, the seed's own TCP server.
 #
+# SERVERS may name threaded: examples/threaded.rs, the greeting with a
+# thread per connection (std::net), for docs/comparison.md; it speaks only
+# the greeting, so it takes part in that scenario alone.
+#
 # Scenario greeting: the seed's game, a new connection per request, each
 # sending one line and reading the greeting, 64 at a time, driven by
 # reactord-load --protocol greeting whatever LOADGEN says (wrk speaks only
-# HTTP). Only reactord (--protocol greeting, otherwise default flags) and
-# go take part.
+# HTTP). Only reactord (--protocol greeting, otherwise default flags), go
+# and threaded take part.
 #
 # LOADGEN=reactord-load drives the servers with our own load generator
 # instead of wrk (same scenarios; pipelining keeps 16 requests in flight per
@@ -83,6 +87,7 @@ done
 
 cargo build --release --quiet --bins
 case " $SERVERS " in *" tokio "*) (cd benches/tokio-hello && cargo build --release --quiet) ;; esac
+case " $SERVERS " in *" threaded "*) cargo build --release --quiet --example threaded ;; esac
 case " $SERVERS " in *" floor "*) cc -O2 -o "$OUT/floor" ../shared/bench/floor.c ;; esac
 case " $SERVERS " in
     *" go "*)
@@ -133,6 +138,9 @@ start_server() { # name port scenario
             local program=go-hello
             if [ "$protocol" = greeting ]; then program=go-greeting; fi
             taskset -c "$SERVER_CPU" "$OUT/$program" "127.0.0.1:$port" >"$OUT/go.log" 2>&1 &
+            ;;
+        threaded)
+            taskset -c "$SERVER_CPU" target/release/examples/threaded --listen "127.0.0.1:$port" 2>"$OUT/threaded.log" &
             ;;
         floor)
             taskset -c "$SERVER_CPU" "$OUT/floor" "$port" 2>"$OUT/floor.log" &
@@ -241,7 +249,8 @@ for scenario in $SCENARIOS; do
             case $scenario in close64 | close64d) if [ "$server" = floor ]; then continue; fi ;; esac
             if [ "$scenario" = close64d ] && [ "$server" = go ]; then continue; fi
             if [ "$scenario" = greeting ]; then
-                case $server in reactord | reactord-base | go) ;; *) continue ;; esac
+                case $server in reactord | reactord-base | go | threaded) ;; *) continue ;; esac
+            elif [ "$server" = threaded ]; then continue
             fi
             case $scenario in file*) case $server in tokio | floor | go) continue ;; esac ;; esac
             port=$(free_port)

@@ -1,12 +1,14 @@
 // greeting.go: the TCP server from the project's seed text
 // (/work/shared/000_aa26c5b7c1a0dc95.txt, "Ejemplo sencillo en Go"), kept
 // faithful: one goroutine per connection, one read of up to 1 KiB, the
-// greeting written, the connection closed. Two changes, both for
-// benchmarking: the address comes from the first argument (default :8080,
-// as in the seed) and the per-connection error print is dropped, so a
-// client that closes early does not turn the benchmark into a logging
-// test. The reply is the seed's, without a newline; reactord's greeting
-// scenario in benches/compare.sh asks both servers for the same text.
+// greeting written, the connection closed. Three changes: the address
+// comes from the first argument (default :8080, as in the seed); the line
+// saying where it listens prints the bound address, so that port 0 works
+// (tests/comparison_programs.rs); and the per-connection error print is
+// dropped, so a client that closes early does not turn the benchmark into
+// a logging test. The reply is the seed's, without a newline; reactord's
+// greeting scenario in benches/compare.sh asks both servers for the same
+// text.
 //
 // Build: go build -o greeting greeting.go   Run: ./greeting 127.0.0.1:PORT
 package main
@@ -29,7 +31,7 @@ func main() {
 	}
 	defer listener.Close()
 
-	fmt.Println("Servidor TCP escuchando en", addr)
+	fmt.Println("Servidor TCP escuchando en", listener.Addr())
 
 	for {
 		conn, err := listener.Accept()

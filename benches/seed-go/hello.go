@@ -11,6 +11,7 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 )
@@ -25,8 +26,16 @@ func main() {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write(body)
 	})
-	if err := http.ListenAndServe(addr, nil); err != nil {
+	// net.Listen, then Serve: http.ListenAndServe in two steps, so that
+	// the bound address (port 0 in tests) can be printed.
+	listener, err := net.Listen("tcp", addr)
+	if err != nil {
 		fmt.Println("Error al iniciar el servidor:", err)
+		os.Exit(1)
+	}
+	fmt.Println("Servidor HTTP escuchando en", listener.Addr())
+	if err := http.Serve(listener, nil); err != nil {
+		fmt.Println("Error del servidor:", err)
 		os.Exit(1)
 	}
 }

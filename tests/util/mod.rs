@@ -422,3 +422,46 @@ pub fn run_tool(program: &str, args: &[&str], limit: Duration) -> (ExitStatus, S
     let output = out_thread.join().unwrap() + &err_thread.join().unwrap();
     (status, output)
 }
+
+/// The path of example `name`, built first if it isn't (a no-op when it is
+/// up to date). `cargo test` builds the examples before running any test,
+/// but `cargo test --test NAME` doesn't, so the test asks cargo itself, with
+/// the profile its own executable was built in: target/PROFILE/deps/TEST
+/// becomes target/PROFILE/examples/NAME, whatever the machine or profile.
+pub fn example(name: &str) -> std::path::PathBuf {
+    // One build per example per test process: tests run in parallel, and
+    // each concurrent cargo would only wait for the others' lock.
+    static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    let exe = std::env::current_exe().expect("current_exe");
+    let profile_dir = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .expect("the test runs from target/PROFILE/deps");
+    let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
+    let mut args = vec![
+        "build",
+        "--quiet",
+        "--manifest-path",
+        manifest,
+        "--example",
+        name,
+    ];
+    let profile = profile_dir.file_name().and_then(|p| p.to_str());
+    match profile {
+        Some("debug") => {}
+        Some("release") => args.push("--release"),
+        Some(other) => args.extend(["--profile", other]),
+        None => panic!("no profile directory in {}", exe.display()),
+    }
+    if !built.iter().any(|b| b == name) {
+        // Bounded like every wait here: a build (or a lock) that never
+        // ends fails the test instead of hanging the suite.
+        let (status, output) = run_tool(env!("CARGO"), &args, Duration::from_secs(600));
+        assert!(status.success(), "cargo build --example {name}: {output}");
+        built.push(name.to_string());
+    }
+    let path = profile_dir.join("examples").join(name);
+    assert!(path.exists(), "{} was not built", path.display());
+    path
+}
