@@ -95,8 +95,9 @@ ANNOTATIONS = [
      "`poll` slept until the wake-up deadline (no tick, no thread); the timer wakes the connection and "
      "gives it a turn (`reactor.rs`, `Server::fire_timers` → `Connection::wake`)."),
     (r"conn (\d+): (\w+) -> (\w+) \((.*)\)",
-     "State transition {1} → {2}, because: {3}. Every transition goes through "
-     "`Connection::transition` (`connection.rs`)."),
+     "State transition {1} → {2}, because: {3}. Decided by the step of the turn (or the reactor's "
+     "timer) that logged the reason, carried out by `Connection::transition` (`connection.rs`; "
+     "architecture.md §4, \"Where each transition is decided\")."),
     (r"conn (\d+): request timeout, closing \((\S+)\)",
      "The deadline set when the request started has passed: `poll` woke up exactly then (its timeout "
      "is the time to the nearest deadline), and the timer closes the connection "

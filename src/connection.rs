@@ -544,9 +544,12 @@ impl<S> Connection<S> {
     }
 
     /// The steps of a turn, in order, repeated until one of them has to
-    /// wait (or yields its budget): every transition of a connection is
-    /// decided in one of these steps or in `discard_input`, and carried out
-    /// by [`Connection::transition`].
+    /// wait (or yields its budget). Most transitions of a connection are
+    /// decided in one of these steps or in `discard_input`; the others by
+    /// the reactor (timeouts in `fire_timers`, which also calls `wake`;
+    /// idle connections at shutdown in `close_idle`). All are carried out
+    /// by [`Connection::transition`]. The table in docs/architecture.md
+    /// lists each with its condition and flags.
     fn drive_until_blocked<P: Protocol<Session = S>>(&mut self, env: &mut Env<'_, P>) -> Turn {
         let mut reads_left = READS_PER_TURN;
         let mut write_budget = WRITE_BUDGET_PER_TURN;
