@@ -629,9 +629,10 @@ impl<S> Connection<S> {
         &mut self,
         env: &mut Env<'_, P>,
     ) -> Option<Turn> {
-        // Nothing unread here or in the kernel (the last read was short),
-        // and the protocol expects nothing more: close(2) now sends a plain
-        // FIN after the response, no reset.
+        // Nothing unread here or in the kernel (`readable` is false: the
+        // last read said WouldBlock or, on Linux, was short), and the
+        // protocol expects nothing more: close(2), after the batch, sends a
+        // plain FIN after the response, no reset.
         if self.input.is_empty()
             && !self.readable
             && !env.protocol.expects_more_input(&self.session)

@@ -1,7 +1,10 @@
 //! `reactord-load`: a load generator that is itself a single-threaded mio
 //! reactor, the client-side sibling of the server's loop (same rules:
 //! register once, read until WouldBlock or a short read, write until
-//! WouldBlock, no threads).
+//! WouldBlock, no threads). The short read is a Linux shortcut, not mio's
+//! rule: Linux's epoll raises a new edge for any data queued after it (see
+//! "Draining readiness" at the server's `Connection::read`). This tool is
+//! for measuring on Linux.
 //!
 //! Closed loop by default: each connection keeps `--pipeline` requests in
 //! flight and sends the next when an answer arrives (like wrk). With
@@ -251,6 +254,8 @@ impl Load {
                 Ok(n) => {
                     client.input.extend_from_slice(&self.scratch[..n]);
                     self.stats.bytes += n as u64;
+                    // A short read ends the edge: Linux epoll's behaviour,
+                    // see the module docs.
                     if n < self.scratch.len() && !read_closed {
                         break;
                     }
