@@ -808,10 +808,12 @@ impl<S> Connection<S> {
     /// `WouldBlock`. This is not mio's rule. It holds because of how Linux's
     /// epoll behaves: in edge-triggered mode it reports a socket again
     /// whenever *new* data is queued on it, whether or not the earlier data
-    /// was read until `EAGAIN`; and a short read has emptied the receive
-    /// queue at that moment. So a byte arriving after the short read raises
-    /// a new event, and a byte that arrived before it was returned by it.
-    /// nginx relies on the same behaviour. Elsewhere the strict rule applies
+    /// was read until `EAGAIN` (epoll(7): "multiple events can be
+    /// generated upon receipt of multiple chunks of data"); and a short
+    /// read has emptied the receive queue at that moment. So a byte
+    /// arriving after the short read raises a new event, and a byte that
+    /// arrived before it was returned by it. nginx relies on the same
+    /// behaviour. Elsewhere the strict rule applies
     /// (`examples/minimal.rs` keeps to it everywhere). One exception even on
     /// Linux: once the event said read-closed (the client shut down its
     /// side), the EOF raises no new edge, so we read until the 0-byte read.
