@@ -20,8 +20,11 @@ use std::net::SocketAddr;
 /// Longest command line accepted; longer ones get an error and a close.
 const MAX_LINE: usize = 4096;
 
+/// The store, and the protocol: one value for the whole server.
+/// (`pub` so that the fuzz target, which compiles this file as a module,
+/// can name it.)
 #[derive(Default)]
-struct KvStore {
+pub struct KvStore {
     data: HashMap<Vec<u8>, Vec<u8>>,
 }
 
