@@ -20,8 +20,11 @@ use std::net::SocketAddr;
 /// Longest command line accepted; longer ones get an error and a close.
 const MAX_LINE: usize = 4096;
 
+/// The store, and the protocol: one value for the whole server.
+/// (`pub` so that the fuzz target, which compiles this file as a module,
+/// can name it.)
 #[derive(Default)]
-struct KvStore {
+pub struct KvStore {
     data: HashMap<Vec<u8>, Vec<u8>>,
 }
 
@@ -94,7 +97,8 @@ fn main() {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reactord::protocol::testing::{Run, run_splits};
+    use proptest::prelude::*;
+    use reactord::protocol::testing::{Run, run_chunks, run_splits};
 
     #[test]
     fn set_get_del_round_trip_whatever_the_split() {
@@ -119,5 +123,24 @@ mod tests {
                 assert!(run.closed);
             },
         );
+    }
+
+    proptest! {
+        /// Whatever bytes arrive, split however the network likes: no
+        /// panic, never more consumed than shown, the same answer as in one
+        /// piece, and one answer line per command line.
+        #[test]
+        fn any_bytes_any_split(
+            input in prop::collection::vec(any::<u8>(), 0..512),
+            split in prop::collection::vec(1usize..64, 0..16),
+        ) {
+            let run = run_chunks(KvStore::default, &input, &split, false);
+            let whole = run_chunks(KvStore::default, &input, &[], false);
+            prop_assert!(run.consumed <= input.len());
+            prop_assert_eq!(&run, &whole);
+            let answers = run.output.iter().filter(|&&b| b == b'\n').count();
+            let commands = input.iter().filter(|&&b| b == b'\n').count();
+            prop_assert!(answers <= commands + 1);
+        }
     }
 }

@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Regenerate docs/walkthrough.md from a real `--log-level trace` run.
 
-Starts the release binary on a free port, plays three scenes against it —
-one HTTP request on a fresh connection, a pipelined burst of three
-requests, a slow client that hits the request timeout — captures the trace
-log of each, and annotates every line with what happened and where in the
-code it happened. Run it after changing the loop, so the walkthrough stays
-true:
+Starts the release binary on a free port, plays scenes against it — one
+HTTP request on a fresh connection, a pipelined burst answered with one
+write, a slow client that hits the request timeout, a slow reader
+(Writing, backpressure), extra bytes after a requested close (Closing), an
+idle-timeout abort (a reset), a delayed /echo (Waiting on a timer) —
+captures the trace log of each (and what the client saw), and annotates
+every line with what happened and where in the code it happened. Run it
+after changing the loop, so the walkthrough stays true:
 
     cargo build --release && python3 scripts/walkthrough.py
 """
@@ -32,6 +34,10 @@ ANNOTATIONS = [
     (r"conn (\d+): accepted from (\S+)",
      "The listener's readable event led to `accept` (until WouldBlock); the client {1} got slab slot {0}, "
      "and its first request is now on the clock of `--request-timeout` (`reactor.rs`, `Server::admit`)."),
+    (r"conn (\d+): event readable in Writing",
+     "The client's next request arrived. The connection remembers that its socket is readable, but "
+     "reads nothing while Writing: a client that doesn't take its responses can't make us buffer more "
+     "requests (backpressure; `Connection::drive_until_blocked`)."),
     (r"conn (\d+): event (.*) in (\w+)",
      "`poll` returned an event for token {0}: {1}. The connection remembers what it says "
      "(`connection.rs`, `Connection::on_event`) and the loop drives it (`Server::drive` → `Connection::drive`)."),
@@ -41,8 +47,21 @@ ANNOTATIONS = [
     (r"conn (\d+): read 0 bytes: end of input",
      "A 0-byte read: the client shut down its side (`connection.rs`, `Connection::read`)."),
     (r"conn (\d+): read (\d+) bytes",
-     "One `read` returned {1} bytes. Fewer than the buffer could hold, so the kernel's queue is empty: "
-     "no second read just to hear WouldBlock (`connection.rs`, `Connection::read`, \"Draining readiness\")."),
+     "One `read` returned {1} bytes, fewer than the buffer could hold: the kernel's queue is empty now. "
+     "On Linux that ends the reading without a second `read` just to hear WouldBlock, because epoll "
+     "raises a new edge for any byte that arrives later; this is a Linux-specific shortcut, not mio's rule "
+     "(`connection.rs`, `Connection::read`, \"Draining readiness\"; architecture.md, step S1)."),
+    (r"conn (\d+): discarded (\d+) bytes while closing",
+     "In Closing, bytes the client still sends are read and thrown away, so that the close finds nothing "
+     "unread and sends a FIN, not a reset (`connection.rs`, `Connection::discard_input`)."),
+    (r"conn (\d+): protocol Wait\((\d+), .*\), (\d+) bytes pending output",
+     "The protocol consumed the {1}-byte request and answered `Wait`: nothing to send before the "
+     "instant it names. The request pipelined behind it stays in the input buffer, unparsed "
+     "(`Connection::answer_buffered`; `protocol/http/echo.rs`)."),
+    (r"conn (\d+): protocol woke: (.*)",
+     "The connection's turn after the timer starts with `Protocol::on_wake`: the delayed response is "
+     "written now ({1}); then the buffered request behind it is answered, in order "
+     "(`Connection::answer_wake`)."),
     (r"conn (\d+): read would block",
      "`read` said WouldBlock: the socket is drained; wait for the next edge (`Connection::read`)."),
     (r"conn (\d+): protocol Continue\((\d+)\), (\d+) bytes pending output",
@@ -60,19 +79,37 @@ ANNOTATIONS = [
      "FIN that the close right after adds, so response and FIN travel as one segment "
      "(`send_queue.rs`, `write_before_close`)."),
     (r"conn (\d+): wrote (\d+) bytes, (\d+) left",
-     "One `write` sent {1} bytes: every response produced from that read leaves together "
-     "(`connection.rs`, `Connection::flush`)."),
+     "One `write` sent {1} bytes, {2} still queued: what the protocol produced in this turn leaves "
+     "together, and a streamed body follows one chunk at a time (`connection.rs`, `Connection::flush`; "
+     "`send_queue.rs`)."),
     (r"conn (\d+): write would block, (\d+) bytes pending",
      "The kernel's send buffer is full: wait for a writable edge (`Connection::flush`)."),
+    (r"conn (\d+): (\w+) -> Writing \(socket send buffer full\)",
+     "The kernel's send buffer is full: the connection enters Writing and reads nothing until a "
+     "writable edge says the client took some bytes. That is backpressure (`Connection::send_pending`)."),
+    (r"conn (\d+): (\w+) -> Writing \(write budget spent\)",
+     "This turn wrote its budget (`WRITE_BUDGET_PER_TURN`) with the socket still taking bytes: no edge "
+     "would come, so the connection goes on the ready list and continues after the others "
+     "(`Connection::send_pending`; `reactor.rs`, `Server::run_ready_list`)."),
+    (r"conn (\d+): Waiting -> Reading \(timer fired\)",
+     "`poll` slept until the wake-up deadline (no tick, no thread); the timer wakes the connection and "
+     "gives it a turn (`reactor.rs`, `Server::fire_timers` → `Connection::wake`)."),
     (r"conn (\d+): (\w+) -> (\w+) \((.*)\)",
-     "State transition {1} → {2}, because: {3}. Every transition goes through "
-     "`Connection::transition` (`connection.rs`)."),
+     "State transition {1} → {2}, because: {3}. Decided by the step of the turn (or the reactor's "
+     "timer) that logged the reason, carried out by `Connection::transition` (`connection.rs`; "
+     "architecture.md §4, \"Where each transition is decided\")."),
     (r"conn (\d+): request timeout, closing \((\S+)\)",
      "The deadline set when the request started has passed: `poll` woke up exactly then (its timeout "
      "is the time to the nearest deadline), and the timer closes the connection "
      "(`reactor.rs`, `Server::fire_timers`; `timer.rs`)."),
-    (r"conn (\d+): (idle|linger) timeout, closing",
-     "A {1} deadline passed (`reactor.rs`, `Server::fire_timers`)."),
+    (r"conn (\d+): idle timeout, closing",
+     "No progress for `--idle-timeout`: the client stopped reading. The timer aborts the connection "
+     "with our response still unsent in the kernel's buffer, so the close is a reset, not a FIN "
+     "(`reactor.rs`, `Server::fire_timers`)."),
+    (r"conn (\d+): linger timeout, closing",
+     "The linger deadline passed (`reactor.rs`, `Server::fire_timers`)."),
+    (r"^client: (.*)",
+     "Not a server log line: what the client saw ({0})."),
     (r"conn (\d+): removed",
      "After the batch of events, the closed connection leaves the slab and its socket is closed; its slot "
      "can be reused from the next batch on (`reactor.rs`, `Server::remove_closed`, \"Stale events\")."),
@@ -81,7 +118,7 @@ ANNOTATIONS = [
 
 
 def annotate(line):
-    message = line.split("] ", 1)[-1]
+    message = line if line.startswith("client: ") else line.split("] ", 1)[-1]
     for pattern, text in ANNOTATIONS:
         m = re.search(pattern, message)
         if m:
@@ -104,7 +141,7 @@ class Server:
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
             [BINARY, "--listen", f"127.0.0.1:{self.port}", "--log-level", "trace",
-             "--request-timeout", "1s"],
+             "--request-timeout", "1s", "--idle-timeout", "2s"],
             stderr=self.log,
         )
         deadline = time.time() + 10
@@ -129,9 +166,26 @@ class Server:
 
 def scene(server, play):
     before = len(server.lines())
-    play(server.port)
+    seen = play(server.port) or []
     time.sleep(0.3)
-    return server.lines()[before:]
+    return server.lines()[before:] + [f"client: {note}" for note in seen]
+
+
+def small_receive_buffer():
+    """A client socket whose receive buffer is small, so that a large
+    response fills it (and then the server's send buffer) quickly."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    return s
+
+
+def read_all(s):
+    total = 0
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            return total
+        total += len(chunk)
 
 
 def one_request(port):
@@ -165,10 +219,102 @@ def slow_client(port):
     s.close()
 
 
-def render(title, intro, lines):
-    out = [f"## {title}", "", intro, "", "| Log line | What happened, and where |", "|---|---|"]
+def slow_reader(port):
+    s = small_receive_buffer()
+    s.connect(("127.0.0.1", port))
+    s.sendall(b"GET /echo?size=16777216 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+    time.sleep(0.5)
+    total = read_all(s)
+    s.close()
+    return [f"after 0.5 s without reading, read {total} bytes (head and body) until EOF"]
+
+
+def extra_after_close(port):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\nEXTRA BYTES")
+    total = read_all(s)
+    s.sendall(b"more bytes after the server's FIN")
+    time.sleep(0.2)
+    s.shutdown(socket.SHUT_WR)
+    time.sleep(0.2)
+    s.close()
+    return [f"read {total} bytes then EOF (the server's FIN); sent 33 more bytes, then its own FIN"]
+
+
+def idle_abort(port):
+    s = small_receive_buffer()
+    s.connect(("127.0.0.1", port))
+    s.sendall(b"GET /echo?size=16777216 HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    time.sleep(0.2)
+    # A request pipelined behind it, which the server (in Writing) won't read.
+    s.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    time.sleep(2.6)
+    try:
+        total = read_all(s)
+        note = f"read {total} bytes, then EOF: no reset"
+    except ConnectionResetError as err:
+        note = f"recv failed at once: {err}"
+    s.close()
+    return [note]
+
+
+def delayed_echo(port):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(b"GET /echo?delay=200ms HTTP/1.1\r\nHost: localhost\r\n\r\n"
+              + b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+    start = time.time()
+    total = read_all(s)
+    s.close()
+    return [f"both responses, {total} bytes, {time.time() - start:.2f} s after sending"]
+
+
+def trim(lines, keep=3):
+    """Collapse runs of lines that say the same thing (a large body's many
+    writes) to their first `keep` and a count."""
+    out, run = [], []
+
+    def key(line):
+        message = line.split("] ", 1)[-1]
+        return re.sub(r"\d+", "N", message)
+
+    def flush():
+        out.extend(run[:keep])
+        if len(run) > keep + 1:
+            out.append(f"… {len(run) - keep - 1} more like these …")
+        if len(run) > keep:
+            out.append(run[-1])
+
     for line in lines:
-        if "reactord" not in line and "mio::poll" not in line:
+        if run and key(line) != key(run[0]):
+            flush()
+            run = []
+        run.append(line)
+    if run:
+        flush()
+    return out
+
+
+def elide_after(lines, marker, nth, tail):
+    """Keep the lines before the `nth` one containing `marker` and the last
+    `tail` lines: the cycles in between repeat the first one."""
+    hits = [i for i, line in enumerate(lines) if marker in line]
+    if len(hits) < nth or hits[nth - 1] >= len(lines) - tail:
+        return lines
+    cut = hits[nth - 1]
+    end = len(lines) - tail
+    note = f"… {end - cut} lines: the same cycle again (a writable edge, writes until WouldBlock) …"
+    return lines[:cut] + [note] + lines[end:]
+
+
+def render(title, intro, lines, elide=None):
+    out = [f"## {title}", "", intro, "", "| Log line | What happened, and where |", "|---|---|"]
+    lines = [l for l in lines if "reactord" in l or "mio::poll" in l or l.startswith("client: ")]
+    lines = trim(lines)
+    if elide:
+        lines = elide_after(lines, *elide)
+    for line in lines:
+        if line.startswith("… "):
+            out.append(f"| {line} | |")
             continue
         shown = line.replace("|", "\\|")
         out.append(f"| `{shown}` | {annotate(line)} |")
@@ -193,6 +339,30 @@ def main():
              "The server runs with `--request-timeout 1s`. The client sends a request line, waits, sends "
              "half a header, and stops. Nothing happens in the loop until the deadline: no tick, no scan.",
              scene(server, slow_client)),
+            ("4. A slow reader: Writing, and backpressure",
+             "The client asks for a 16 MiB `/echo` body with a 4 KiB receive buffer (`SO_RCVBUF`) and reads "
+             "nothing for half a second. The kernel's send buffer fills, `write` says WouldBlock, and the "
+             "connection waits in Writing for writable edges, reading nothing meanwhile: the client's "
+             "pace sets ours. Runs of similar lines are cut short (\"… N more like these …\").",
+             scene(server, slow_reader), ("event writable in Writing", 2, 9)),
+            ("5. Extra bytes after a requested close: Closing",
+             "A `Connection: close` request followed in the same write by bytes that are not a request. "
+             "Closing over unread bytes would send a reset that could destroy the response, so the server "
+             "shuts down its write side (FIN) and reads and discards until the client's own EOF.",
+             scene(server, extra_after_close)),
+            ("6. A client that stops reading: the idle-timeout abort (a reset)",
+             "As in scene 4, but the client never reads, and sends one more request, which the server (in "
+             "Writing) doesn't read either. With `--idle-timeout 2s`, two seconds without progress abort the "
+             "connection. That request is still unread in the socket's receive queue, so the close sends a "
+             "reset (RST): the client's next `recv` fails, and the response bytes its kernel held are lost. "
+             "(Without unread input the kernel would send what our send buffer holds, then a FIN: the "
+             "client would see the body cut short at an EOF.)",
+             scene(server, idle_abort)),
+            ("7. A delayed `/echo`: Waiting on a timer",
+             "`GET /echo?delay=200ms` and, in the same write, `GET /` with `Connection: close`. The "
+             "connection waits in Waiting (one timer entry, no thread, no read), the loop sleeps until the "
+             "deadline, and the request behind the delayed one is answered after it, in order.",
+             scene(server, delayed_echo)),
         ]
     finally:
         server.stop()
@@ -200,15 +370,24 @@ def main():
     header = f"""# Walkthrough: the reactor in its own words
 
 This page is generated by `scripts/walkthrough.py` from a real run of
-`{version}` with `--log-level trace` (regenerate it after changing the loop:
-`cargo build --release && python3 scripts/walkthrough.py`). Each log line is
+`{version}` on 127.0.0.1 with
+`reactord --listen 127.0.0.1:PORT --log-level trace --request-timeout 1s --idle-timeout 2s`
+(regenerate it after changing the loop:
+`cargo build --release && python3 scripts/walkthrough.py`). Each scene is
+played by a small Python client in the script; lines starting with
+`client:` say what that client saw. Each log line is
 annotated with what happened and where in the code it happened; read it
-with [architecture.md](architecture.md) and the source side by side.
+with [architecture.md](architecture.md) and the source side by side. The
+terms it uses ([WouldBlock](glossary.md#eagain--wouldblock),
+[edge](glossary.md#edge-triggered), [FIN](glossary.md#fin),
+[RST](glossary.md#rst), [MSG_MORE](glossary.md#msg_more),
+[backpressure](glossary.md#backpressure)) are in the
+[glossary](glossary.md).
 
 Timestamps are UTC; `conn N` is the connection's slab key, which is also its
 mio token.
 """
-    body = "\n".join(render(t, i, l) for t, i, l in scenes)
+    body = "\n".join(render(*scene) for scene in scenes)
     with open(OUTPUT, "w") as f:
         f.write(header + "\n" + body)
     print(f"wrote {OUTPUT}")

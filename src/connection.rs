@@ -3,32 +3,49 @@
 //!
 //! # States
 //!
+//! Each arrow is one call to [`Connection::transition`], which carries the
+//! change out; the decisions are made elsewhere (in the steps of
+//! `drive_until_blocked`, in `discard_input`, and in the reactor's
+//! `fire_timers` and shutdown), and docs/architecture.md has a table of
+//! them: the function, the condition and the flags behind each arrow.
+//!
 //! ```text
-//!            accept
-//!              │
-//!              ▼
-//!   ┌────▶ Reading ──── socket would not take all output, ──▶ Writing
-//!   │          │  ▲        or the write budget ran out          │
-//!   │          │  └─────────────── output drained ───────────────┘
-//!   │          │  ▲                                               │
-//!   │          │  └── timer fired ── Waiting ◀── output drained, ─┘
-//!   │          │                        ▲      protocol said Wait
-//!   │          └── protocol said Wait, ─┘
-//!   │          │   output drained
-//!   │          │
-//!   │          └── protocol said Close / client sent EOF, output drained ──▶ Closing
-//!   │                                                                           │
-//!   │   (keep-alive: a response written at once                 EOF or linger   │
-//!   │    leaves the connection in Reading)                      timeout         ▼
-//!   └──────────────────────────────────────────────────────────────────────  Closed
+//!                     ┌───────────┐ ◀──── output drained, protocol waits ───────┐
+//!                     │  Waiting  │                                             │
+//!                     └───────────┘                                             │
+//!    timer fired (wake)  │     ▲  protocol said Wait, output sent               │
+//!                        ▼     │                                                │
+//!        accept ───▶  ┌───────────┐ ── send buffer full, or budget spent ──▶ ┌───────────┐
+//!                     │  Reading  │                                          │  Writing  │
+//!                     │           │ ◀──────────── output drained ─────────── │           │
+//!                     └───────────┘                                          └───────────┘
+//!                       │      │                                                   │
+//!   protocol said Close │      │ a requested close with nothing                    │ a write error,
+//!   or client EOF,      │      │ left to read; a read or write                     │ or the idle
+//!   output sent         ▼      │ error; a request or idle timeout;                 │ timeout (a reset)
+//!                ┌───────────┐ │ idle at shutdown                                  │
+//!                │  Closing  │ │                                                   │
+//!                └───────────┘ │                                                   │
+//!   client EOF, linger  │      │                                                   │
+//!   timeout, read error ▼      ▼                                                   │
+//!                     ┌───────────┐                                                │
+//!                     │  Closed   │ ◀──────────────────────────────────────────────┘
+//!                     └───────────┘
 //! ```
 //!
-//! Every change of state goes through [`Connection::transition`], which logs
-//! it at trace level and performs the one side effect a state has on entry
-//! (shutting down the write side when entering `Closing`). Any state can go
-//! to `Closed` on an I/O error or a timeout, and `Reading` goes straight to
-//! `Closed` after a close the client asked for, when nothing is left to
-//! read (see `Protocol::expects_more_input`).
+//! A keep-alive response written at once leaves the connection in
+//! `Reading`: no transition at all. A connection in `Writing` whose last
+//! response drains goes `Writing → Reading → Closing` (or `→ Closed`) in
+//! one turn. `Closed` is final: `transition` ignores any change out of it,
+//! and the reactor removes the connection (drops the socket: `close(2)`)
+//! after the batch of events, in `Server::remove_closed`.
+//!
+//! Besides the state, a few flags steer the decisions: `readable` and
+//! `writable` (what the last event said), `read_closed_hint` (the event
+//! said the client shut down its side), `peer_closed` (a read returned 0),
+//! `close_after_flush` (close once the output is out), `wake_at` and
+//! `woken` (a `Verdict::Wait` pending, and its timer fired), and
+//! `unparsed_input` (bytes the protocol hasn't seen).
 //!
 //! # Readiness is remembered, not re-registered
 //!
@@ -40,9 +57,10 @@
 //! never registered at all.
 //!
 //! An edge says "something changed"; the connection remembers it in
-//! `readable` and `writable` and clears the flag only when the kernel says
-//! `WouldBlock` (or a short read proves the receive queue empty, see
-//! [`Connection::read`]). So there is no `epoll_ctl` per request: a response
+//! `readable` and `writable` and clears the flag when the kernel says
+//! `WouldBlock`, or, on Linux only, after a short read (a shortcut that
+//! relies on how Linux's epoll behaves, not on anything mio promises: see
+//! "Draining readiness" at [`Connection::read`]). So there is no `epoll_ctl` per request: a response
 //! is written as soon as it is produced, and a writable edge is only waited
 //! for when the kernel's send buffer was full.
 //!
@@ -77,6 +95,12 @@ use mio::net::TcpStream;
 use std::io::{self, Read};
 use std::net::{Shutdown, SocketAddr};
 use std::time::{Duration, Instant, SystemTime};
+
+/// Whether a short read may stand for `WouldBlock` (see "Draining
+/// readiness" at [`Connection::read`]): only where the poller is Linux's
+/// epoll, whose behaviour the shortcut relies on. Elsewhere the strict rule
+/// holds: read until `WouldBlock`.
+const SHORT_READ_DRAINS: bool = cfg!(any(target_os = "linux", target_os = "android"));
 
 /// Reads one connection may do before yielding to the others.
 pub(crate) const READS_PER_TURN: u32 = 16;
@@ -376,7 +400,11 @@ impl<S> Connection<S> {
         }
     }
 
-    /// The single place where a connection changes state.
+    /// The single place where a connection changes state: it carries a
+    /// transition out (logs it, does what the new state needs on entry),
+    /// it does not decide it. The decisions are made by the steps of
+    /// `drive_until_blocked`, by `discard_input`, and by the reactor
+    /// (timers, shutdown); see the table in docs/architecture.md.
     pub(crate) fn transition(&mut self, to: State, why: &str, now: Instant) {
         let from = self.state;
         if from == to || from == State::Closed {
@@ -394,8 +422,10 @@ impl<S> Connection<S> {
             State::Closing => {
                 self.closing_since = Some(now);
                 self.input.clear();
-                // A client that already sent its EOF needs no FIN first: the
-                // close that follows at once sends it.
+                // A client that already sent its EOF needs no FIN first:
+                // `discard_input`, in this same turn, sees `peer_closed` and
+                // goes to Closed, and the close(2) in the reactor's
+                // `remove_closed`, after the batch, sends it.
                 if !self.peer_closed
                     && let Err(err) = self.socket.shutdown(Shutdown::Write)
                 {
@@ -403,7 +433,9 @@ impl<S> Connection<S> {
                 }
             }
             // Nothing to do here: the reactor drops the socket (close(2)) and
-            // returns the buffers at the end of the batch.
+            // returns the buffers after the batch (`Server::remove_closed`),
+            // so a stale event of the same batch can't reach a new
+            // connection in this slab slot.
             State::Closed => {}
         }
         self.state = to;
@@ -495,10 +527,14 @@ impl<S> Connection<S> {
         self.send_queue.release(pool);
     }
 
-    /// Do everything the socket allows right now: send pending output, let
-    /// the protocol answer buffered requests, read more, and repeat, until
-    /// the kernel says `WouldBlock`, the connection closes, or the read
-    /// budget runs out.
+    /// Do everything the socket allows right now, in the five steps of
+    /// `drive_until_blocked`, repeated: (1) send pending output; (2) if a
+    /// close was asked for and the output is out, close (at once, or via
+    /// `Closing`); (3) let the protocol answer the requests already
+    /// buffered (or its `on_wake`); (4) after the client's EOF, give the
+    /// protocol the last word; (5) read more. It stops when the kernel says
+    /// `WouldBlock`, the connection waits (Writing, Waiting) or closes, or a
+    /// budget (reads or bytes written) runs out.
     pub(crate) fn drive<P: Protocol<Session = S>>(&mut self, env: &mut Env<'_, P>) -> Turn {
         let turn = self.drive_until_blocked(env);
         // An idle connection holds no buffers (see `buffer`).
@@ -508,9 +544,12 @@ impl<S> Connection<S> {
     }
 
     /// The steps of a turn, in order, repeated until one of them has to
-    /// wait (or yields its budget): every transition of a connection is
-    /// decided in one of these steps or in `discard_input`, and carried out
-    /// by [`Connection::transition`].
+    /// wait (or yields its budget). Most transitions of a connection are
+    /// decided in one of these steps or in `discard_input`; the others by
+    /// the reactor (timeouts in `fire_timers`, which also calls `wake`;
+    /// idle connections at shutdown in `close_idle`). All are carried out
+    /// by [`Connection::transition`]. The table in docs/architecture.md
+    /// lists each with its condition and flags.
     fn drive_until_blocked<P: Protocol<Session = S>>(&mut self, env: &mut Env<'_, P>) -> Turn {
         let mut reads_left = READS_PER_TURN;
         let mut write_budget = WRITE_BUDGET_PER_TURN;
@@ -590,9 +629,10 @@ impl<S> Connection<S> {
         &mut self,
         env: &mut Env<'_, P>,
     ) -> Option<Turn> {
-        // Nothing unread here or in the kernel (the last read was short),
-        // and the protocol expects nothing more: close(2) now sends a plain
-        // FIN after the response, no reset.
+        // Nothing unread here or in the kernel (`readable` is false: the
+        // last read said WouldBlock or, on Linux, was short), and the
+        // protocol expects nothing more: close(2), after the batch, sends a
+        // plain FIN after the response, no reset.
         if self.input.is_empty()
             && !self.readable
             && !env.protocol.expects_more_input(&self.session)
@@ -758,14 +798,25 @@ impl<S> Connection<S> {
     ///
     /// # Draining readiness
     ///
-    /// With edge-triggered readiness a socket must be read until the kernel
-    /// says `WouldBlock`, or no new edge will come. A *short* read says the
-    /// same thing one syscall sooner: the kernel returned everything its
-    /// receive queue held, and any byte arriving later raises a new edge. So
-    /// after a short read `readable` is cleared without the extra `read` that
-    /// would only return `WouldBlock` (nginx does the same). The exception is
-    /// a peer that has shut down its side (the event said read-closed): the
-    /// EOF raises no new edge, so we read until the 0-byte read.
+    /// The rule, as mio states it (`mio::Poll`, "Draining readiness"): after
+    /// an event, keep reading until the call returns `WouldBlock`; mio
+    /// promises no further event for the socket otherwise.
+    ///
+    /// **A Linux-specific shortcut.** On Linux (`SHORT_READ_DRAINS`) a
+    /// *short* read (fewer bytes than the buffer had room for) also clears
+    /// `readable`, saving the extra `read` that would only return
+    /// `WouldBlock`. This is not mio's rule. It holds because of how Linux's
+    /// epoll behaves: in edge-triggered mode it reports a socket again
+    /// whenever *new* data is queued on it, whether or not the earlier data
+    /// was read until `EAGAIN` (epoll(7): "multiple events can be
+    /// generated upon receipt of multiple chunks of data"); and a short
+    /// read has emptied the receive queue at that moment. So a byte
+    /// arriving after the short read raises a new event, and a byte that
+    /// arrived before it was returned by it. nginx relies on the same
+    /// behaviour. Elsewhere the strict rule applies
+    /// (`examples/minimal.rs` keeps to it everywhere). One exception even on
+    /// Linux: once the event said read-closed (the client shut down its
+    /// side), the EOF raises no new edge, so we read until the 0-byte read.
     fn read<P>(&mut self, env: &mut Env<'_, P>) -> io::Result<ReadOutcome> {
         let space = self.input.space(env.pool);
         if space.is_empty() {
@@ -788,7 +839,7 @@ impl<S> Connection<S> {
                     self.unparsed_input = true;
                     env.metrics.bytes_read += n as u64;
                     self.last_progress = env.now;
-                    if n < wanted && !self.read_closed_hint {
+                    if SHORT_READ_DRAINS && n < wanted && !self.read_closed_hint {
                         self.readable = false;
                     }
                     return Ok(ReadOutcome::Data);
@@ -901,7 +952,8 @@ impl<S> Connection<S> {
                 Ok(n) => {
                     trace!("conn {}: discarded {n} bytes while closing", self.key);
                     env.metrics.bytes_read += n as u64;
-                    if n < env.scratch.len() && !self.read_closed_hint {
+                    // The Linux-only short-read shortcut, as in `read`.
+                    if SHORT_READ_DRAINS && n < env.scratch.len() && !self.read_closed_hint {
                         self.readable = false;
                     }
                 }

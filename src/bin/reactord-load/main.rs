@@ -3,7 +3,10 @@
 //! loop (same rules: register once, read until WouldBlock or a short read,
 //! write until WouldBlock). One worker by default; `--workers N` runs N of
 //! them on threads that share nothing until their statistics are added
-//! (`worker.rs`).
+//! (`worker.rs`). The short read is a Linux shortcut, not mio's rule:
+//! Linux's epoll raises a new edge for any data queued after it (see
+//! "Draining readiness" at the server's `Connection::read`). This tool is
+//! for measuring on Linux.
 //!
 //! # Layout
 //! - `main.rs`: the flags and one worker's loop (`Load`): connect, send,
@@ -422,6 +425,8 @@ impl Load {
                     if drop.is_some() {
                         return drop;
                     }
+                    // A short read ends the edge: Linux epoll's behaviour,
+                    // see the module docs.
                     if n < scratch.len() && !read_closed {
                         break;
                     }
