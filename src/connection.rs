@@ -18,13 +18,14 @@
 //!        accept ───▶  ┌───────────┐ ── send buffer full, or budget spent ──▶ ┌───────────┐
 //!                     │  Reading  │                                          │  Writing  │
 //!                     │           │ ◀──────────── output drained ─────────── │           │
+//!                     │           │ ◀── timer fired (wake), output stuck ─── │           │
 //!                     └───────────┘                                          └───────────┘
 //!                       │      │                                                   │
 //!   protocol said Close │      │ a requested close with nothing                    │ a write error,
 //!   or client EOF,      │      │ left to read; a read or write                     │ or the idle
-//!   output sent         ▼      │ error; a request or idle timeout;                 │ timeout (a reset)
-//!                ┌───────────┐ │ idle at shutdown                                  │
-//!                │  Closing  │ │                                                   │
+//!   output sent         ▼      │ error; a request or idle timeout;                 │ timeout (a reset
+//!                ┌───────────┐ │ idle at shutdown; registration                    │ if the client's
+//!                │  Closing  │ │ failed; the read buffer full                      │ input is unread)
 //!                └───────────┘ │                                                   │
 //!   client EOF, linger  │      │                                                   │
 //!   timeout, read error ▼      ▼                                                   │
@@ -32,6 +33,13 @@
 //!                     │  Closed   │ ◀──────────────────────────────────────────────┘
 //!                     └───────────┘
 //! ```
+//!
+//! A timer that fires in `Writing` (a paced body's next chunk falls due
+//! while earlier output is stuck) wakes the connection like one in
+//! `Waiting`: `Writing → Reading (timer fired)`. The connection then holds
+//! the protocol's `on_wake` back until the output is below
+//! `OUTPUT_HIGH_WATER` and no body streams, so the same turn normally goes
+//! straight back: `Reading → Writing (socket send buffer full)`.
 //!
 //! A keep-alive response written at once leaves the connection in
 //! `Reading`: no transition at all. A connection in `Writing` whose last
@@ -41,7 +49,9 @@
 //! after the batch of events, in `Server::remove_closed`.
 //!
 //! Besides the state, a few flags steer the decisions: `readable` and
-//! `writable` (what the last event said), `read_closed_hint` (the event
+//! `writable` (what the last event said; cleared by `WouldBlock`, and
+//! `readable` also by a 0-byte read and, on Linux, by a short read),
+//! `read_closed_hint` (the event
 //! said the client shut down its side), `peer_closed` (a read returned 0),
 //! `close_after_flush` (close once the output is out), `wake_at` and
 //! `woken` (a `Verdict::Wait` pending, and its timer fired), and
@@ -231,7 +241,9 @@ pub(crate) struct Connection<S> {
     /// Responses produced and not yet written, and the calls that write
     /// them (see `send_queue`).
     send_queue: SendQueue,
-    /// The last event said readable and no read has said `WouldBlock` since.
+    /// The last event said readable and no read has since said
+    /// `WouldBlock`, returned 0 bytes (EOF), or, on Linux, come back short
+    /// (`SHORT_READ_DRAINS`; in `read` and `discard_input`).
     readable: bool,
     /// Same for writing.
     writable: bool,

@@ -10,10 +10,16 @@
 //!
 //! # The contract, seen from the connection
 //!
-//! 1. After every read, the connection calls `on_input` with all the bytes it
-//!    holds that no earlier call consumed.
+//! 1. When new bytes have been read, the connection calls `on_input` with
+//!    all the bytes it holds that no earlier call consumed. Not while it
+//!    waits (a `Wait` pending, its `on_wake` not yet made), while its output
+//!    holds a bounded amount of bytes or a streamed body (backpressure,
+//!    below), once a close is pending, or again after `NeedMore` until more
+//!    bytes arrive; and a 0-byte read (EOF) brings `on_eof`, not `on_input`.
 //! 2. `Verdict::NeedMore`: nothing more can be done with these bytes; the
 //!    connection reads again (keeping them) and calls again with more.
+//!    `Continue(0)` (nothing consumed) is taken as `NeedMore`, since calling
+//!    again with the same bytes would loop forever.
 //! 3. `Verdict::Continue(n)`: the protocol consumed `n` bytes (a request, or
 //!    a piece of a request body it discards) and may have written a response.
 //!    The connection drops those bytes and calls again with the rest, so
@@ -27,7 +33,10 @@
 //!    in order), and at `at` calls [`Protocol::on_wake`], which answers with
 //!    a verdict of its own (and may wait again: a paced body).
 //! 6. When the client shuts down its write side, the connection calls
-//!    [`Protocol::on_eof`] once with whatever is left; it always closes after.
+//!    [`Protocol::on_eof`] once with whatever is left, after every complete
+//!    request buffered has been answered, and closes after it. If the
+//!    protocol had already asked to close (`Close`), `on_eof` is not called:
+//!    the pending close is carried out instead.
 //!
 //! The connection stops calling the protocol while the output holds more than
 //! a bounded amount of bytes or a streamed body, and resumes once the socket
@@ -173,8 +182,13 @@ pub trait Protocol {
     /// until the client's EOF, so that closing can't reset the response. A
     /// protocol returns false when the last request ended cleanly and the
     /// client has said it will send nothing more (HTTP `Connection: close`
-    /// on a complete request): the connection then closes at once, saving
-    /// the shutdown, a wake-up and a read per connection, as nginx does.
+    /// on a complete request): the connection then skips the linger,
+    /// saving the shutdown, a wake-up and a read per connection, as nginx
+    /// does. It goes straight to Closed only if, besides, nothing is
+    /// buffered unparsed and the last read drained the socket (`readable`
+    /// false); else it still lingers, so that unread bytes can't turn the
+    /// close into a reset. The close(2) itself comes after the batch of
+    /// events (`Server::remove_closed`).
     fn expects_more_input(&self, _session: &Self::Session) -> bool {
         true
     }
@@ -194,9 +208,10 @@ pub trait Protocol {
     /// perhaps nothing, perhaps part of a request. Nothing by default.
     fn on_reject(&mut self, _input: &[u8], _ctx: &mut Context<'_>, _out: &mut Output) {}
 
-    /// Called once per turn of the loop, after every connection with work
-    /// has had its turn, and once more before the server exits: the place
-    /// to write out what was batched during the turn (HTTP writes its
+    /// Called once per iteration of the loop (its "turn", in this name),
+    /// after every connection with work has had its turn, and once more
+    /// before the server exits: the place to write out what was batched
+    /// during the iteration (HTTP writes its
     /// access log lines here, one write(2) for all of them). Nothing by
     /// default.
     fn end_of_turn(&mut self) {}
