@@ -52,8 +52,11 @@ ANNOTATIONS = [
      "raises a new edge for any byte that arrives later; this is a Linux-specific shortcut, not mio's rule "
      "(`connection.rs`, `Connection::read`, \"Draining readiness\"; architecture.md, step S1)."),
     (r"conn (\d+): discarded (\d+) bytes while closing",
-     "In Closing, bytes the client still sends are read and thrown away, so that the close finds nothing "
-     "unread and sends a FIN, not a reset (`connection.rs`, `Connection::discard_input`)."),
+     "In Closing, bytes that reach the socket are read and thrown away, so that the close finds nothing "
+     "unread and sends a FIN, not a reset (`connection.rs`, `Connection::discard_input`). These {1} bytes "
+     "arrived after the connection entered Closing (in scene 5, the client's second send, after it "
+     "read our FIN); bytes already in the input buffer then were dropped without a log line on "
+     "entering Closing (`input.clear()` in `Connection::transition`)."),
     (r"conn (\d+): protocol Wait\((\d+), .*\), (\d+) bytes pending output",
      "The protocol consumed the {1}-byte request and answered `Wait`: nothing to send before the "
      "instant it names. The request pipelined behind it stays in the input buffer, unparsed "
@@ -76,8 +79,9 @@ ANNOTATIONS = [
      "(`Connection::answer_buffered`)."),
     (r"conn (\d+): wrote (\d+) bytes, (\d+) left \(last: MSG_MORE",
      "The last response goes out with one `send(MSG_MORE)`: the kernel holds the segment back for the "
-     "FIN that the close right after adds, so response and FIN travel as one segment "
-     "(`send_queue.rs`, `write_before_close`)."),
+     "FIN that the close (or the `shutdown`) right after adds, so response and FIN travel as one "
+     "segment (`Connection::write_buffered` → `SendQueue::write_buffered`, `before_close` → "
+     "`write_with_more` in `send_queue.rs`; architecture.md, step S4)."),
     (r"conn (\d+): wrote (\d+) bytes, (\d+) left",
      "One `write` sent {1} bytes, {2} still queued: what the protocol produced in this turn leaves "
      "together, and a streamed body follows one chunk at a time (`connection.rs`, `Connection::flush`; "
@@ -91,6 +95,18 @@ ANNOTATIONS = [
      "This turn wrote its budget (`WRITE_BUDGET_PER_TURN`) with the socket still taking bytes: no edge "
      "would come, so the connection goes on the ready list and continues after the others "
      "(`Connection::send_pending`; `reactor.rs`, `Server::run_ready_list`)."),
+    (r"conn (\d+): Reading -> Closing \(last response sent\)",
+     "State transition Reading → Closing, because: last response sent, and the client may still send. "
+     "Decided by `close_after_last_response` (step 2 of the turn), carried out by "
+     "`Connection::transition`, which on entering Closing drops the input still buffered unparsed "
+     "(`input.clear()`; in scene 5 the 11 bytes `EXTRA BYTES` that came with the request: no line "
+     "is logged for them), starts the linger clock and shuts down our write side: the FIN "
+     "(`connection.rs`; architecture.md §4, \"Where each transition is decided\")."),
+    (r"conn (\d+): Writing -> Reading \(timer fired\)",
+     "A wake-up fell due while output was stuck: the timer wakes the connection as it would one in "
+     "Waiting, but the connection holds the protocol's `on_wake` back until the output is below the high-water mark, so "
+     "the turn goes straight back to Writing (`reactor.rs`, `Server::fire_timers` → "
+     "`Connection::wake`; architecture.md §4)."),
     (r"conn (\d+): Waiting -> Reading \(timer fired\)",
      "`poll` slept until the wake-up deadline (no tick, no thread); the timer wakes the connection and "
      "gives it a turn (`reactor.rs`, `Server::fire_timers` → `Connection::wake`)."),
@@ -103,9 +119,10 @@ ANNOTATIONS = [
      "is the time to the nearest deadline), and the timer closes the connection "
      "(`reactor.rs`, `Server::fire_timers`; `timer.rs`)."),
     (r"conn (\d+): idle timeout, closing",
-     "No progress for `--idle-timeout`: the client stopped reading. The timer aborts the connection "
-     "with our response still unsent in the kernel's buffer, so the close is a reset, not a FIN "
-     "(`reactor.rs`, `Server::fire_timers`)."),
+     "No progress for `--idle-timeout`: the client stopped reading. The timer aborts the connection. "
+     "The client's second request is still unread in our receive queue, so the close(2) sends a "
+     "reset, not a FIN (with nothing unread, the kernel would send the response bytes our send "
+     "buffer still holds, then a FIN) (`reactor.rs`, `Server::fire_timers`; architecture.md §7)."),
     (r"conn (\d+): linger timeout, closing",
      "The linger deadline passed (`reactor.rs`, `Server::fire_timers`)."),
     (r"^client: (.*)",
@@ -341,14 +358,20 @@ def main():
              scene(server, slow_client)),
             ("4. A slow reader: Writing, and backpressure",
              "The client asks for a 16 MiB `/echo` body with a 4 KiB receive buffer (`SO_RCVBUF`) and reads "
-             "nothing for half a second. The kernel's send buffer fills, `write` says WouldBlock, and the "
-             "connection waits in Writing for writable edges, reading nothing meanwhile: the client's "
-             "pace sets ours. Runs of similar lines are cut short (\"… N more like these …\").",
+             "nothing for half a second. The first turn writes its budget (`WRITE_BUDGET_PER_TURN`) with "
+             "the socket still taking bytes, so the connection enters Writing (\"write budget spent\") and "
+             "goes on the ready list; its next turn writes until the kernel's send buffer is full and "
+             "`write` says WouldBlock. From then on the connection stays in Writing, waiting for writable "
+             "edges and reading nothing meanwhile: the client's pace sets ours. Runs of similar lines are "
+             "cut short (\"… N more like these …\").",
              scene(server, slow_reader), ("event writable in Writing", 2, 9)),
             ("5. Extra bytes after a requested close: Closing",
-             "A `Connection: close` request followed in the same write by bytes that are not a request. "
-             "Closing over unread bytes would send a reset that could destroy the response, so the server "
-             "shuts down its write side (FIN) and reads and discards until the client's own EOF.",
+             "A `Connection: close` request followed in the same write by 11 bytes that are not a request "
+             "(`EXTRA BYTES`); after reading the response and our FIN, the client sends 33 bytes more, then "
+             "its own FIN. Closing over unread bytes would send a reset that could destroy the response, "
+             "so the server shuts down its write side (FIN) and reads and discards until the client's own "
+             "EOF. The 11 bytes, read with the request, are dropped from the input buffer on entering "
+             "Closing (`input.clear()`, no log line); the 33 are the ones discarded by a read.",
              scene(server, extra_after_close)),
             ("6. A client that stops reading: the idle-timeout abort (a reset)",
              "As in scene 4, but the client never reads, and sends one more request, which the server (in "
