@@ -3,16 +3,24 @@
 //! docs/architecture.md then adds, one labelled step at a time, what the
 //! full server does on top.
 //!
+//! mio's sockets are non-blocking: a call that would wait returns
+//! `WouldBlock` instead. Terms (FIN, RST, WouldBlock, edge-triggered,
+//! epoll, backlog, token): docs/glossary.md.
+//!
 //! ```text
 //! cargo run --example minimal                       # listens on 127.0.0.1:7878
-//! cargo run --example minimal -- --listen 127.0.0.1:0 --repeat 100000 --timeout-ms 5000
+//! cargo run --example minimal -- --listen 127.0.0.1:0 --repeat 1000000 --timeout-ms 5000
 //! printf 'hi\n' | nc 127.0.0.1 7878                 # -> Hola desde el servidor TCP
 //! ```
 //!
 //! The protocol is the project seed's: the client sends one line (or
 //! whatever it sent before shutting down its side, or the first
 //! `MAX_REQUEST` bytes), the server answers with the greeting (`--repeat`
-//! times, so that a big answer can fill the kernel's buffer) and closes.
+//! times, so that a big answer can fill the kernel's buffers: a million
+//! greetings, 27 MB, is more than the send buffer (on Linux at most 4 MiB
+//! by default, `tcp_wmem`) and a client's receive buffer normally hold;
+//! a hundred thousand would fit, and no write would say `WouldBlock`) and
+//! closes.
 //!
 //! Every connection lives in a [`Slab`]; its slab key is its mio [`Token`].
 //! It goes through four states, and every change of state goes through
@@ -79,7 +87,8 @@ struct Conn {
     /// The reply, and how much of it the kernel has taken.
     reply: Vec<u8>,
     written: usize,
-    /// This connection's one timer: the key of its entry in [`Timers`].
+    /// This connection's one timer: its entry in [`Timers`] is
+    /// `(deadline, key)`, so this and the slab key find it.
     deadline: Instant,
 }
 
@@ -215,10 +224,24 @@ fn accept_all(
             Ok(accepted) => accepted,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            // Out of file descriptors, say. Retrying at once would fail the
-            // same way; what is left in the backlog waits for the next
-            // connection's edge. The full server pauses and retries
-            // (reactor.rs, `after_accept_error`).
+            // One client's connection failed before we took it (reset while
+            // queued, or refused by a firewall rule): that call consumed it,
+            // and the next one takes the next client. Stopping here would
+            // leave the rest of the backlog waiting for another edge.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::ConnectionAborted | io::ErrorKind::PermissionDenied
+                ) =>
+            {
+                eprintln!("accept: {e}");
+                continue;
+            }
+            // Out of file descriptors, say: the connection stays queued and
+            // retrying at once would fail the same way, forever. Stop; what
+            // is left in the backlog waits for the next connection's edge
+            // (a simplification: the full server pauses and retries,
+            // reactor.rs, `after_accept_error`).
             Err(e) => {
                 eprintln!("accept: {e}");
                 return;
