@@ -868,6 +868,7 @@ impl<P: Protocol> Server<P> {
             let id = conn.timer_id();
             self.timers.cancel(&mut conn.timer, id);
             conn.release_buffers(&mut self.pool);
+            conn.discard_late_input(&mut self.scratch);
             // No deregister: closing the descriptor (dropping `conn`) removes
             // it from epoll, and an epoll_ctl per connection is a syscall
             // the connection-per-request load would pay every time.

@@ -14,9 +14,10 @@
 //! delay     = dist(DUR)                      ; the rest: no delay; clamped to --max-echo-delay
 //! size      = dist(N)                        ; at most --max-echo-size; the rest: echo the body
 //! close     = "1" / "true" / "0" / "false"
-//! header    = NAME ":" VALUE                 ; repeatable; NAME a token, VALUE no CR LF NUL
+//! header    = NAME ":" VALUE                 ; repeatable; NAME a token, VALUE no control characters
 //! chunks    = K                              ; 1..=MAX_CHUNKS, needs size
-//! interval  = DUR                            ; needs chunks; clamped to --max-echo-delay
+//! interval  = DUR                            ; needs chunks; at least 1ms; the whole drip
+//!                                              ; clamped to --max-echo-delay (see `pace`)
 //! dist(T)   = T / T ":" PERCENT *( "," T ":" PERCENT )   ; percentages add up to ≤ 100
 //! ```
 //!
@@ -30,6 +31,9 @@ use std::time::Duration;
 /// Most chunks a `chunks=` may ask for: each costs a size line and, with
 /// `interval`, one timer wake-up; a million is more than any drip needs.
 pub const MAX_CHUNKS: u64 = 1 << 20;
+
+/// The shortest pause between the chunks of a drip: see `EchoQuery::pace`.
+pub const MIN_INTERVAL: Duration = Duration::from_millis(1);
 
 /// Most entries in one distribution: enough for any realistic mix, few
 /// enough that the linear draw stays trivial.
@@ -159,6 +163,7 @@ impl EchoQuery {
             parsed.apply(&name, &value, limits)?;
         }
         parsed.check_combinations()?;
+        parsed.pace(limits)?;
         Ok(parsed)
     }
 
@@ -216,8 +221,13 @@ impl EchoQuery {
         if name.is_empty() || !name.bytes().all(is_tchar) {
             return Err(format!("{name:?} is not a header name (a token)"));
         }
-        if field.bytes().any(|b| matches!(b, b'\r' | b'\n' | b'\0')) {
-            return Err(format!("the value of {name} holds CR, LF or NUL"));
+        // CR, LF and NUL would end or break the header; the other control
+        // characters are refused too, as RFC 9110's field-value grammar
+        // (and a strict client such as h11) requires.
+        if field.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+            return Err(format!(
+                "the value of {name} holds a control character (CR, LF, NUL or another)"
+            ));
         }
         // The framing headers are the server's: a second Content-Length or
         // a Transfer-Encoding would make the response unreadable.
@@ -249,6 +259,39 @@ impl EchoQuery {
                 "needs chunks= (the pause is between chunks)",
             ));
         }
+        Ok(())
+    }
+
+    /// Bound a drip, so that one request can't hold a connection (or wake
+    /// the loop) for longer than any delay may: the interval is at least
+    /// [`MIN_INTERVAL`] (the loop's timers have millisecond resolution; a
+    /// shorter one would only wake it more often for nothing), and the
+    /// whole drip, `chunks - 1` intervals, lasts at most `--max-echo-delay`
+    /// (the interval is cut to fit, as a delay is). A drip that can't fit
+    /// even at the shortest interval is refused: fewer chunks are needed.
+    fn pace(&mut self, limits: &EchoLimits) -> Result<(), QueryError> {
+        let (Some(interval), Some(chunks)) = (self.interval, self.chunks) else {
+            return Ok(());
+        };
+        if interval.is_zero() {
+            return Ok(());
+        }
+        let pauses = u32::try_from(chunks.saturating_sub(1)).unwrap_or(u32::MAX);
+        let Some(longest) = limits.max_delay.checked_div(pauses) else {
+            // One chunk: no pause at all.
+            return Ok(());
+        };
+        if longest < MIN_INTERVAL {
+            return Err(QueryError::new(
+                "interval",
+                format!(
+                    "{chunks} chunks at least {MIN_INTERVAL:?} apart would last longer than \
+                     --max-echo-delay ({:?}); ask for fewer chunks",
+                    limits.max_delay
+                ),
+            ));
+        }
+        self.interval = Some(interval.clamp(MIN_INTERVAL, longest));
         Ok(())
     }
 
@@ -460,6 +503,39 @@ mod tests {
         );
     }
 
+    /// A drip lasts no longer than a delay may, and wakes the loop at most
+    /// once a millisecond: one request can't hold a connection past the
+    /// limit or keep the loop busy (found by review: chunks=1048576 with
+    /// interval=10s held a connection for 121 days; interval=1us woke the
+    /// loop every millisecond for a million chunks).
+    #[test]
+    fn a_drip_is_bounded_by_the_delay_limit_and_a_millisecond() {
+        let interval = |query: &str| parse(query).ok().map(|q| q.plan(|| 0.0).interval);
+        // 10 chunks, 9 pauses of at most 10s / 9.
+        assert_eq!(
+            interval("size=10&chunks=10&interval=5s"),
+            Some(LIMITS.max_delay / 9)
+        );
+        assert_eq!(
+            interval("size=10&chunks=10&interval=1us"),
+            Some(MIN_INTERVAL)
+        );
+        assert_eq!(
+            interval("size=10&chunks=10&interval=100ms"),
+            Some(Duration::from_millis(100))
+        );
+        assert_eq!(
+            interval("size=10&chunks=1&interval=1h"),
+            Some(LIMITS.max_delay)
+        );
+        assert_eq!(
+            interval("size=10&chunks=10&interval=0s"),
+            Some(Duration::ZERO)
+        );
+        let refused = parse("size=1048576&chunks=1048576&interval=10s").unwrap_err();
+        assert_eq!(refused.param, "interval", "{refused}");
+    }
+
     #[test]
     fn durations_take_the_command_line_forms_and_microseconds() {
         for (text, expected) in [
@@ -506,9 +582,11 @@ mod tests {
             ("header=NoColon", "header", "NAME:VALUE"),
             ("header=Bad%20Name:v", "header", "token"),
             ("header=:v", "header", "token"),
-            ("header=X:a%0Db", "header", "CR, LF or NUL"),
-            ("header=X:a%0Ab", "header", "CR, LF or NUL"),
-            ("header=X:a%00b", "header", "CR, LF or NUL"),
+            ("header=X:a%0Db", "header", "control character"),
+            ("header=X:a%0Ab", "header", "control character"),
+            ("header=X:a%00b", "header", "control character"),
+            ("header=X:a%01b", "header", "control character"),
+            ("header=X:a%7Fb", "header", "control character"),
             ("header=Content-Length:5", "header", "set by the server"),
             ("chunks=4", "chunks", "needs size"),
             ("size=10&chunks=0", "chunks", "1..="),
