@@ -42,6 +42,11 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 /// How long an entry is served without looking at the disk again.
 pub(super) const REVALIDATE_AFTER: Duration = Duration::from_secs(1);
 
+/// An entry not asked for in this long is closed, as nginx's
+/// `open_file_cache ... inactive=60s` does: a deleted file's disk space is
+/// freed and idle descriptors don't pile up (see `FileCache::lookup`).
+pub(super) const INACTIVE_AFTER: Duration = Duration::from_secs(60);
+
 /// The cache's bounds (the --file-cache-* flags).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FileCacheLimits {
@@ -237,6 +242,17 @@ impl FileCache {
                 revalidating: false,
             };
         };
+        // Close the least recently used entry if nobody asked for it in a
+        // minute: one check per lookup, so inactive entries go while there
+        // is traffic, without a timer or a scan. (An entry in use is
+        // revalidated every second, so `checked` is within a second of its
+        // last use.)
+        if entries.peek_lru().is_some_and(|(_, oldest)| {
+            now.saturating_duration_since(oldest.checked.get()) >= INACTIVE_AFTER
+        }) && let Some((_, gone)) = entries.pop_lru()
+        {
+            self.memory = self.memory.saturating_sub(gone.memory());
+        }
         match entries.get(key) {
             Some(entry)
                 if now.saturating_duration_since(entry.checked.get()) < REVALIDATE_AFTER =>
@@ -408,6 +424,33 @@ mod tests {
         assert!(second.contents.is_none(), "over the total");
         cache.forget("/a");
         assert_eq!(cache.memory, 0);
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    /// An entry nobody asked for in a minute is closed at the next lookup,
+    /// so a deleted file's space is freed (found by review: a deleted
+    /// 5 MB file stayed open until pushed out of the LRU, maybe never).
+    #[test]
+    fn an_entry_unused_for_a_minute_is_closed_at_the_next_lookup() {
+        let mut cache = FileCache::new(FileCacheLimits::default());
+        let then = Instant::now();
+        let (path, file, meta) = temp_file("inactive", b"abcd");
+        cache.store("/old", file, &meta, &path, then);
+        let active = then + INACTIVE_AFTER / 2;
+        cache.store("/new", File::open(&path).unwrap(), &meta, &path, active);
+        assert!(matches!(cache.lookup("/new", active), Lookup::Fresh(_)));
+        assert_eq!(cache.entries.as_ref().map(LruCache::len), Some(2));
+        let later = then + INACTIVE_AFTER;
+        assert!(matches!(
+            cache.lookup("/new", later),
+            Lookup::Resolve { revalidating: true }
+        ));
+        assert_eq!(
+            cache.entries.as_ref().map(LruCache::len),
+            Some(1),
+            "/old closed"
+        );
+        assert_eq!(cache.memory, 4, "its contents let go");
         std::fs::remove_file(&path).unwrap();
     }
 
