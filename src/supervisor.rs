@@ -771,6 +771,12 @@ fn above_inherited(fd: OwnedFd) -> io::Result<OwnedFd> {
 /// In the child, between fork and exec: put each descriptor in place
 /// (dup2 clears close-on-exec on the copy), and ask for SIGTERM when the
 /// supervisor dies, so a killed supervisor does not leave workers behind.
+///
+/// Only async-signal-safe calls belong between fork and exec, and
+/// `io::Error::other` allocates: that is sound here only because the
+/// supervisor has a single thread (no other thread can hold the
+/// allocator's lock at the fork). Keep it that way, or make this path
+/// allocation-free.
 fn child_setup(fds: &[(RawFd, RawFd); 3], supervisor: u32) -> io::Result<()> {
     for &(from, to) in fds {
         // SAFETY: dup2 on integers; `from` is open (owned by the parent
