@@ -185,6 +185,10 @@ pub(crate) enum DeadlineKind {
     Idle,
     /// The linger limit of a closing connection.
     Linger,
+    /// A worker's drain: the connection has been idle between requests for
+    /// the drain's grace (see `Timeouts::drain_grace`). Not a timeout: the
+    /// drain closes it, as it closes any idle connection.
+    DrainGrace,
     /// The instant a protocol asked to be woken at (`Verdict::Wait`): not a
     /// timeout, the connection goes on.
     Wake,
@@ -196,6 +200,12 @@ pub(crate) struct Timeouts {
     pub(crate) request: Duration,
     pub(crate) idle: Duration,
     pub(crate) linger: Duration,
+    /// A worker's drain (a handover: see `Server::serve_as_worker`): when
+    /// it began, and how long a connection idle between requests may stay
+    /// open to bring one more, counted from when it became idle (or from
+    /// the drain's start, if it was idle then). One deadline per
+    /// connection, like the others: no scan of every connection per turn.
+    pub(crate) drain_grace: Option<(Instant, Duration)>,
 }
 
 /// Everything outside the connection that [`Connection::drive`] needs: the
@@ -476,12 +486,6 @@ impl<S> Connection<S> {
             && !protocol.request_in_progress(&self.session)
     }
 
-    /// A new connection whose client has sent nothing yet (its request
-    /// clock runs from the accept, and no byte arrived).
-    pub(crate) fn awaits_first_request(&self) -> bool {
-        self.request_started.is_some() && self.input.is_empty()
-    }
-
     /// When this connection must be looked at next, and why.
     pub(crate) fn deadline(&self, timeouts: &Timeouts) -> Option<(Instant, DeadlineKind)> {
         match self.state {
@@ -496,8 +500,17 @@ impl<S> Connection<S> {
                 let request = self
                     .request_started
                     .map(|started| deadline_after(started, timeouts.request));
-                Some(match request {
-                    Some(due) if due < idle.0 => (due, DeadlineKind::Request),
+                Some(match (request, timeouts.drain_grace) {
+                    (Some(due), _) if due < idle.0 => (due, DeadlineKind::Request),
+                    // Between requests (no request clock) during a drain.
+                    (None, Some((began, grace))) => {
+                        let due = deadline_after(self.last_progress.max(began), grace);
+                        if due < idle.0 {
+                            (due, DeadlineKind::DrainGrace)
+                        } else {
+                            idle
+                        }
+                    }
                     _ => idle,
                 })
             }
@@ -1384,6 +1397,7 @@ mod tests {
             request: Duration::from_secs(1),
             idle: Duration::from_secs(1),
             linger: Duration::from_secs(1),
+            drain_grace: None,
         };
         let mut protocol = Delayer;
         assert_eq!(drive_with(&mut conn, &mut protocol), Turn::Done);
@@ -1421,6 +1435,7 @@ mod tests {
             request: Duration::MAX,
             idle: Duration::MAX,
             linger: Duration::MAX,
+            drain_grace: None,
         };
         let (due, _) = conn.deadline(&forever).unwrap();
         assert!(due > now);
