@@ -660,9 +660,15 @@ impl<P: Protocol> Server<P> {
         match self.listener_parked_until {
             None => {
                 let worth_it = accepted && self.waiting_for_first_bytes >= PARK_MIN_WAITING;
-                if worth_it && registry.deregister(listener).is_ok() {
-                    trace!("listener parked");
-                    self.listener_parked_until = Some(deadline_after(now, LISTENER_PARK));
+                if !worth_it {
+                    return;
+                }
+                match unwatch_listener(&self.poll, listener, self.exclusive_listener) {
+                    Ok(()) => {
+                        trace!("listener parked");
+                        self.listener_parked_until = Some(deadline_after(now, LISTENER_PARK));
+                    }
+                    Err(err) => warn!("park the listener: {err}"),
                 }
             }
             Some(until) if self.waiting_for_first_bytes == 0 || until <= now => {
@@ -928,8 +934,17 @@ impl<P: Protocol> Server<P> {
         if let Some(notifier) = &self.notifier {
             notifier.notify("STOPPING=1");
         }
-        if let Some(listener) = self.listener.as_mut() {
-            let _ = self.poll.registry().deregister(listener);
+        // A parked listener is not watched already. Otherwise a worker must
+        // stop watching: its shared socket stays open in the other
+        // processes, so closing our descriptor would leave it in our epoll
+        // set, taking exclusive wake-ups this loop no longer acts on.
+        if let Some(listener) = self.listener.as_mut()
+            && self.listener_parked_until.is_none()
+        {
+            match unwatch_listener(&self.poll, listener, self.exclusive_listener) {
+                Ok(()) => debug!("drain: stopped watching the listening socket"),
+                Err(err) => warn!("drain: cannot stop watching the listening socket: {err}"),
+            }
         }
         self.accept_paused_until = None;
         if self.shared_listener {
@@ -1035,6 +1050,46 @@ fn add_exclusive(poll: &Poll, listener: &mut TcpListener) -> io::Result<()> {
     } else {
         Err(io::Error::last_os_error())
     }
+}
+
+/// Stop watching `listener` (to park it, or for a drain) the way it was
+/// registered: a raw `EPOLL_CTL_DEL` after [`add_exclusive`], mio's
+/// `deregister` otherwise. (mio's `deregister` can't undo a registration
+/// made behind its back: debug builds of mio track their registrations and
+/// refuse, so the listener would stay watched.)
+fn unwatch_listener(poll: &Poll, listener: &mut TcpListener, exclusive: bool) -> io::Result<()> {
+    if exclusive {
+        remove_exclusive(poll, listener)
+    } else {
+        poll.registry().deregister(listener)
+    }
+}
+
+/// Undo [`add_exclusive`]: `EPOLL_CTL_DEL` on the poller's descriptor.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn remove_exclusive(poll: &Poll, listener: &mut TcpListener) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: EPOLL_CTL_DEL ignores the event pointer (null is allowed
+    // since Linux 2.6.9); both descriptors are open for the call.
+    let rc = unsafe {
+        libc::epoll_ctl(
+            poll.as_raw_fd(),
+            libc::EPOLL_CTL_DEL,
+            listener.as_raw_fd(),
+            std::ptr::null_mut(),
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Elsewhere `add_exclusive` was mio's registration.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn remove_exclusive(poll: &Poll, listener: &mut TcpListener) -> io::Result<()> {
+    poll.registry().deregister(listener)
 }
 
 /// Elsewhere the plain registration: every worker wakes.
