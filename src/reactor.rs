@@ -322,10 +322,19 @@ impl<P: Protocol> Server<P> {
     ///
     /// Nor are idle keep-alive connections closed at once, as a single
     /// process does: a client may be sending its next request at that
-    /// very moment, and would see the connection close under it. For a
-    /// second (`DRAIN_IDLE_GRACE`) each may bring one more request,
-    /// answered with `Connection: close` (see `Protocol::begin_drain`);
-    /// then those still idle are closed.
+    /// very moment, and would see the connection close under it. The same
+    /// holds for a connection that becomes idle during the drain, after a
+    /// response begun before it (whose head promised keep-alive). For a
+    /// second (`DRAIN_IDLE_GRACE`) from the drain's start, or from when it
+    /// became idle if later, each may bring one more request, answered
+    /// with `Connection: close` (see `Protocol::begin_drain`); then it is
+    /// closed (`DeadlineKind::DrainGrace`, one deadline per connection).
+    ///
+    /// Stopping to watch the socket removes the `EPOLLEXCLUSIVE`
+    /// registration with a raw `EPOLL_CTL_DEL`, as it was added: closing
+    /// our descriptor would not remove it (the socket stays open in the
+    /// other processes), and the worker would go on taking wake-ups meant
+    /// for a worker that accepts.
     pub fn serve_as_worker(
         &mut self,
         counters: Arc<WorkerCounters>,
@@ -938,12 +947,14 @@ impl<P: Protocol> Server<P> {
         // stop watching: its shared socket stays open in the other
         // processes, so closing our descriptor would leave it in our epoll
         // set, taking exclusive wake-ups this loop no longer acts on.
-        if let Some(listener) = self.listener.as_mut()
-            && self.listener_parked_until.is_none()
-        {
-            match unwatch_listener(&self.poll, listener, self.exclusive_listener) {
-                Ok(()) => debug!("drain: stopped watching the listening socket"),
-                Err(err) => warn!("drain: cannot stop watching the listening socket: {err}"),
+        if let Some(listener) = self.listener.as_mut() {
+            if self.listener_parked_until.is_some() {
+                debug!("drain: stopped watching the listening socket (it was parked)");
+            } else {
+                match unwatch_listener(&self.poll, listener, self.exclusive_listener) {
+                    Ok(()) => debug!("drain: stopped watching the listening socket"),
+                    Err(err) => warn!("drain: cannot stop watching the listening socket: {err}"),
+                }
             }
         }
         self.accept_paused_until = None;
