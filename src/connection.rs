@@ -1440,6 +1440,48 @@ mod tests {
         let (due, _) = conn.deadline(&forever).unwrap();
         assert!(due > now);
     }
+
+    /// A worker's drain grace applies between requests only, and counts
+    /// from the later of the drain's start and the last progress.
+    #[test]
+    fn the_drain_grace_counts_from_when_the_connection_became_idle() {
+        let (ours, client) = socket_pair();
+        let accepted = Instant::now();
+        let mut conn: Connection<()> =
+            Connection::new(0, 0, ours, client.local_addr().unwrap(), (), accepted);
+        let grace = Duration::from_secs(1);
+        let began = accepted + Duration::from_secs(5);
+        let mut timeouts = Timeouts {
+            request: Duration::from_secs(30),
+            idle: Duration::from_secs(60),
+            linger: Duration::from_secs(1),
+            drain_grace: Some((began, grace)),
+        };
+        // Waiting for its first request: the request clock, no grace.
+        assert_eq!(
+            conn.deadline(&timeouts),
+            Some((accepted + timeouts.request, DeadlineKind::Request))
+        );
+        // Idle since before the drain: a second from the drain's start.
+        conn.request_started = None;
+        assert_eq!(
+            conn.deadline(&timeouts),
+            Some((began + grace, DeadlineKind::DrainGrace))
+        );
+        // Became idle during the drain: a second from then.
+        let idle_since = began + Duration::from_millis(700);
+        conn.last_progress = idle_since;
+        assert_eq!(
+            conn.deadline(&timeouts),
+            Some((idle_since + grace, DeadlineKind::DrainGrace))
+        );
+        // A shorter --idle-timeout still wins.
+        timeouts.idle = Duration::from_millis(100);
+        assert_eq!(
+            conn.deadline(&timeouts),
+            Some((idle_since + timeouts.idle, DeadlineKind::Idle))
+        );
+    }
 }
 /// Every connection, idle or busy, holds its slab entry: that entry is
 /// most of the memory an idle keep-alive connection costs (351 bytes of RSS
