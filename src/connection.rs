@@ -198,6 +198,10 @@ pub(crate) enum DeadlineKind {
     Idle,
     /// The linger limit of a closing connection.
     Linger,
+    /// A worker's drain: the connection has been idle between requests for
+    /// the drain's grace (see `Timeouts::drain_grace`). Not a timeout: the
+    /// drain closes it, as it closes any idle connection.
+    DrainGrace,
     /// The instant a protocol asked to be woken at (`Verdict::Wait`): not a
     /// timeout, the connection goes on.
     Wake,
@@ -209,6 +213,12 @@ pub(crate) struct Timeouts {
     pub(crate) request: Duration,
     pub(crate) idle: Duration,
     pub(crate) linger: Duration,
+    /// A worker's drain (a handover: see `Server::serve_as_worker`): when
+    /// it began, and how long a connection idle between requests may stay
+    /// open to bring one more, counted from when it became idle (or from
+    /// the drain's start, if it was idle then). One deadline per
+    /// connection, like the others: no scan of every connection per turn.
+    pub(crate) drain_grace: Option<(Instant, Duration)>,
 }
 
 /// Everything outside the connection that [`Connection::drive`] needs: the
@@ -496,12 +506,6 @@ impl<S> Connection<S> {
             && !protocol.request_in_progress(&self.session)
     }
 
-    /// A new connection whose client has sent nothing yet (its request
-    /// clock runs from the accept, and no byte arrived).
-    pub(crate) fn awaits_first_request(&self) -> bool {
-        self.request_started.is_some() && self.input.is_empty()
-    }
-
     /// When this connection must be looked at next, and why.
     pub(crate) fn deadline(&self, timeouts: &Timeouts) -> Option<(Instant, DeadlineKind)> {
         match self.state {
@@ -516,8 +520,17 @@ impl<S> Connection<S> {
                 let request = self
                     .request_started
                     .map(|started| deadline_after(started, timeouts.request));
-                Some(match request {
-                    Some(due) if due < idle.0 => (due, DeadlineKind::Request),
+                Some(match (request, timeouts.drain_grace) {
+                    (Some(due), _) if due < idle.0 => (due, DeadlineKind::Request),
+                    // Between requests (no request clock) during a drain.
+                    (None, Some((began, grace))) => {
+                        let due = deadline_after(self.last_progress.max(began), grace);
+                        if due < idle.0 {
+                            (due, DeadlineKind::DrainGrace)
+                        } else {
+                            idle
+                        }
+                    }
                     _ => idle,
                 })
             }
@@ -1429,6 +1442,7 @@ mod tests {
             request: Duration::from_secs(1),
             idle: Duration::from_secs(1),
             linger: Duration::from_secs(1),
+            drain_grace: None,
         };
         let mut protocol = Delayer;
         assert_eq!(drive_with(&mut conn, &mut protocol), Turn::Done);
@@ -1528,9 +1542,52 @@ mod tests {
             request: Duration::MAX,
             idle: Duration::MAX,
             linger: Duration::MAX,
+            drain_grace: None,
         };
         let (due, _) = conn.deadline(&forever).unwrap();
         assert!(due > now);
+    }
+
+    /// A worker's drain grace applies between requests only, and counts
+    /// from the later of the drain's start and the last progress.
+    #[test]
+    fn the_drain_grace_counts_from_when_the_connection_became_idle() {
+        let (ours, client) = socket_pair();
+        let accepted = Instant::now();
+        let mut conn: Connection<()> =
+            Connection::new(0, 0, ours, client.local_addr().unwrap(), (), accepted);
+        let grace = Duration::from_secs(1);
+        let began = accepted + Duration::from_secs(5);
+        let mut timeouts = Timeouts {
+            request: Duration::from_secs(30),
+            idle: Duration::from_secs(60),
+            linger: Duration::from_secs(1),
+            drain_grace: Some((began, grace)),
+        };
+        // Waiting for its first request: the request clock, no grace.
+        assert_eq!(
+            conn.deadline(&timeouts),
+            Some((accepted + timeouts.request, DeadlineKind::Request))
+        );
+        // Idle since before the drain: a second from the drain's start.
+        conn.request_started = None;
+        assert_eq!(
+            conn.deadline(&timeouts),
+            Some((began + grace, DeadlineKind::DrainGrace))
+        );
+        // Became idle during the drain: a second from then.
+        let idle_since = began + Duration::from_millis(700);
+        conn.last_progress = idle_since;
+        assert_eq!(
+            conn.deadline(&timeouts),
+            Some((idle_since + grace, DeadlineKind::DrainGrace))
+        );
+        // A shorter --idle-timeout still wins.
+        timeouts.idle = Duration::from_millis(100);
+        assert_eq!(
+            conn.deadline(&timeouts),
+            Some((idle_since + timeouts.idle, DeadlineKind::Idle))
+        );
     }
 }
 /// Every connection, idle or busy, holds its slab entry: that entry is

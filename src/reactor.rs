@@ -207,11 +207,8 @@ pub struct Server<P: Protocol> {
     /// The listener is registered with `EPOLLEXCLUSIVE` (a worker's shared
     /// socket): registering it again after parking must say so too.
     exclusive_listener: bool,
-    /// A worker's drain: when the connections still idle are closed.
-    drain_idle_at: Option<Instant>,
-    /// The earlier of `next_status` and `drain_idle_at`: one check per
-    /// turn for both, and None (no check at all) for a plain single
-    /// process.
+    /// When `next_status` is due: one check per turn, and None (no check
+    /// at all) for a plain single process.
     chores_at: Option<Instant>,
 }
 
@@ -262,6 +259,7 @@ impl<P: Protocol> Server<P> {
                 request: config.request_timeout,
                 idle: config.idle_timeout,
                 linger: config.linger_timeout,
+                drain_grace: None,
             },
             config,
             metrics: Metrics::new(Instant::now()),
@@ -282,7 +280,6 @@ impl<P: Protocol> Server<P> {
             next_status: None,
             shared_listener: false,
             exclusive_listener: false,
-            drain_idle_at: None,
             chores_at: None,
         })
     }
@@ -325,10 +322,19 @@ impl<P: Protocol> Server<P> {
     ///
     /// Nor are idle keep-alive connections closed at once, as a single
     /// process does: a client may be sending its next request at that
-    /// very moment, and would see the connection close under it. For a
-    /// second (`DRAIN_IDLE_GRACE`) each may bring one more request,
-    /// answered with `Connection: close` (see `Protocol::begin_drain`);
-    /// then those still idle are closed.
+    /// very moment, and would see the connection close under it. The same
+    /// holds for a connection that becomes idle during the drain, after a
+    /// response begun before it (whose head promised keep-alive). For a
+    /// second (`DRAIN_IDLE_GRACE`) from the drain's start, or from when it
+    /// became idle if later, each may bring one more request, answered
+    /// with `Connection: close` (see `Protocol::begin_drain`); then it is
+    /// closed (`DeadlineKind::DrainGrace`, one deadline per connection).
+    ///
+    /// Stopping to watch the socket removes the `EPOLLEXCLUSIVE`
+    /// registration with a raw `EPOLL_CTL_DEL`, as it was added: closing
+    /// our descriptor would not remove it (the socket stays open in the
+    /// other processes), and the worker would go on taking wake-ups meant
+    /// for a worker that accepts.
     pub fn serve_as_worker(
         &mut self,
         counters: Arc<WorkerCounters>,
@@ -514,25 +520,18 @@ impl<P: Protocol> Server<P> {
     }
 
     /// The periodic work that is not about one connection: the status
-    /// report (with a notifier) and the end of a worker's idle grace.
+    /// report (with a notifier). (A worker's drain grace is a deadline of
+    /// each idle connection: see `Timeouts::drain_grace`.)
     fn run_chores(&mut self, now: Instant) {
         if self.next_status.is_some_and(|due| due <= now) {
             self.report_status(now);
         }
-        if self.drain_idle_at.is_some_and(|due| due <= now) {
-            self.drain_idle_at = None;
-            self.close_idle(now);
-            self.remove_closed();
-        }
         self.plan_chores();
     }
 
-    /// Recompute `chores_at` after `next_status` or `drain_idle_at` moved.
+    /// Recompute `chores_at` after `next_status` moved.
     fn plan_chores(&mut self) {
-        self.chores_at = [self.next_status, self.drain_idle_at]
-            .into_iter()
-            .flatten()
-            .min();
+        self.chores_at = self.next_status;
     }
 
     /// How often `report_status` runs: once a second, or at half the
@@ -670,9 +669,15 @@ impl<P: Protocol> Server<P> {
         match self.listener_parked_until {
             None => {
                 let worth_it = accepted && self.waiting_for_first_bytes >= PARK_MIN_WAITING;
-                if worth_it && registry.deregister(listener).is_ok() {
-                    trace!("listener parked");
-                    self.listener_parked_until = Some(deadline_after(now, LISTENER_PARK));
+                if !worth_it {
+                    return;
+                }
+                match unwatch_listener(&self.poll, listener, self.exclusive_listener) {
+                    Ok(()) => {
+                        trace!("listener parked");
+                        self.listener_parked_until = Some(deadline_after(now, LISTENER_PARK));
+                    }
+                    Err(err) => warn!("park the listener: {err}"),
                 }
             }
             Some(until) if self.waiting_for_first_bytes == 0 || until <= now => {
@@ -839,6 +844,14 @@ impl<P: Protocol> Server<P> {
                     self.drive(id.key, now, wall);
                     continue;
                 }
+                Some(DeadlineKind::DrainGrace) => {
+                    // The drain closing an idle connection, as `close_idle`
+                    // does: not a timeout.
+                    debug!("conn {}: idle at the end of its drain grace", id.key);
+                    conn.abort("idle at shutdown", now);
+                    queue_removal(&mut self.closed, id.key, conn);
+                    continue;
+                }
                 Some(DeadlineKind::Request) => "request timeout",
                 Some(DeadlineKind::Idle) => "idle timeout",
                 Some(DeadlineKind::Linger) => "linger timeout",
@@ -931,8 +944,19 @@ impl<P: Protocol> Server<P> {
         if let Some(notifier) = &self.notifier {
             notifier.notify("STOPPING=1");
         }
+        // A parked listener is not watched already. Otherwise a worker must
+        // stop watching: its shared socket stays open in the other
+        // processes, so closing our descriptor would leave it in our epoll
+        // set, taking exclusive wake-ups this loop no longer acts on.
         if let Some(listener) = self.listener.as_mut() {
-            let _ = self.poll.registry().deregister(listener);
+            if self.listener_parked_until.is_some() {
+                debug!("drain: stopped watching the listening socket (it was parked)");
+            } else {
+                match unwatch_listener(&self.poll, listener, self.exclusive_listener) {
+                    Ok(()) => debug!("drain: stopped watching the listening socket"),
+                    Err(err) => warn!("drain: cannot stop watching the listening socket: {err}"),
+                }
+            }
         }
         self.accept_paused_until = None;
         if self.shared_listener {
@@ -943,15 +967,32 @@ impl<P: Protocol> Server<P> {
         self.listener = None;
         self.protocol.begin_drain();
         if self.shared_listener {
-            self.drain_idle_at = Some(deadline_after(now, DRAIN_IDLE_GRACE));
-            self.plan_chores();
+            self.start_drain_grace(now);
             return;
         }
         self.close_idle(now);
     }
 
+    /// A worker's drain: from now on a connection idle between requests
+    /// (now, or once its response is out) closes [`DRAIN_IDLE_GRACE`]
+    /// after it became idle, or after now if it was idle already: the
+    /// `DrainGrace` deadline, which `Connection::deadline` computes from
+    /// `Timeouts::drain_grace`. The connections open now get their
+    /// deadline moved at once (the one pass over all of them, once per
+    /// process); the others get it from `after_change`, as ever.
+    fn start_drain_grace(&mut self, now: Instant) {
+        self.timeouts.drain_grace = Some((now, DRAIN_IDLE_GRACE));
+        for (_, conn) in self.connections.iter_mut() {
+            let id = conn.timer_id();
+            if let Some((due, _)) = conn.deadline(&self.timeouts) {
+                self.timers.schedule(&mut conn.timer, due, id);
+            }
+        }
+    }
+
     /// Close the connections that have nothing in flight (at the start of
-    /// a drain, or a worker's after its grace).
+    /// a single process's drain; a worker's closes them one by one, after
+    /// their grace).
     fn close_idle(&mut self, now: Instant) {
         // One pass over all connections, once: the only O(n) step, and it
         // happens once per process. An idle connection has nothing in
@@ -979,15 +1020,19 @@ fn queue_removal<S>(closed: &mut Vec<usize>, key: usize, conn: &mut Connection<S
 }
 
 /// Whether the drain closes this connection now: it has nothing in flight
-/// (see `Connection::is_idle`). On a worker's shared socket a connection
-/// still waiting for its first request is spared (see
-/// [`Server::serve_as_worker`]).
+/// (see `Connection::is_idle`). A worker's drain (on a shared socket)
+/// closes none here: a connection still waiting for its first request has
+/// its request on the way, and one that has just become idle may have
+/// promised keep-alive (a response begun before the drain) to a client
+/// sending its next request right now; it closes after its drain grace
+/// (`DeadlineKind::DrainGrace`), or after its next response, which says
+/// `Connection: close` (see [`Server::serve_as_worker`]).
 fn closes_at_drain<P: Protocol>(
     conn: &Connection<P::Session>,
     protocol: &P,
     shared_listener: bool,
 ) -> bool {
-    conn.is_idle(protocol) && !(shared_listener && conn.awaits_first_request())
+    !shared_listener && conn.is_idle(protocol)
 }
 
 /// Register `listener` (not registered now) on `poll` for readable edges
@@ -1017,6 +1062,46 @@ fn add_exclusive(poll: &Poll, listener: &mut TcpListener) -> io::Result<()> {
     } else {
         Err(io::Error::last_os_error())
     }
+}
+
+/// Stop watching `listener` (to park it, or for a drain) the way it was
+/// registered: a raw `EPOLL_CTL_DEL` after [`add_exclusive`], mio's
+/// `deregister` otherwise. (mio's `deregister` can't undo a registration
+/// made behind its back: debug builds of mio track their registrations and
+/// refuse, so the listener would stay watched.)
+fn unwatch_listener(poll: &Poll, listener: &mut TcpListener, exclusive: bool) -> io::Result<()> {
+    if exclusive {
+        remove_exclusive(poll, listener)
+    } else {
+        poll.registry().deregister(listener)
+    }
+}
+
+/// Undo [`add_exclusive`]: `EPOLL_CTL_DEL` on the poller's descriptor.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn remove_exclusive(poll: &Poll, listener: &mut TcpListener) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: EPOLL_CTL_DEL ignores the event pointer (null is allowed
+    // since Linux 2.6.9); both descriptors are open for the call.
+    let rc = unsafe {
+        libc::epoll_ctl(
+            poll.as_raw_fd(),
+            libc::EPOLL_CTL_DEL,
+            listener.as_raw_fd(),
+            std::ptr::null_mut(),
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Elsewhere `add_exclusive` was mio's registration.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn remove_exclusive(poll: &Poll, listener: &mut TcpListener) -> io::Result<()> {
+    poll.registry().deregister(listener)
 }
 
 /// Elsewhere the plain registration: every worker wakes.

@@ -336,3 +336,145 @@ fn a_worker_that_cannot_start_stops_the_supervisor_with_exit_1() {
     assert_eq!(status.code(), Some(1), "{out}");
     assert!(out.contains("error: cannot serve --root"), "{out}");
 }
+
+/// Read from `stream` until the end of an HTTP head; returns the head and
+/// whatever of the body came with it.
+fn read_head(stream: &mut std::net::TcpStream) -> (String, Vec<u8>) {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        if let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&got[..end + 4]).into_owned();
+            return (head, got[end + 4..].to_vec());
+        }
+        let n = stream.read(&mut buf).expect("read a response head");
+        assert!(n > 0, "EOF before the end of a head: {got:?}");
+        got.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// Wait until `needle` has been logged twice (by the two old workers of a
+/// restart). Counted in the whole text, not per line: the logger writes a
+/// line's text and its newline apart, so two workers logging at the same
+/// instant can run two lines into one (seen).
+fn logged_twice(server: &Server, needle: &str) -> bool {
+    wait_until(DEADLINE, || {
+        server.stderr_text().matches(needle).count() >= 2
+    })
+}
+
+/// The Content-Length of a head.
+fn content_length(head: &str) -> u64 {
+    head.lines()
+        .find_map(|line| line.strip_prefix("Content-Length: "))
+        .unwrap_or_else(|| panic!("Content-Length in {head}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// A restart's old workers keep their promises. A response begun before
+/// the drain (its head said keep-alive) that ends during it leaves its
+/// connection open for the drain grace, so the client's next request is
+/// answered (with `Connection: close`) instead of meeting a closed
+/// connection; and a delayed /echo parsed before the drain, whose head is
+/// written at wake time during it, says `Connection: close`.
+#[test]
+fn a_restart_keeps_the_keep_alive_promised_before_it_and_says_close_after() {
+    use std::io::Write;
+    let server = start_two(&[]);
+    // A 64 MiB body the client does not read yet: it can't end before the
+    // drain, whatever the machine's speed, and it ends when we read it.
+    let mut big = server.connect();
+    big.set_read_timeout(Some(DEADLINE)).unwrap();
+    big.write_all(b"GET /echo?size=67108864 HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let (head, body_start) = read_head(&mut big);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(!head.contains("Connection: close"), "{head}");
+    // A delayed answer, parsed (counted) before the restart.
+    let mut delayed = server.connect();
+    delayed.set_read_timeout(Some(DEADLINE)).unwrap();
+    delayed
+        .write_all(b"GET /echo?delay=5s HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let sent = std::time::Instant::now();
+    let parsed = server.wait_for_metric("reactord_echo_delayed_requests_total", DEADLINE, |v| {
+        v >= 1.0
+    });
+    assert!(parsed >= 1.0, "the delayed request was not parsed");
+
+    server.signal(libc::SIGHUP);
+    assert!(
+        logged_twice(&server, ": shutting down, "),
+        "the old workers did not begin to drain: {}",
+        server.stderr_text()
+    );
+    assert!(
+        sent.elapsed() < Duration::from_secs(5),
+        "inconclusive: the restart took longer than the delay"
+    );
+
+    // The big response ends during the drain; the next request on its
+    // connection is still answered.
+    let mut left = content_length(&head) - body_start.len() as u64;
+    let mut buf = vec![0u8; 1 << 16];
+    while left > 0 {
+        let n = big.read(&mut buf).expect("read the body");
+        assert!(n > 0, "EOF with {left} bytes of the body left");
+        left -= (n as u64).min(left);
+    }
+    big.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("send the next request");
+    let (next, _) = read_head(&mut big);
+    assert!(next.starts_with("HTTP/1.1 200"), "{next}");
+    assert!(next.contains("Connection: close"), "{next}");
+
+    // The delayed head was written during the drain.
+    let (late, _) = read_head(&mut delayed);
+    assert!(late.starts_with("HTTP/1.1 200"), "{late}");
+    assert!(late.contains("Connection: close"), "{late}");
+}
+
+/// A draining worker stops watching the shared socket, or the kernel would
+/// keep giving it exclusive wake-ups it no longer acts on, and new clients
+/// would wait. (mio's `deregister` can't remove the `EPOLLEXCLUSIVE`
+/// registration in debug builds, which `cargo test` runs: the drain must
+/// remove it the way it was added.) While an old worker drains a delayed
+/// request, new connections are answered promptly.
+#[test]
+fn a_draining_worker_stops_watching_the_socket_and_new_clients_are_served() {
+    use std::io::Write;
+    let server = start_two(&["--log-level", "debug"]);
+    let mut held = server.connect();
+    held.write_all(b"GET /echo?delay=5s HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let parsed = server.wait_for_metric("reactord_echo_delayed_requests_total", DEADLINE, |v| {
+        v >= 1.0
+    });
+    assert!(parsed >= 1.0, "the delayed request was not parsed");
+
+    server.signal(libc::SIGHUP);
+    assert!(
+        logged_twice(&server, "drain: stopped watching the listening socket"),
+        "{}",
+        server.stderr_text()
+    );
+    assert!(
+        !server.stderr_text().contains("cannot stop watching"),
+        "{}",
+        server.stderr_text()
+    );
+    // Generous per connection: the bug made them wait for good.
+    for _ in 0..10 {
+        let mut client = server.connect();
+        client
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        client
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let (head, _) = read_head(&mut client);
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    }
+}

@@ -230,11 +230,17 @@ impl Http {
     fn give_echo(
         &mut self,
         session: &mut Session,
-        owed: Owed,
+        mut owed: Owed,
         consumed: usize,
         ctx: &mut Context<'_>,
         out: &mut Output,
     ) -> Verdict {
+        // A delayed answer's head is written now, at wake time: if the
+        // server began to drain meanwhile, it says `Connection: close`,
+        // as every head written during a drain does.
+        if self.draining {
+            owed.persistence = Persistence::Close;
+        }
         let plan = owed.plan;
         if owed.expect_continue && owed.body.is_some() {
             out.extend(b"HTTP/1.1 100 Continue\r\n\r\n");
