@@ -80,7 +80,10 @@ impl Protocol for KvStore {
 }
 
 fn main() {
-    simple_logger::init_with_level(log::Level::Info).ok();
+    env_logger::Builder::new()
+        .filter_level(log::LevelFilter::Info)
+        .try_init()
+        .ok();
     let listen = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:7000".into());

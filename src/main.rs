@@ -281,6 +281,35 @@ impl Args {
     }
 }
 
+/// Log records to stderr, one line each: `TIMESTAMP LEVEL [TARGET] MESSAGE`
+/// (the access log writes the same shape, `http/access_log.rs`).
+///
+/// env_logger formats a record into a buffer and writes it with one
+/// `write(2)`, so the lines of several workers sharing the supervisor's
+/// stderr never run together; and it drops a record it can't write, so a
+/// closed stderr (a terminal gone, journald restarted) costs log lines,
+/// not the server. (simple_logger wrote the text and the newline in two
+/// writes, and panicked on a closed stderr.)
+fn init_logger(level: LevelFilter) {
+    use std::io::Write as _;
+    // A logger that fails to install (one is already set) is not worth dying for.
+    let _ = env_logger::Builder::new()
+        .filter_level(level)
+        .write_style(env_logger::WriteStyle::Never)
+        .target(env_logger::Target::Stderr)
+        .format(|buf, record| {
+            writeln!(
+                buf,
+                "{} {:<5} [{}] {}",
+                buf.timestamp_millis(),
+                record.level(),
+                record.target(),
+                record.args()
+            )
+        })
+        .try_init();
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
     // --echo-default is checked against --max-echo-size, so only once both
@@ -299,12 +328,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let level = args.log_level;
-    // A logger that fails to install (one is already set) is not worth dying for.
-    let _ = simple_logger::SimpleLogger::new()
-        .with_level(level)
-        .with_utc_timestamps()
-        .init();
+    init_logger(args.log_level);
     let config = args.server_config();
     match reactord::rlimit::raise_nofile_limit() {
         Ok(limit) => {

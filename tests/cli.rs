@@ -506,3 +506,51 @@ fn a_root_that_is_not_a_directory_exits_1_naming_it() {
         "{stderr}"
     );
 }
+
+/// A closed stderr (the terminal gone, journald restarted) costs log
+/// lines, not the server: it keeps serving, logs nothing more, and exits 0
+/// on SIGTERM, whose drain logs two lines into the closed pipe. (With
+/// simple_logger, which panics on a failed write, it exited 101.)
+#[test]
+fn a_closed_stderr_costs_log_lines_not_the_server() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(util::binary())
+        .args(["--listen", "127.0.0.1:0", "--log-level", "debug"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start reactord");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = BufReader::new(stderr).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("a listening line before stderr ends")
+            .expect("read stderr");
+        if let Some((addr, _)) = util::parse_listening_line(&line) {
+            break addr;
+        }
+    };
+    // Close the read end: every later log write fails with EPIPE.
+    drop(lines);
+    // Debug logging writes lines for this connection.
+    let page = util::http_get(addr, "/");
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    // SAFETY: kill(2) on the child we started and have not reaped.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("no exit within 30 s of SIGTERM");
+        }
+        thread::sleep(Duration::from_millis(10));
+    };
+    assert!(status.success(), "{status:?}");
+}

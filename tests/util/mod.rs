@@ -266,7 +266,7 @@ impl Drop for Server {
 
 /// Parse `... listening on 127.0.0.1:43210 (echo)` into the address and the
 /// protocol name.
-fn parse_listening_line(line: &str) -> Option<(SocketAddr, String)> {
+pub fn parse_listening_line(line: &str) -> Option<(SocketAddr, String)> {
     let rest = line.split("listening on ").nth(1)?;
     let mut words = rest.split_whitespace();
     let addr = words.next()?.parse().ok()?;

@@ -5,10 +5,9 @@
 //!
 //! The line looks exactly like the server's other log lines (timestamp,
 //! level, target) and obeys `--log-level` like them; but going through the
-//! logger would cost two write(2) calls and a handful of allocations per
-//! request (simple_logger formats into fresh strings and writes the text
-//! and its newline separately). So the lines of one loop turn are formatted
-//! into one reused buffer and written together by [`AccessLog::flush`],
+//! logger would cost a write(2) and allocations per request (the logger
+//! formats each record into a buffer of its own and writes it at once).
+//! So the lines of one loop turn are formatted into one reused buffer and written together by [`AccessLog::flush`],
 //! which the protocol calls from `Protocol::end_of_turn`: one write(2) per
 //! turn. Measured in docs/http.md ("Access log").
 //!
