@@ -6,7 +6,7 @@ mod util;
 
 use std::io::{Read, Write};
 use std::time::Duration;
-use util::{Server, run_tool};
+use util::{Server, json_field, run_tool};
 
 fn load(args: &[&str]) -> String {
     let (status, out) = run_tool(
@@ -16,19 +16,6 @@ fn load(args: &[&str]) -> String {
     );
     assert!(status.success(), "{out}");
     out
-}
-
-/// A field of the one-line JSON report, e.g. `"requests":2000`.
-fn field(json: &str, name: &str) -> u64 {
-    let at = json
-        .find(&format!("\"{name}\":"))
-        .unwrap_or_else(|| panic!("{name} in {json}"));
-    json[at + name.len() + 3..]
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect::<String>()
-        .parse()
-        .unwrap()
 }
 
 #[test]
@@ -84,8 +71,12 @@ fn every_protocol_and_mode_completes_its_requests_without_errors() {
         let expected: u64 = args[args.iter().position(|a| *a == "--requests").unwrap() + 1]
             .parse()
             .unwrap();
-        assert_eq!(field(&report, "requests"), expected, "{args:?}: {report}");
-        assert_eq!(field(&report, "total"), 0, "{args:?}: {report}");
+        assert_eq!(
+            json_field(&report, "requests"),
+            expected,
+            "{args:?}: {report}"
+        );
+        assert_eq!(json_field(&report, "total"), 0, "{args:?}: {report}");
     }
 }
 
@@ -109,8 +100,8 @@ fn a_server_that_answers_garbage_is_counted_as_bad_responses() {
         "500ms",
         &format!("http://{addr}/"),
     ]);
-    assert!(field(&report, "bad_response") > 0, "{report}");
-    assert_eq!(field(&report, "requests"), 0, "{report}");
+    assert!(json_field(&report, "bad_response") > 0, "{report}");
+    assert_eq!(json_field(&report, "requests"), 0, "{report}");
 }
 
 #[test]
@@ -127,7 +118,7 @@ fn nothing_listening_is_a_connect_error_and_exit_1() {
         Duration::from_secs(30),
     );
     assert_eq!(status.code(), Some(1), "{out}");
-    assert!(field(&out, "connect") > 0, "{out}");
+    assert!(json_field(&out, "connect") > 0, "{out}");
 }
 
 // ---- issue 15: requests, framings, accounting, outputs, workers ----

@@ -6,9 +6,10 @@
 mod util;
 
 use std::io::Read;
+use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-use util::{Server, http_get, run_to_exit, wait_until};
+use util::{Server, http_get, json_field, run_to_exit, wait_until};
 
 /// Generous: debug builds on a loaded machine.
 const DEADLINE: Duration = Duration::from_secs(30);
@@ -53,19 +54,6 @@ fn total(page: &str, name: &str) -> u64 {
         .find(|(labels, _)| labels.is_empty())
         .unwrap_or_else(|| panic!("{name} in {page}"))
         .1
-}
-
-/// A field of reactord-load's one-line JSON report.
-fn field(json: &str, name: &str) -> u64 {
-    let at = json
-        .find(&format!("\"{name}\":"))
-        .unwrap_or_else(|| panic!("{name} in {json}"));
-    json[at + name.len() + 3..]
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect::<String>()
-        .parse()
-        .unwrap()
 }
 
 /// reactord-load, killed if the test ends first.
@@ -132,8 +120,8 @@ fn both_workers_serve_and_any_of_them_reports_the_whole_server() {
             &target,
         ])
         .report();
-        assert_eq!(field(&out, "total"), 0, "{out}");
-        requests += field(&out, "requests");
+        assert_eq!(json_field(&out, "total"), 0, "{out}");
+        requests += json_field(&out, "requests");
         let page = metrics(&server);
         let per_worker = metric_lines(&page, "reactord_worker_connections_accepted_total");
         per_worker.len() == 2 && per_worker.iter().all(|(_, accepted)| *accepted > 0)
@@ -286,8 +274,8 @@ fn ten_sighup_restarts_under_open_loop_load_fail_no_request() {
         "the load ended before the ten restarts did: they were not under load"
     );
     let out = load.report();
-    assert_eq!(field(&out, "requests"), 60000, "{out}");
-    assert_eq!(field(&out, "total"), 0, "failed requests: {out}");
+    assert_eq!(json_field(&out, "requests"), 60000, "{out}");
+    assert_eq!(json_field(&out, "total"), 0, "failed requests: {out}");
 
     server.sigterm();
     let status = server.wait_exit(DEADLINE);
@@ -363,6 +351,25 @@ fn logged_twice(server: &Server, needle: &str) -> bool {
     })
 }
 
+/// Send `GET /echo?delay=DELAY` on a new connection and wait until the
+/// server has parsed it (counted at /metrics): a worker is then holding a
+/// response it will write only at the end of the delay.
+fn hold_a_delayed_echo(server: &Server, delay: &str) -> TcpStream {
+    use std::io::Write;
+    let mut client = server.connect();
+    client.set_read_timeout(Some(DEADLINE)).unwrap();
+    write!(
+        client,
+        "GET /echo?delay={delay} HTTP/1.1\r\nHost: x\r\n\r\n"
+    )
+    .unwrap();
+    let parsed = server.wait_for_metric("reactord_echo_delayed_requests_total", DEADLINE, |v| {
+        v >= 1.0
+    });
+    assert!(parsed >= 1.0, "the delayed request was not parsed");
+    client
+}
+
 /// The Content-Length of a head.
 fn content_length(head: &str) -> u64 {
     head.lines()
@@ -393,16 +400,8 @@ fn a_restart_keeps_the_keep_alive_promised_before_it_and_says_close_after() {
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     assert!(!head.contains("Connection: close"), "{head}");
     // A delayed answer, parsed (counted) before the restart.
-    let mut delayed = server.connect();
-    delayed.set_read_timeout(Some(DEADLINE)).unwrap();
-    delayed
-        .write_all(b"GET /echo?delay=10s HTTP/1.1\r\nHost: x\r\n\r\n")
-        .unwrap();
     let sent = std::time::Instant::now();
-    let parsed = server.wait_for_metric("reactord_echo_delayed_requests_total", DEADLINE, |v| {
-        v >= 1.0
-    });
-    assert!(parsed >= 1.0, "the delayed request was not parsed");
+    let mut delayed = hold_a_delayed_echo(&server, "10s");
 
     server.signal(libc::SIGHUP);
     assert!(
@@ -446,13 +445,7 @@ fn a_restart_keeps_the_keep_alive_promised_before_it_and_says_close_after() {
 fn a_draining_worker_stops_watching_the_socket_and_new_clients_are_served() {
     use std::io::Write;
     let server = start_two(&["--log-level", "debug"]);
-    let mut held = server.connect();
-    held.write_all(b"GET /echo?delay=5s HTTP/1.1\r\nHost: x\r\n\r\n")
-        .unwrap();
-    let parsed = server.wait_for_metric("reactord_echo_delayed_requests_total", DEADLINE, |v| {
-        v >= 1.0
-    });
-    assert!(parsed >= 1.0, "the delayed request was not parsed");
+    let _held = hold_a_delayed_echo(&server, "5s");
 
     server.signal(libc::SIGHUP);
     assert!(

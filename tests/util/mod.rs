@@ -465,3 +465,17 @@ pub fn example(name: &str) -> std::path::PathBuf {
     assert!(path.exists(), "{} was not built", path.display());
     path
 }
+
+/// A numeric field of reactord-load's one-line JSON report (`--json`),
+/// e.g. `"requests":2000`.
+pub fn json_field(json: &str, name: &str) -> u64 {
+    let at = json
+        .find(&format!("\"{name}\":"))
+        .unwrap_or_else(|| panic!("{name} in {json}"));
+    json[at + name.len() + 3..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .unwrap()
+}
