@@ -3,32 +3,32 @@
 //!
 //! # Layout
 //!
+//! The layers are folders, and imports run one way: `process` → `reactor`
+//! → the [`Protocol`] trait. The reactor knows no protocol; a protocol
+//! knows no socket and no process topology.
+//!
 //! - [`config`]: the reactor's settings (address, limits, timeouts) and
 //!   their bounds; parsing of `10s`-style durations. Each protocol has its
 //!   own settings (`protocol::http::HttpConfig`, the greeting's text).
-//! - `reactor`: the event loop: poll, accept, dispatch events by token,
-//!   timers, the shutdown drain. Start reading here.
-//! - `shutdown`: the [`ShutdownHandle`] that asks a server to stop from any
-//!   thread, through a `mio::Waker` (the library installs no signal
-//!   handlers: the binary wires SIGINT/SIGTERM to a handle).
-//! - `connection`: one connection: its socket, its state machine
-//!   (reading → writing → closing), its buffers.
-//! - `send_queue`: a connection's output on its way to the socket, and
-//!   every call that sends it (write, `MSG_MORE`, sendfile).
-//! - `timer`: deadlines; the poll timeout is the time to the nearest one.
-//! - `buffer`: the read buffer and the pool that keeps idle connections small.
+//! - `reactor/`: the event loop ([`Server`]). Start reading here.
+//!   - `reactor/mod.rs`: poll, accept, dispatch events by token, timers,
+//!     the shutdown drain.
+//!   - `connection`: one connection: its socket, its state machine
+//!     (reading → writing → closing), its buffers.
+//!   - `send_queue`: a connection's output on its way to the socket, and
+//!     every call that sends it (write, `MSG_MORE`, sendfile).
+//!   - `timer`: deadlines; the poll timeout is the time to the nearest one.
+//!   - `buffer`: the read buffer and the pool that keeps idle connections
+//!     small.
+//!   - `shutdown`: the [`ShutdownHandle`] that asks a server to stop from
+//!     any thread, through a `mio::Waker` (the library installs no signal
+//!     handlers: the binary wires SIGINT/SIGTERM to a handle).
 //! - [`protocol`]: the pure protocol state machines (greeting, echo, http) and
 //!   the [`Protocol`] trait that lets you add your own.
+//! - [`process`]: what sits around one loop: the supervisor of `--workers`,
+//!   the shared memory where the workers' counters meet, the service
+//!   manager's glue (`LISTEN_FDS`, `sd_notify`), the open-file limit.
 //! - [`metrics`]: counters shown at /metrics.
-//! - [`supervisor`]: `--workers N`, the process that keeps N workers
-//!   serving one socket, replaces those that die and restarts them all on
-//!   SIGHUP.
-//! - [`worker_metrics`]: with `--workers`, the shared memory where every
-//!   worker's counters meet, so /metrics shows the whole server.
-//! - [`rlimit`]: raising the open-file limit at start.
-//! - [`service`]: what a service manager hands over and expects back:
-//!   the inherited listening socket (`LISTEN_FDS`) and `sd_notify`
-//!   notifications.
 //!
 //! # Using it as a library
 //!
@@ -60,23 +60,11 @@
 
 pub mod config;
 pub mod metrics;
+pub mod process;
 pub mod protocol;
-pub mod rlimit;
-pub mod service;
-pub mod supervisor;
-pub mod worker_metrics;
+mod reactor;
 
 pub use config::Config;
 pub use protocol::{Context, FileRegion, Output, Protocol, StreamedBody, Verdict};
-
-mod buffer;
-mod connection;
-mod reactor;
-mod send_queue;
-mod shutdown;
-#[cfg(test)]
-mod test_sockets;
-mod timer;
-
+pub use reactor::shutdown::ShutdownHandle;
 pub use reactor::{AcceptWakeup, Server, StartError, listen};
-pub use shutdown::ShutdownHandle;

@@ -13,12 +13,14 @@ use reactord::config::{
     MAX_REQUEST_BYTES_CEILING, parse_defer_accept, parse_shutdown_timeout, parse_timeout,
     parse_workers,
 };
+use reactord::process::service::Notifier;
+use reactord::process::supervisor::{
+    Signal, Supervisor, SupervisorConfig, WorkerCommand, WorkerParts,
+};
 use reactord::protocol::http::{
     FileCacheLimits, Http, HttpConfig, MAX_ECHO_DELAY_CEILING, MAX_ECHO_SIZE_CEILING,
 };
 use reactord::protocol::{echo::Echo, greeting::Greeting};
-use reactord::service::Notifier;
-use reactord::supervisor::{Signal, Supervisor, SupervisorConfig, WorkerCommand, WorkerParts};
 use reactord::{AcceptWakeup, Protocol, Server};
 use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM};
 use std::net::SocketAddr;
@@ -186,7 +188,7 @@ impl Launch {
         let inherited = Inherited::from_env(args.listen)?;
         Ok(if args.workers > 1 {
             // The path as it is now, before an upgrade can replace the
-            // file (see `reactord::supervisor`).
+            // file (see `reactord::process::supervisor`).
             let command = WorkerCommand::this_process()
                 .map_err(|err| format!("cannot find this program's path: {err}"))?;
             Launch::Supervisor(inherited, args.workers, command)
@@ -210,7 +212,7 @@ impl Inherited {
     /// Read (and remove) the service manager's variables. Called first
     /// thing in `main`, while the process has one thread.
     fn from_env(listen: SocketAddr) -> Result<Inherited, String> {
-        let listener = reactord::service::inherited_listener()
+        let listener = reactord::process::service::inherited_listener()
             .map_err(|err| format!("cannot use the socket from the service manager: {err}"))?
             .map(|listener| {
                 let note = format!(
@@ -330,7 +332,7 @@ fn main() -> ExitCode {
     };
     init_logger(args.log_level);
     let config = args.server_config();
-    match reactord::rlimit::raise_nofile_limit() {
+    match reactord::process::rlimit::raise_nofile_limit() {
         Ok(limit) => {
             log::info!("file descriptor limit: {limit}");
             // The open-file cache keeps its files open too (with --root).
@@ -341,7 +343,7 @@ fn main() -> ExitCode {
             };
             let needed = config.max_connections as u64
                 + cached_files
-                + reactord::rlimit::RESERVED_DESCRIPTORS;
+                + reactord::process::rlimit::RESERVED_DESCRIPTORS;
             if needed > limit {
                 log::warn!(
                     "--max-connections {} (plus {cached_files} cached files) does not fit in \

@@ -12,7 +12,7 @@
 //! gauge; what only a protocol knows (HTTP's responses by status class)
 //! it counts itself and appends to its own /metrics page.
 
-use crate::worker_metrics::WorkerCounters;
+use crate::process::worker_metrics::WorkerCounters;
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Instant;

@@ -101,7 +101,7 @@ fn out_of_descriptors_the_loop_pauses_accepting_instead_of_spinning_and_recovers
 
 #[test]
 fn a_thousand_slowloris_clients_do_not_keep_a_normal_client_waiting_and_are_closed() {
-    reactord::rlimit::raise_nofile_limit().unwrap();
+    reactord::process::rlimit::raise_nofile_limit().unwrap();
     let server = Server::start(&["--request-timeout", "5s"]);
     let mut slow: Vec<TcpStream> = Vec::new();
     for i in 0..1000 {

@@ -49,7 +49,7 @@
 //! chunk as the socket takes it. Sending is not the protocol's concern: the
 //! connection's send queue keeps the write offset, refills from the body,
 //! pools the buffers and makes every system call on the socket (see
-//! `src/send_queue.rs`).
+//! `src/reactor/send_queue.rs`).
 
 pub mod echo;
 pub mod greeting;

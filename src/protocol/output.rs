@@ -5,7 +5,7 @@
 //! nothing of sockets: how much of it the socket has taken, when the next
 //! chunk of a body is pulled, and which system call sends it (write,
 //! send with `MSG_MORE`, sendfile) are the connection's business, in its
-//! send queue (`src/send_queue.rs`). So a protocol stays a pure function of
+//! send queue (`src/reactor/send_queue.rs`). So a protocol stays a pure function of
 //! its input, and a test can read everything it wrote straight out of the
 //! `Output` (see [`crate::protocol::testing`]).
 

@@ -986,7 +986,7 @@ fn main() -> ExitCode {
         Ok(chosen) => chosen,
         Err(message) => return usage(message),
     };
-    let _ = reactord::rlimit::raise_nofile_limit();
+    let _ = reactord::process::rlimit::raise_nofile_limit();
     // No more workers than connections: a worker without one would idle.
     args.workers = args.workers.min(args.connections);
     let label = label(&args);

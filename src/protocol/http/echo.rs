@@ -24,7 +24,7 @@ use super::echo_query::{EchoLimits, EchoQuery, Plan};
 use super::response::{self, Head, Persistence};
 use super::{Answer, BodySink, Http, Pending, Session, TEXT, finish};
 use crate::protocol::{Context, Output, Verdict};
-use crate::timer::deadline_after;
+use crate::reactor::timer::deadline_after;
 use std::io::Write;
 use std::time::Duration;
 

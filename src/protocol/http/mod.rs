@@ -42,7 +42,7 @@ use crate::config::{
     FILE_CACHE_ENTRIES_CEILING, FILE_CACHE_SMALL_BYTES_CEILING, FILE_CACHE_TOTAL_BYTES_CEILING,
     MAX_BODY_BYTES_CEILING, MAX_REQUEST_BYTES_CEILING, check_count,
 };
-use crate::worker_metrics::{REACTOR_VALUES, WorkerCounters};
+use crate::process::worker_metrics::{REACTOR_VALUES, WorkerCounters};
 use access_log::AccessLog;
 use body::{BodyError, RequestBody};
 use counts::ResponseCounts;

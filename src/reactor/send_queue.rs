@@ -26,8 +26,8 @@
 //!
 //! Everything else is what mio offers on every unix it supports.
 
-use crate::buffer::BufferPool;
 use crate::protocol::{Output, StreamedBody};
+use crate::reactor::buffer::BufferPool;
 use mio::net::TcpStream;
 use std::io::{self, Write};
 use std::os::fd::{AsFd, BorrowedFd};
@@ -355,7 +355,7 @@ mod tests {
     use std::io::Read;
     use std::os::fd::AsFd;
 
-    use crate::test_sockets::socket_pair;
+    use crate::reactor::test_sockets::socket_pair;
 
     /// A file body that forgets to implement `advance`.
     struct Stuck(std::fs::File);

@@ -42,18 +42,26 @@
 //! 0.55 → 0.11 context switches and about a fifth less server CPU per
 //! connection, for two `epoll_ctl` per park period (docs/benchmarks.md).
 
-use crate::buffer::BufferPool;
+pub(crate) mod buffer;
+pub(crate) mod connection;
+pub(crate) mod send_queue;
+pub(crate) mod shutdown;
+#[cfg(test)]
+pub(crate) mod test_sockets;
+pub(crate) mod timer;
+
 use crate::config::Config;
-use crate::connection::{
+use crate::metrics::Metrics;
+use crate::process::service::Notifier;
+use crate::process::worker_metrics::WorkerCounters;
+use crate::protocol::{Context, Output, Protocol};
+use crate::reactor::buffer::BufferPool;
+use crate::reactor::connection::{
     Connection, DeadlineKind, Env, State, Timeouts, Turn, interrupted, would_block,
 };
-use crate::metrics::Metrics;
-use crate::protocol::{Context, Output, Protocol};
-use crate::send_queue::write_before_close;
-use crate::service::Notifier;
-use crate::shutdown::{Cause, ShutdownHandle, ShutdownRequests};
-use crate::timer::{Timers, deadline_after};
-use crate::worker_metrics::WorkerCounters;
+use crate::reactor::send_queue::write_before_close;
+use crate::reactor::shutdown::{Cause, ShutdownHandle, ShutdownRequests};
+use crate::reactor::timer::{Timers, deadline_after};
 use log::{debug, info, trace, warn};
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
@@ -1362,9 +1370,11 @@ mod tests {
         assert!(server.timers.is_empty(), "removal cancels the deadline");
         // Leave an entry for the gone connection, due at once.
         let left_behind = Instant::now();
-        server
-            .timers
-            .schedule(&mut crate::timer::TimerSlot::default(), left_behind, stale);
+        server.timers.schedule(
+            &mut crate::reactor::timer::TimerSlot::default(),
+            left_behind,
+            stale,
+        );
 
         let _second = std::net::TcpStream::connect(server.local_addr())?;
         assert_eq!(accept_next(&mut server)?, slot, "the slot is reused");

@@ -50,9 +50,9 @@
 //!   socket, wait for them (up to the shutdown timeout and a grace), exit
 //!   0. A second signal kills them at once.
 
-use crate::service::Notifier;
-use crate::timer::deadline_after;
-use crate::worker_metrics::WorkerCounters;
+use crate::process::service::Notifier;
+use crate::process::worker_metrics::WorkerCounters;
+use crate::reactor::timer::deadline_after;
 use log::{error, info, warn};
 use mio::{Events, Interest, Poll, Token};
 use std::ffi::OsString;
@@ -142,7 +142,7 @@ impl WorkerParts {
             .and_then(|slot| slot.parse().ok())
             .ok_or_else(|| format!("{WORKER_ENV} is not a slot number"))?;
         let broken = |err: io::Error| format!("worker {slot}: {err}");
-        let listener = crate::service::listener_from_fd(LISTENER_FD).map_err(broken)?;
+        let listener = crate::process::service::listener_from_fd(LISTENER_FD).map_err(broken)?;
         for fd in [COUNTERS_FD, CHANNEL_FD] {
             // SAFETY: fcntl on an integer descriptor.
             if unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) } == -1 {

@@ -94,11 +94,11 @@
 //! turn. The ready list is what brings it back: a socket that still had room
 //! (no `WouldBlock`) raises no new edge.
 
-use crate::buffer::{BufferPool, InputBuffer};
 use crate::metrics::Metrics;
 use crate::protocol::{Context, Protocol, Verdict};
-use crate::send_queue::{BODY_CHUNK, Next, SENDFILE_CHUNK, SendQueue};
-use crate::timer::{TimerId, TimerSlot, deadline_after};
+use crate::reactor::buffer::{BufferPool, InputBuffer};
+use crate::reactor::send_queue::{BODY_CHUNK, Next, SENDFILE_CHUNK, SendQueue};
+use crate::reactor::timer::{TimerId, TimerSlot, deadline_after};
 use log::{debug, trace};
 use mio::event::Event;
 use mio::net::TcpStream;
@@ -1163,7 +1163,7 @@ mod tests {
         Portable,
     }
 
-    use crate::test_sockets::socket_pair;
+    use crate::reactor::test_sockets::socket_pair;
 
     /// How many bytes a fresh loopback connection takes before `WouldBlock`
     /// while its peer reads nothing (about 4 MiB with Linux's default
