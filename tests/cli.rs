@@ -477,6 +477,33 @@ fn help_exits_0_and_mentions_listen() {
     }
 }
 
+/// The names `--protocol` accepts are a contract (scripts pass them), and
+/// the help lists exactly those: it is derived from the same enum, so a
+/// protocol added to the binary shows in `-h` with no hand-written list.
+#[test]
+fn the_protocol_help_lists_exactly_the_accepted_names() {
+    let (_, help) = run_to_exit(&["-h"]);
+    let line = help
+        .lines()
+        .find(|l| l.trim_start().starts_with("--protocol"))
+        .unwrap_or_else(|| panic!("no --protocol in -h:\n{help}"));
+    assert!(
+        line.contains("[possible values: http, echo, greeting]"),
+        "{line}"
+    );
+    // Once each: no hand-written list beside the derived one (it went
+    // stale when a protocol was added).
+    for name in ["echo", "greeting"] {
+        assert_eq!(line.matches(name).count(), 1, "{name} in {line}");
+    }
+    let (status, refused) = run_to_exit(&["--protocol", "bogus"]);
+    assert_eq!(status.code(), Some(2), "{refused}");
+    assert!(
+        refused.contains("[possible values: http, echo, greeting]"),
+        "{refused}"
+    );
+}
+
 #[test]
 fn version_exits_0_and_prints_the_version() {
     for flag in ["--version", "-V"] {
