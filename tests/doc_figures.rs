@@ -234,3 +234,33 @@ fn the_checks_follow_their_rules() {
         "{stale:?}"
     );
 }
+
+/// docs/protocols.md's exercise ends with the expected diff (an uppercase
+/// echo, wired into `--protocol`): it must still apply to the tree, or a
+/// reader comparing their work with it is misled. (Applying it and running
+/// the gates was done when it was written; a whole build is too heavy for
+/// every `cargo test`.)
+#[test]
+fn the_protocols_exercise_diff_applies() {
+    let text = fs::read_to_string(root().join("docs/protocols.md")).unwrap();
+    let start = text
+        .find("```diff\n")
+        .expect("docs/protocols.md has the exercise's ```diff block")
+        + "```diff\n".len();
+    let length = text[start..].find("\n```").expect("the ```diff block ends");
+    let patch = &text[start..start + length + 1];
+    let file = Path::new(env!("CARGO_TARGET_TMPDIR")).join("upper.patch");
+    fs::write(&file, patch).unwrap();
+    // `git apply` works in a plain directory too (a tarball, not a clone).
+    let output = std::process::Command::new("git")
+        .args(["apply", "--check", "-v"])
+        .arg(&file)
+        .current_dir(root())
+        .output()
+        .expect("run git apply");
+    assert!(
+        output.status.success(),
+        "the exercise's diff in docs/protocols.md no longer applies:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
