@@ -53,8 +53,9 @@
 #
 # LOADGEN=reactord-load drives the servers with our own load generator
 # instead of wrk (same scenarios; pipelining keeps 16 requests in flight per
-# connection). It costs about half as much per request as wrk, so with 64
-# and more connections the servers, not the client, become the limit.
+# connection). It makes half the system calls per request that wrk makes
+# (measured in docs/load.md, "How it compares with wrk"), so with 64 and
+# more connections the servers, not the client, become the limit.
 #
 # Output: a table on stdout, and raw rows in target/compare/results.tsv
 # (scenario server round rps cpu_us_per_req errors). benches/summarize.py
