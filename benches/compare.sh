@@ -31,8 +31,8 @@
 # before/after comparison within one run; summarize.py then adds the ratios
 # reactord/reactord-base. Unset, nothing changes.
 #
-# SERVERS may also name floor: ../shared/bench/floor.c (if present), the
-# least an epoll responder can do per request, built with cc -O2. It ignores
+# SERVERS may also name floor: benches/floor.c, the least an epoll
+# responder can do per request (no parsing), built with cc -O2. It ignores
 # "Connection: close", so it sits out close64 and close64d. tokio-hello is
 # only built when SERVERS names tokio.
 #
@@ -53,12 +53,15 @@
 #
 # LOADGEN=reactord-load drives the servers with our own load generator
 # instead of wrk (same scenarios; pipelining keeps 16 requests in flight per
-# connection). It costs about half as much per request as wrk, so with 64
-# and more connections the servers, not the client, become the limit.
+# connection). It makes half the system calls per request that wrk makes
+# (measured in docs/load.md, "How it compares with wrk"), so with 64 and
+# more connections the servers, not the client, become the limit.
 #
 # Output: a table on stdout, and raw rows in target/compare/results.tsv
-# (scenario server round rps cpu_us_per_req errors), which
-# benches/chart.py turns into docs/benchmarks.svg.
+# (scenario server round rps cpu_us_per_req errors). benches/summarize.py
+# prints the medians and ratios below; with --svg docs/benchmarks.svg it
+# also draws the chart:
+#   python3 benches/summarize.py target/compare/results.tsv --svg docs/benchmarks.svg
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -88,7 +91,7 @@ done
 cargo build --release --quiet --bins
 case " $SERVERS " in *" tokio "*) (cd benches/tokio-hello && cargo build --release --quiet) ;; esac
 case " $SERVERS " in *" threaded "*) cargo build --release --quiet --example threaded ;; esac
-case " $SERVERS " in *" floor "*) cc -O2 -o "$OUT/floor" ../shared/bench/floor.c ;; esac
+case " $SERVERS " in *" floor "*) cc -O2 -o "$OUT/floor" benches/floor.c ;; esac
 case " $SERVERS " in
     *" go "*)
         if command -v go >/dev/null; then

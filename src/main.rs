@@ -37,7 +37,9 @@ struct Args {
     /// Address to listen on; port 0 picks a free port
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
     listen: SocketAddr,
-    /// Protocol: http | echo | greeting
+    // The accepted names and their help come from `ProtocolName` (clap's
+    // ValueEnum): a new variant shows in --help with no edit here.
+    /// The protocol to serve
     #[arg(long, value_enum, default_value_t = ProtocolName::Http, value_name = "NAME")]
     protocol: ProtocolName,
     /// Greeting reply

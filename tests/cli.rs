@@ -477,6 +477,40 @@ fn help_exits_0_and_mentions_listen() {
     }
 }
 
+/// The names `--protocol` accepts are a contract (scripts pass them), and
+/// the help lists exactly the names accepted, once: both come from the
+/// `ProtocolName` enum, so a protocol added to the binary shows in `-h`
+/// with no hand-written list to forget (one said "http | echo | greeting"
+/// beside the derived list).
+#[test]
+fn the_protocol_help_lists_exactly_the_accepted_names() {
+    let possible = |text: &str| -> Vec<String> {
+        let list = text
+            .split("[possible values: ")
+            .nth(1)
+            .and_then(|rest| rest.split(']').next())
+            .unwrap_or_else(|| panic!("no possible values in {text}"));
+        list.split(", ").map(str::to_string).collect()
+    };
+    let (_, help) = run_to_exit(&["-h"]);
+    let line = help
+        .lines()
+        .find(|l| l.trim_start().starts_with("--protocol"))
+        .unwrap_or_else(|| panic!("no --protocol in -h:\n{help}"));
+    let listed = possible(line);
+    for name in ["http", "echo", "greeting"] {
+        assert!(listed.iter().any(|n| n == name), "{name} in {line}");
+    }
+    // The help text before clap's brackets names none of them.
+    let words = line.split('[').next().unwrap_or_default();
+    for name in &listed {
+        assert!(!words.contains(name.as_str()), "{name} in {words}");
+    }
+    let (status, refused) = run_to_exit(&["--protocol", "bogus"]);
+    assert_eq!(status.code(), Some(2), "{refused}");
+    assert_eq!(possible(&refused), listed, "{refused}");
+}
+
 #[test]
 fn version_exits_0_and_prints_the_version() {
     for flag in ["--version", "-V"] {

@@ -369,8 +369,23 @@ pub fn first_difference(expected: &[u8], actual: &[u8]) -> Option<usize> {
         .or_else(|| (expected.len() != actual.len()).then(|| expected.len().min(actual.len())))
 }
 
-/// Is an external tool available? If not: fail under CI (which must have
-/// installed it, see .ci/run), otherwise print a one-line hint and skip.
+/// A test is skipped for want of a tool: fail under CI (which must have
+/// installed it, see .ci/run), otherwise say so where a plain `cargo test`
+/// shows it. libtest captures `println!` and `eprintln!` and shows them
+/// only for a failing test (or with `--nocapture`), and a skipped test
+/// passes; so the hint is written to the process's stderr directly, which
+/// the harness doesn't capture: it appears among the `test ... ok` lines.
+pub fn skip_without(tool: &str, package: &str) {
+    if std::env::var_os("CI").is_some() {
+        panic!("{tool} is required under CI: apt-get install -y {package}");
+    }
+    let _ = writeln!(
+        io::stderr(),
+        "skipping: install {tool} (apt-get install -y {package})"
+    );
+}
+
+/// Is an external tool available? If not, [`skip_without`] it.
 pub fn require_tool(tool: &str, package: &str) -> bool {
     let found = Command::new("sh")
         .args(["-c", &format!("command -v {tool}")])
@@ -378,10 +393,7 @@ pub fn require_tool(tool: &str, package: &str) -> bool {
         .status()
         .is_ok_and(|s| s.success());
     if !found {
-        if std::env::var_os("CI").is_some() {
-            panic!("{tool} is required under CI: apt-get install -y {package}");
-        }
-        println!("skipping: install {tool} (apt-get install -y {package})");
+        skip_without(tool, package);
     }
     found
 }

@@ -8,9 +8,13 @@
 //! "Draining readiness" at the server's `Connection::read`). This tool is
 //! for measuring on Linux.
 //!
+//!
 //! # Layout
-//! - `main.rs`: the flags and one worker's loop (`Load`): connect, send,
-//!   receive, time, expire, count what is lost.
+//! - `main.rs`: what the run sends and checks (`request_for`), the run,
+//!   the report and the files it writes.
+//! - `args.rs`: the flags, their bounds, the target.
+//! - `reactor.rs`: one worker's loop (`Load`): connect, send, receive,
+//!   time, expire, count what is lost.
 //! - `request.rs`: the request bytes, built once from -m/-H/--body.
 //! - `framing.rs`: where an HTTP/1.1 response ends, checked strictly.
 //! - `response.rs`: the echo and greeting answers.
@@ -27,822 +31,29 @@
 //! instead of silently slowing the client down (no coordinated omission,
 //! like wrk2). See docs/load.md.
 
+// Every unsafe block says why it is sound (only a test has one).
+#![deny(clippy::undocumented_unsafe_blocks)]
+
+mod args;
 mod framing;
 mod pacer;
 mod plot;
+mod reactor;
 mod report;
 mod request;
 mod response;
 mod stats;
 mod worker;
 
+use args::Args;
 use clap::Parser;
-use framing::{Framer, Step};
-use mio::net::TcpStream;
-use mio::{Events, Interest, Poll, Token};
-use pacer::Pacer;
-use reactord::config::parse_duration;
-use response::Answer;
-use slab::Slab;
-use stats::Stats;
-use std::collections::VecDeque;
-use std::io::{self, IsTerminal, Read, Write};
-use std::net::{SocketAddr, ToSocketAddrs};
+use reactor::Exchange;
+use std::io::{self, IsTerminal};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
-
-/// The command line. Flags wrk users know keep wrk's short names
-/// (-c -d -t -R -H); -m as in oha and hey.
-#[derive(Parser, Debug, Clone)]
-#[command(
-    name = "reactord-load",
-    version,
-    about = "HTTP/1.1 load generator (also echo and greeting): closed or open loop, \
-             every response validated, latency from HDR histograms",
-    long_about = "HTTP/1.1 load generator (also echo and greeting).\n\n\
-        Closed loop by default: each connection keeps --pipeline requests in flight \
-        (like wrk). With --rate it runs open loop: requests are scheduled at fixed times \
-        and timed from when they should have been sent (like wrk2), so server stalls show \
-        up in the percentiles. Every response is checked (Content-Length, chunked, \
-        close-delimited, HEAD, 1xx); a violation is a \"bad response\" with a reason. \
-        See docs/load.md.\n\n\
-        Examples:\n  reactord-load -c 64 -d 10s http://127.0.0.1:8080/\n  \
-        reactord-load -t auto -R 20000 -d 30s --hist out.hgrm --plot out.svg http://127.0.0.1:8080/\n  \
-        reactord-load -m POST -H 'Content-Type: text/plain' --body hello http://127.0.0.1:8080/echo"
-)]
-struct Args {
-    /// http | echo | greeting
-    #[arg(long, default_value = "http")]
-    protocol: String,
-    /// Concurrent connections (in total, shared among the workers)
-    #[arg(short = 'c', long, default_value_t = 64)]
-    connections: usize,
-    /// How long to measure, after --warmup (ignored with --requests)
-    #[arg(short = 'd', long, default_value = "10s", value_parser = parse_duration)]
-    duration: Duration,
-    /// Stop after this many requests instead of after --duration
-    #[arg(long)]
-    requests: Option<u64>,
-    /// Requests in flight per connection
-    #[arg(long, default_value_t = 1)]
-    pipeline: usize,
-    /// A new connection per request
-    #[arg(long)]
-    close: bool,
-    /// echo: bytes per request
-    #[arg(long, default_value_t = 64)]
-    payload_bytes: usize,
-    /// Open loop at this many requests per second in total
-    #[arg(short = 'R', long)]
-    rate: Option<f64>,
-    /// greeting: the expected reply
-    #[arg(long, default_value = "Hola desde el servidor TCP\n")]
-    expect: String,
-    /// An answer taking longer than this is a timeout error
-    #[arg(long, default_value = "5s", value_parser = parse_duration)]
-    timeout: Duration,
-    /// Print one JSON object instead of the report
-    #[arg(long)]
-    json: bool,
-    /// Share-nothing reactors, one thread each: a number, or auto (one per core)
-    #[arg(short = 't', long, default_value = "1", value_parser = worker::parse_workers)]
-    workers: usize,
-    /// http: the request method
-    #[arg(short = 'm', long, default_value = "GET")]
-    method: String,
-    /// http: an extra request header "Name: value" (repeatable)
-    #[arg(short = 'H', long = "header")]
-    headers: Vec<String>,
-    /// http: the request body (Content-Length is set for you)
-    #[arg(long, conflicts_with = "body_file")]
-    body: Option<String>,
-    /// http: the request body, read from a file (at most 64 MiB)
-    #[arg(long)]
-    body_file: Option<PathBuf>,
-    /// Run this long before measuring; nothing in it is counted (connect
-    /// times excepted)
-    #[arg(long, default_value = "0s", value_parser = parse_duration)]
-    warmup: Duration,
-    /// Write the latency distribution here (HdrHistogram .hgrm text, ms)
-    #[arg(long)]
-    hist: Option<PathBuf>,
-    /// Write a per-second CSV here: requests, errors, p50, p99, max
-    #[arg(long)]
-    timeline: Option<PathBuf>,
-    /// Draw latency by percentile and throughput over time (SVG)
-    #[arg(long)]
-    plot: Option<PathBuf>,
-    /// host:port, or http://host:port/path
-    target: String,
-}
-
-/// How often timeouts are checked and progress shown, and the longest
-/// poll sleep.
-const TICK: Duration = Duration::from_millis(100);
-
-/// The token of the open loop's timer (connections use slab keys).
-const PACER: Token = Token(usize::MAX);
-
-/// The protocol being driven: what to send, how to recognise the answer.
-#[derive(Clone)]
-enum Protocol {
-    /// `head` if the request is a HEAD (its responses have no body).
-    Http {
-        head: bool,
-    },
-    Echo(Vec<u8>),
-    Greeting(Vec<u8>),
-}
-
-/// One request sent and not yet answered.
-struct InFlight {
-    /// When its latency counts from: the send time, or in open loop the
-    /// intended send time.
-    from: Instant,
-    /// Sent after the warm-up: its outcome is counted.
-    counted: bool,
-}
-
-/// One client connection.
-struct Client {
-    socket: TcpStream,
-    connected: bool,
-    /// When connect() was called, for the connect-time statistics.
-    connect_started: Instant,
-    /// Bytes received and not yet consumed by the framing.
-    input: Vec<u8>,
-    /// Where the current HTTP response is (unused for echo and greeting).
-    framer: Framer,
-    /// Requests not yet written, and how much of them was.
-    output: Vec<u8>,
-    written: usize,
-    /// One entry per request sent and not answered, oldest first.
-    in_flight: VecDeque<InFlight>,
-    /// Requests this connection may still send (1 with --close).
-    quota: u64,
-}
-
-impl Client {
-    /// Requests in flight whose loss must be counted.
-    fn counted_in_flight(&self) -> u64 {
-        self.in_flight.iter().filter(|r| r.counted).count() as u64
-    }
-}
-
-/// What one worker (one reactor) is to do: its share of the run.
-#[derive(Clone)]
-struct Share {
-    connections: usize,
-    rate: Option<f64>,
-    requests: Option<u64>,
-}
-
-/// One worker's reactor and everything it measures.
-struct Load {
-    /// Which worker this is (only worker 0 draws the progress line: its
-    /// share is representative of the whole).
-    index: usize,
-    args: Args,
-    share: Share,
-    protocol: Protocol,
-    request: std::sync::Arc<Vec<u8>>,
-    addr: SocketAddr,
-    poll: Poll,
-    /// Open loop's precise wake-up (None in closed loop).
-    pacer: Option<Pacer>,
-    clients: Slab<Client>,
-    stats: Stats,
-    /// Counted requests sent so far (to stop at --requests).
-    sent: u64,
-    /// Open loop: intended send times not yet given to a connection.
-    queued: VecDeque<Instant>,
-    /// Open loop: how many requests have been scheduled.
-    scheduled: u64,
-    ever_connected: bool,
-    /// After a failed connect, wait a little before the next one.
-    reconnect_at: Option<Instant>,
-    start: Instant,
-    /// The end of the warm-up: counting starts here.
-    since: Instant,
-    /// Open loop: the connection last offered a request, and a reused
-    /// list of connection keys (no allocation per loop turn).
-    last_served: usize,
-    keys: Vec<usize>,
-    /// Every read lands here first (64 KiB, allocated once: a fresh zeroed
-    /// array per read would cost more than the read itself).
-    scratch: Vec<u8>,
-}
-
-/// Why a connection must be closed after reading.
-enum Closing {
-    /// Done with it (quota spent, or the server asked to close): no error.
-    Done,
-    /// The server closed or reset it with answers owed.
-    Reset,
-    /// A response broke the rules.
-    Bad(&'static str),
-}
-
-impl Load {
-    fn open(&mut self) {
-        let now = Instant::now();
-        match TcpStream::connect(self.addr) {
-            Ok(mut socket) => {
-                let entry = self.clients.vacant_entry();
-                let key = entry.key();
-                if self
-                    .poll
-                    .registry()
-                    .register(
-                        &mut socket,
-                        Token(key),
-                        Interest::READABLE | Interest::WRITABLE,
-                    )
-                    .is_err()
-                {
-                    self.stats.error(now, |e| &mut e.connect, 1);
-                    return;
-                }
-                entry.insert(Client {
-                    socket,
-                    connected: false,
-                    connect_started: now,
-                    input: Vec::with_capacity(16 * 1024),
-                    framer: Framer::new(),
-                    output: Vec::with_capacity(4 * 1024),
-                    written: 0,
-                    in_flight: VecDeque::new(),
-                    quota: if self.args.close || matches!(self.protocol, Protocol::Greeting(_)) {
-                        1
-                    } else {
-                        u64::MAX
-                    },
-                });
-            }
-            Err(_) => {
-                self.stats.error(now, |e| &mut e.connect, 1);
-                self.reconnect_at = Some(now + Duration::from_millis(10));
-            }
-        }
-    }
-
-    /// Close `key`, counting its unanswered requests as `lost` errors, and
-    /// open a replacement (unless connects are failing).
-    fn replace(&mut self, key: usize, now: Instant, lost: fn(&mut stats::Errors) -> &mut u64) {
-        if let Some(client) = self.clients.try_remove(key) {
-            self.stats.error(now, lost, client.counted_in_flight());
-        }
-        if self.reconnect_at.is_none() {
-            self.open();
-        }
-    }
-
-    /// `now` is before the end of the run (duration mode).
-    fn before_end(&self, now: Instant) -> bool {
-        now < self.since + self.args.duration
-    }
-
-    fn may_send(&self, now: Instant) -> bool {
-        match self.share.requests {
-            Some(limit) => self.sent < limit || now < self.since,
-            None => self.before_end(now),
-        }
-    }
-
-    /// Queue requests on `key` up to its pipeline depth (closed loop), or
-    /// hand it scheduled requests (open loop).
-    fn fill(&mut self, key: usize, now: Instant) {
-        let open_loop = self.share.rate.is_some();
-        loop {
-            let Some(client) = self.clients.get(key) else {
-                return;
-            };
-            if !client.connected
-                || client.in_flight.len() >= self.args.pipeline
-                || client.quota == 0
-            {
-                return;
-            }
-            let from = if open_loop {
-                match self.queued.pop_front() {
-                    Some(intended) => {
-                        // A clock read per open-loop send: the send lag is
-                        // the generator's own lateness, measured exactly.
-                        let sent_at = Instant::now();
-                        self.stats.sent(sent_at, intended);
-                        intended
-                    }
-                    None => return,
-                }
-            } else if self.may_send(now) {
-                now
-            } else {
-                return;
-            };
-            let counted = from >= self.since;
-            self.sent += u64::from(counted);
-            let request = &self.request;
-            let Some(client) = self.clients.get_mut(key) else {
-                return;
-            };
-            client.output.extend_from_slice(request);
-            client.in_flight.push_back(InFlight { from, counted });
-            client.quota -= 1;
-        }
-    }
-
-    /// Write pending requests until done or WouldBlock.
-    fn flush(&mut self, key: usize) -> io::Result<()> {
-        let Some(client) = self.clients.get_mut(key) else {
-            return Ok(());
-        };
-        while client.written < client.output.len() {
-            match client.socket.write(&client.output[client.written..]) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => client.written += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        client.output.clear();
-        client.written = 0;
-        Ok(())
-    }
-
-    /// Read until the receive queue is empty and match answers to requests
-    /// in flight. Returns why the connection must be replaced, if it must.
-    ///
-    /// Like the server, a read that returns less than it asked for has
-    /// emptied the queue, and anything arriving later raises a new edge; so
-    /// no second read just to hear `WouldBlock`, unless the event said the
-    /// server closed its side (that EOF raises no new edge). wrk spends four
-    /// syscalls per request (read, write, two epoll_ctl); this spends two.
-    ///
-    /// Bytes are framed straight from the read buffer when nothing is left
-    /// over from an earlier read (the usual case: a whole response per
-    /// read), and only a partial response's bytes are copied and kept.
-    fn receive(&mut self, key: usize, read_closed: bool, now: Instant) -> Option<Closing> {
-        let Load {
-            clients,
-            scratch,
-            stats,
-            protocol,
-            ..
-        } = self;
-        let client = clients.get_mut(key)?;
-        loop {
-            match client.socket.read(scratch) {
-                Ok(0) => return end_of_input(client, stats, protocol, now),
-                Ok(n) => {
-                    if stats.counting(now) {
-                        stats.bytes += n as u64;
-                    }
-                    let fresh = scratch.get(..n).unwrap_or_default();
-                    let drop = if client.input.is_empty() {
-                        let used = match consume(client, stats, protocol, fresh, now) {
-                            Ok(used) => used,
-                            Err(drop) => return Some(drop),
-                        };
-                        client
-                            .input
-                            .extend_from_slice(fresh.get(used..).unwrap_or_default());
-                        None
-                    } else {
-                        client.input.extend_from_slice(fresh);
-                        let input = std::mem::take(&mut client.input);
-                        let result = consume(client, stats, protocol, &input, now);
-                        client.input = input;
-                        match result {
-                            Ok(used) => {
-                                client.input.drain(..used);
-                                None
-                            }
-                            Err(drop) => Some(drop),
-                        }
-                    };
-                    if drop.is_some() {
-                        return drop;
-                    }
-                    // A short read ends the edge: Linux epoll's behaviour,
-                    // see the module docs.
-                    if n < scratch.len() && !read_closed {
-                        break;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return Some(Closing::Reset),
-            }
-        }
-        if client.quota == 0 && client.in_flight.is_empty() {
-            return Some(Closing::Done);
-        }
-        None
-    }
-
-    /// The client's event loop: schedule (open loop), reconnect, poll,
-    /// handle each event, expire timed-out requests, show progress; until
-    /// the duration or the request count is reached. Returns the time
-    /// measured (after the warm-up).
-    fn run(&mut self) -> Duration {
-        let mut events = Events::with_capacity(1024);
-        for _ in 0..self.share.connections {
-            self.open();
-        }
-        let mut last_progress = self.start;
-        let mut last_timeout_check = self.start;
-        let progress = io::stderr().is_terminal() && !self.args.json && self.index == 0;
-        loop {
-            let now = Instant::now();
-            if self.finished(now) {
-                self.count_unfinished(now);
-                return now.saturating_duration_since(self.since);
-            }
-            let timeout = self.send_scheduled(now);
-            let timeout = self.poll_timeout(now, timeout);
-            self.reconnect_if_due(now);
-            if self.poll.poll(&mut events, Some(timeout)).is_err() {
-                continue;
-            }
-            for event in events.iter() {
-                // A clock read per readiness event, not per poll batch: a
-                // response handled late in a batch of 1,000 is stamped
-                // when it is handled, not when the batch began.
-                let now = Instant::now();
-                if event.token() == PACER {
-                    if let Some(pacer) = self.pacer.as_mut() {
-                        pacer.fired();
-                    }
-                    continue;
-                }
-                self.on_event(event, now);
-            }
-            let now = Instant::now();
-            // Checked once a tick, not after every poll: a scan of every
-            // connection per poll would cost as much as the requests.
-            if now.duration_since(last_timeout_check) >= TICK {
-                last_timeout_check = now;
-                self.expire_timed_out(now);
-                if progress && now.duration_since(last_progress) >= Duration::from_secs(1) {
-                    last_progress = now;
-                    self.show_progress(now);
-                }
-            }
-        }
-    }
-
-    /// The run is over: every request of `--requests` answered, or the
-    /// duration spent; or nothing could connect within two seconds.
-    fn finished(&self, now: Instant) -> bool {
-        let done = match self.share.requests {
-            Some(limit) => {
-                self.sent >= limit
-                    && now >= self.since
-                    && self.clients.iter().all(|(_, c)| c.in_flight.is_empty())
-            }
-            None => !self.before_end(now),
-        };
-        done || (!self.ever_connected && now > self.start + Duration::from_secs(2))
-    }
-
-    /// The run ended: requests still in flight, and scheduled requests no
-    /// connection could take, are errors of their own kind; dropping them
-    /// would hide exactly the slowest requests.
-    fn count_unfinished(&mut self, now: Instant) {
-        let in_flight: u64 = self
-            .clients
-            .iter()
-            .map(|(_, c)| c.counted_in_flight())
-            .sum();
-        let unsent = self.queued.iter().filter(|&&t| t >= self.since).count() as u64;
-        self.stats
-            .error(now, |e| &mut e.end_of_run, in_flight + unsent);
-        self.queued.clear();
-        self.stats.pad_timeline();
-    }
-
-    /// Open loop (`--rate`): queue every request whose intended send time
-    /// has come and send what the connections can take. Returns how long
-    /// the poll may sleep: a tick at most; the pacer's timer wakes the
-    /// loop precisely at the next intended send.
-    fn send_scheduled(&mut self, now: Instant) -> Duration {
-        let Some(rate) = self.share.rate else {
-            return TICK;
-        };
-        let mut next = None;
-        // Checked: a tiny rate puts the next send past what a Duration or
-        // an Instant can hold; then nothing more is due.
-        while let Some(intended) = Duration::try_from_secs_f64(self.scheduled as f64 / rate)
-            .ok()
-            .and_then(|offset| self.start.checked_add(offset))
-        {
-            if !self.may_send_scheduled(intended) {
-                break;
-            }
-            if intended > now {
-                next = Some(intended);
-                break;
-            }
-            self.queued.push_back(intended);
-            self.scheduled += 1;
-        }
-        if !self.queued.is_empty() {
-            // Offer the requests to the connections in turn, starting after
-            // the last one served: always starting from the first would
-            // leave the last connections idle until the server's idle
-            // timeout closed them (and the run paid for reconnecting).
-            let mut keys = std::mem::take(&mut self.keys);
-            keys.clear();
-            keys.extend(self.clients.iter().map(|(k, _)| k));
-            let start = keys.partition_point(|&k| k <= self.last_served);
-            for &key in keys.iter().skip(start).chain(keys.iter().take(start)) {
-                self.fill_and_flush(key, now);
-                self.last_served = key;
-                if self.queued.is_empty() {
-                    break;
-                }
-            }
-            self.keys = keys;
-        }
-        let end = self
-            .share
-            .requests
-            .is_none()
-            .then(|| self.since + self.args.duration);
-        let wake = match (next, end) {
-            (Some(next), Some(end)) => Some(next.min(end)),
-            (next, end) => next.or(end),
-        };
-        if let (Some(wake), Some(pacer)) = (wake, self.pacer.as_mut())
-            && wake.saturating_duration_since(now) < TICK
-        {
-            pacer.arm(wake, now);
-        }
-        TICK
-    }
-
-    /// How long the poll may sleep: a tick, or less when the run ends
-    /// sooner (rounded up to mio's millisecond).
-    fn poll_timeout(&self, now: Instant, timeout: Duration) -> Duration {
-        match self.share.requests {
-            Some(_) => timeout,
-            None => timeout.min((self.since + self.args.duration).saturating_duration_since(now)),
-        }
-    }
-
-    /// After failed connects, open the missing connections again.
-    fn reconnect_if_due(&mut self, now: Instant) {
-        if self.reconnect_at.is_some_and(|at| at <= now) {
-            self.reconnect_at = None;
-            let missing = self.share.connections.saturating_sub(self.clients.len());
-            for _ in 0..missing {
-                self.open();
-            }
-        }
-    }
-
-    /// One readiness event: finish a connect, read responses, send more.
-    fn on_event(&mut self, event: &mio::event::Event, now: Instant) {
-        let key = event.token().0;
-        let Some(client) = self.clients.get_mut(key) else {
-            return;
-        };
-        if !client.connected {
-            if event.is_error() || client.socket.take_error().ok().flatten().is_some() {
-                self.stats.error(now, |e| &mut e.connect, 1);
-                self.clients.remove(key);
-                self.reconnect_at
-                    .get_or_insert(now + Duration::from_millis(10));
-                return;
-            }
-            if !event.is_writable() || client.socket.peer_addr().is_err() {
-                return;
-            }
-            client.connected = true;
-            let _ = client.socket.set_nodelay(true);
-            let took = now.saturating_duration_since(client.connect_started);
-            self.stats.connected(took);
-            self.ever_connected = true;
-        }
-        if event.is_readable() || event.is_read_closed() || event.is_error() {
-            match self.receive(key, event.is_read_closed(), now) {
-                None => {}
-                Some(Closing::Done) => {
-                    // Requests pipelined past a `Connection: close` are lost.
-                    self.replace(key, now, |e| &mut e.reset);
-                    return;
-                }
-                Some(Closing::Reset) => {
-                    self.replace(key, now, |e| &mut e.reset);
-                    return;
-                }
-                Some(Closing::Bad(reason)) => {
-                    // The bad answer is the oldest request's; stray bytes
-                    // (nothing in flight) count once the warm-up is over.
-                    let counted = match self
-                        .clients
-                        .get_mut(key)
-                        .and_then(|c| c.in_flight.pop_front())
-                    {
-                        Some(request) => request.counted,
-                        None => self.stats.counting(now),
-                    };
-                    if counted {
-                        self.stats.bad_response(now, reason);
-                    }
-                    // The rest of the pipeline is lost with the connection.
-                    self.replace(key, now, |e| &mut e.reset);
-                    return;
-                }
-            }
-        }
-        self.fill_and_flush(key, now);
-    }
-
-    /// Queue what this connection may send, and write it.
-    fn fill_and_flush(&mut self, key: usize, now: Instant) {
-        self.fill(key, now);
-        if self.flush(key).is_err() {
-            self.replace(key, now, |e| &mut e.reset);
-        }
-    }
-
-    /// A request older than --timeout closes its connection: it and the
-    /// requests pipelined behind it are timeout errors.
-    fn expire_timed_out(&mut self, now: Instant) {
-        let expired: Vec<usize> = self
-            .clients
-            .iter()
-            .filter(|(_, c)| {
-                c.in_flight
-                    .front()
-                    .is_some_and(|r| now.saturating_duration_since(r.from) > self.args.timeout)
-            })
-            .map(|(k, _)| k)
-            .collect();
-        for key in expired {
-            self.replace(key, now, |e| &mut e.timeout);
-        }
-    }
-
-    /// One line on a terminal, rewritten each second.
-    fn show_progress(&self, now: Instant) {
-        let secs = now
-            .saturating_duration_since(self.since)
-            .as_secs_f64()
-            .max(1e-9);
-        eprint!(
-            "\r{secs:5.1}s  {} requests  {:.0} req/s  {} errors   ",
-            self.stats.requests,
-            self.stats.requests as f64 / secs,
-            self.stats.errors.total()
-        );
-    }
-
-    /// Open loop: whether a request intended at `intended` is part of the
-    /// run.
-    fn may_send_scheduled(&self, intended: Instant) -> bool {
-        match self.share.requests {
-            Some(limit) => intended < self.since || self.scheduled_counted() < limit,
-            None => self.before_end(intended),
-        }
-    }
-
-    /// Open loop: scheduled requests intended after the warm-up.
-    fn scheduled_counted(&self) -> u64 {
-        let rate = self.share.rate.unwrap_or(1.0);
-        let warmup_slots = (self
-            .since
-            .saturating_duration_since(self.start)
-            .as_secs_f64()
-            * rate)
-            .ceil() as u64;
-        self.scheduled.saturating_sub(warmup_slots)
-    }
-}
-
-/// Frame responses out of `input` (bytes received, oldest first) and
-/// record each; returns how many bytes were consumed, or why the
-/// connection must go.
-fn consume(
-    client: &mut Client,
-    stats: &mut Stats,
-    protocol: &Protocol,
-    input: &[u8],
-    now: Instant,
-) -> Result<usize, Closing> {
-    let mut consumed = 0;
-    loop {
-        let rest = input.get(consumed..).unwrap_or_default();
-        if client.in_flight.is_empty() {
-            let stray = !rest.is_empty()
-                && (client.framer.at_start() || !matches!(protocol, Protocol::Http { .. }));
-            return if stray {
-                Err(Closing::Bad("bytes received with no request in flight"))
-            } else {
-                Ok(consumed)
-            };
-        }
-        match protocol {
-            Protocol::Http { head } => {
-                let (used, step) = client.framer.feed(rest, *head);
-                consumed += used;
-                match step {
-                    Step::More => return Ok(consumed),
-                    Step::Bad(reason) => return Err(Closing::Bad(reason)),
-                    Step::Done(response) => {
-                        answered(client, stats, now, response.status);
-                        if response.close {
-                            return Err(Closing::Done);
-                        }
-                    }
-                }
-            }
-            Protocol::Echo(payload) => match response::echo(rest, payload) {
-                Answer::Partial => return Ok(consumed),
-                Answer::Invalid => {
-                    return Err(Closing::Bad("echo: the bytes differ from those sent"));
-                }
-                Answer::Complete { len, .. } => {
-                    consumed += len;
-                    answered(client, stats, now, 0);
-                }
-            },
-            Protocol::Greeting(text) => match response::greeting(rest, text) {
-                Answer::Partial => return Ok(consumed),
-                Answer::Invalid => return Err(Closing::Bad("greeting: not the expected text")),
-                Answer::Complete { .. } => {
-                    answered(client, stats, now, 0);
-                    return Err(Closing::Done);
-                }
-            },
-        }
-    }
-}
-
-/// The oldest request in flight got its answer.
-fn answered(client: &mut Client, stats: &mut Stats, now: Instant, status: u16) {
-    if let Some(request) = client.in_flight.pop_front()
-        && request.counted
-    {
-        stats.record(now, now.saturating_duration_since(request.from), status);
-    }
-}
-
-/// The server closed its side: a close-delimited response ends here; any
-/// other answer still owed is lost.
-fn end_of_input(
-    client: &mut Client,
-    stats: &mut Stats,
-    protocol: &Protocol,
-    now: Instant,
-) -> Option<Closing> {
-    if !client.input.is_empty() {
-        let input = std::mem::take(&mut client.input);
-        if let Err(drop) = consume(client, stats, protocol, &input, now) {
-            return Some(drop);
-        }
-    }
-    if let Protocol::Http { .. } = protocol
-        && !client.in_flight.is_empty()
-    {
-        match client.framer.end_of_input() {
-            Step::Done(response) => answered(client, stats, now, response.status),
-            Step::Bad(reason) => return Some(Closing::Bad(reason)),
-            Step::More => {}
-        }
-    }
-    Some(if client.in_flight.is_empty() {
-        Closing::Done
-    } else {
-        Closing::Reset
-    })
-}
-
-/// `host:port` or `http://host:port/path` → address, Host header, path.
-fn parse_target(target: &str) -> Result<(SocketAddr, String, String), String> {
-    let rest = target.strip_prefix("http://").unwrap_or(target);
-    let (authority, path) = match rest.find('/') {
-        Some(at) => (&rest[..at], &rest[at..]),
-        None => (rest, "/"),
-    };
-    let with_port = if authority.contains(':') {
-        authority.to_string()
-    } else {
-        format!("{authority}:80")
-    };
-    let addr = with_port
-        .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve {authority}: {e}"))?
-        .next()
-        .ok_or_else(|| format!("no address for {authority}"))?;
-    Ok((addr, authority.to_string(), path.to_string()))
-}
 
 /// What each connection sends, and how its answers are checked.
-fn request_for(args: &Args, host: &str, path: &str) -> Result<(Protocol, Vec<u8>), String> {
+fn request_for(args: &Args, host: &str, path: &str) -> Result<(Exchange, Vec<u8>), String> {
     match args.protocol.as_str() {
         "http" => {
             let body = match (&args.body, &args.body_file) {
@@ -858,16 +69,16 @@ fn request_for(args: &Args, host: &str, path: &str) -> Result<(Protocol, Vec<u8>
                 body,
                 close: args.close,
             })?;
-            Ok((Protocol::Http { head }, bytes))
+            Ok((Exchange::Http { head }, bytes))
         }
         "echo" => {
             let payload: Vec<u8> = (0..args.payload_bytes)
                 .map(|i| b'a' + (i % 26) as u8)
                 .collect();
-            Ok((Protocol::Echo(payload.clone()), payload))
+            Ok((Exchange::Echo(payload.clone()), payload))
         }
         "greeting" => Ok((
-            Protocol::Greeting(args.expect.clone().into_bytes()),
+            Exchange::Greeting(args.expect.clone().into_bytes()),
             b"hello\n".to_vec(),
         )),
         other => Err(format!(
@@ -892,107 +103,30 @@ fn read_body_file(file: &std::path::Path) -> Result<Vec<u8>, String> {
     std::fs::read(file).map_err(|e| format!("--body-file {}: {e}", file.display()))
 }
 
-/// The report's first line: what was run.
-fn label(args: &Args) -> String {
-    format!(
-        "{} {}{} ({} connections, pipeline {}{}{}{}{})",
-        args.protocol,
-        if args.protocol == "http" && args.method != "GET" {
-            format!("{} ", args.method)
-        } else {
-            String::new()
-        },
-        args.target,
-        args.connections,
-        args.pipeline,
-        if args.close {
-            ", connection per request"
-        } else {
-            ""
-        },
-        args.rate
-            .map(|r| format!(", open loop at {r} req/s"))
-            .unwrap_or_default(),
-        if args.workers > 1 {
-            format!(", {} workers", args.workers)
-        } else {
-            String::new()
-        },
-        if args.warmup.is_zero() {
-            String::new()
-        } else {
-            format!(", after {:?} warm-up", args.warmup)
-        }
-    )
-}
-
-/// Upper bounds of the numeric flags (exit 2 past them): far beyond any
-/// useful run, low enough that no product or allocation overflows.
-const MAX_CONNECTIONS: usize = 1_000_000;
-const MAX_PIPELINE: usize = 65_536;
-const MAX_RATE: f64 = 100_000_000.0;
-const MAX_WARMUP: Duration = Duration::from_secs(24 * 3600);
-/// 30 days: the end of the run (start + warm-up + duration) must be an
-/// Instant the clock can represent.
-const MAX_DURATION: Duration = Duration::from_secs(720 * 3600);
-
-/// Checks clap cannot express; an error message for exit status 2.
-fn validate(args: &Args) -> Result<(), String> {
-    if args.connections == 0
-        || args.pipeline == 0
-        || args.rate.is_some_and(|r| r.is_nan() || r <= 0.0)
-    {
-        return Err("--connections, --pipeline and --rate must be positive".into());
-    }
-    if args.connections > MAX_CONNECTIONS {
-        return Err(format!("--connections: at most {MAX_CONNECTIONS}"));
-    }
-    if args.pipeline > MAX_PIPELINE {
-        return Err(format!("--pipeline: at most {MAX_PIPELINE}"));
-    }
-    if args.rate.is_some_and(|r| r > MAX_RATE) {
-        return Err(format!("--rate: at most {MAX_RATE}"));
-    }
-    if args.warmup > MAX_WARMUP {
-        return Err("--warmup: at most 24h".into());
-    }
-    if args.duration > MAX_DURATION {
-        return Err("--duration: at most 720h".into());
-    }
-    let http_only = args.method != "GET"
-        || !args.headers.is_empty()
-        || args.body.is_some()
-        || args.body_file.is_some();
-    if http_only && args.protocol != "http" {
-        return Err("--method, --header, --body and --body-file are for --protocol http".into());
-    }
-    Ok(())
-}
-
 fn main() -> ExitCode {
     let mut args = Args::parse();
     let usage = |message: String| {
         eprintln!("error: {message}");
         ExitCode::from(2)
     };
-    if let Err(message) = validate(&args) {
+    if let Err(message) = args::validate(&args) {
         return usage(message);
     }
-    let (addr, host, path) = match parse_target(&args.target) {
+    let (addr, host, path) = match args::parse_target(&args.target) {
         Ok(target) => target,
         Err(message) => return usage(message),
     };
-    let (protocol, request) = match request_for(&args, &host, &path) {
+    let (exchange, request) = match request_for(&args, &host, &path) {
         Ok(chosen) => chosen,
         Err(message) => return usage(message),
     };
     let _ = reactord::process::rlimit::raise_nofile_limit();
     // No more workers than connections: a worker without one would idle.
     args.workers = args.workers.min(args.connections);
-    let label = label(&args);
+    let label = args::label(&args);
     let plan = worker::Plan {
         args: args.clone(),
-        protocol,
+        exchange,
         request: std::sync::Arc::new(request),
         addr,
     };
@@ -1046,7 +180,7 @@ fn write_files(args: &Args, run: &report::Run<'_>) -> Result<(), String> {
         write(path, report::timeline_csv(run.stats))?;
     }
     if let Some(path) = &args.plot {
-        write(path, plot::svg(run.stats, &label(args))?)?;
+        write(path, plot::svg(run.stats, &args::label(args))?)?;
     }
     Ok(())
 }

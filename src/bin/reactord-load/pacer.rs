@@ -10,8 +10,12 @@
 
 use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
+use rustix::time::{
+    Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags, Timespec, timerfd_create,
+    timerfd_settime,
+};
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 /// A one-shot monotonic timer on the reactor.
@@ -24,19 +28,10 @@ pub struct Pacer {
 impl Pacer {
     /// A timer registered for readability under `token`.
     pub fn new(registry: &Registry, token: Token) -> io::Result<Pacer> {
-        // SAFETY: timerfd_create takes no pointers; a non-negative result
-        // is a new file descriptor that nothing else owns.
-        let raw = unsafe {
-            libc::timerfd_create(
-                libc::CLOCK_MONOTONIC,
-                libc::TFD_NONBLOCK | libc::TFD_CLOEXEC,
-            )
-        };
-        if raw < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `raw` is a fresh descriptor owned by nobody else.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let fd = timerfd_create(
+            TimerfdClockId::Monotonic,
+            TimerfdFlags::NONBLOCK | TimerfdFlags::CLOEXEC,
+        )?;
         registry.register(&mut SourceFd(&fd.as_raw_fd()), token, Interest::READABLE)?;
         Ok(Pacer { fd, armed: None })
     }
@@ -51,35 +46,25 @@ impl Pacer {
         let wait = deadline
             .saturating_duration_since(now)
             .max(Duration::from_nanos(1));
-        let spec = libc::itimerspec {
-            it_interval: libc::timespec {
+        let spec = Itimerspec {
+            it_interval: Timespec {
                 tv_sec: 0,
                 tv_nsec: 0,
             },
-            it_value: libc::timespec {
-                tv_sec: libc::time_t::try_from(wait.as_secs()).unwrap_or(libc::time_t::MAX),
-                tv_nsec: libc::c_long::from(i32::try_from(wait.subsec_nanos()).unwrap_or(0)),
+            it_value: Timespec {
+                tv_sec: i64::try_from(wait.as_secs()).unwrap_or(i64::MAX),
+                tv_nsec: wait.subsec_nanos().into(),
             },
         };
-        // SAFETY: a valid timerfd and a valid itimerspec; the old value is
-        // not asked for (null).
-        let rc =
-            unsafe { libc::timerfd_settime(self.fd.as_raw_fd(), 0, &spec, std::ptr::null_mut()) };
-        self.armed = (rc == 0).then_some(deadline);
+        let armed = timerfd_settime(&self.fd, TimerfdTimerFlags::empty(), &spec);
+        self.armed = armed.is_ok().then_some(deadline);
     }
 
     /// The timer fired: consume the expiry so the next one raises a new
     /// edge.
     pub fn fired(&mut self) {
         let mut expirations = [0u8; 8];
-        // SAFETY: reading 8 bytes into an 8-byte buffer from our own fd.
-        let _ = unsafe {
-            libc::read(
-                self.fd.as_raw_fd(),
-                expirations.as_mut_ptr().cast(),
-                expirations.len(),
-            )
-        };
+        let _ = rustix::io::read(&self.fd, &mut expirations);
         self.armed = None;
     }
 }

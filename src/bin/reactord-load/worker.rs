@@ -12,11 +12,9 @@
 //! does not divide) and the same proportion of `--rate` and `--requests`,
 //! so every worker carries the same load per connection.
 
+use crate::args::Args;
+use crate::reactor::{Exchange, Load, Share};
 use crate::stats::Stats;
-use crate::{Args, Load, PACER, Protocol, Share};
-use mio::Poll;
-use slab::Slab;
-use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -42,7 +40,7 @@ pub fn parse_workers(text: &str) -> Result<usize, String> {
 /// Everything a run needs, shared read-only by the workers.
 pub struct Plan {
     pub args: Args,
-    pub protocol: Protocol,
+    pub exchange: Exchange,
     pub request: Arc<Vec<u8>>,
     pub addr: SocketAddr,
 }
@@ -74,52 +72,12 @@ fn share(args: &Args, index: usize) -> Share {
     }
 }
 
-/// One worker's reactor, ready to run from `start`.
-fn load(plan: &Plan, index: usize, start: Instant) -> io::Result<Load> {
-    let args = plan.args.clone();
-    let share = share(&args, index);
-    let poll = Poll::new()?;
-    let pacer = match share.rate {
-        Some(_) => Some(crate::pacer::Pacer::new(poll.registry(), PACER)?),
-        None => None,
-    };
-    let since = start + args.warmup;
-    let timeline = args.timeline.is_some() || args.plot.is_some();
-    let mut stats = Stats::new(since, timeline);
-    if args.requests.is_none() {
-        let seconds = args.duration.as_secs_f64().ceil() as usize;
-        stats.last_second = Some(seconds.saturating_sub(1));
-    }
-    Ok(Load {
-        index,
-        share,
-        protocol: plan.protocol.clone(),
-        request: Arc::clone(&plan.request),
-        addr: plan.addr,
-        poll,
-        pacer,
-        clients: Slab::new(),
-        stats,
-        sent: 0,
-        queued: VecDeque::new(),
-        scheduled: 0,
-        ever_connected: false,
-        reconnect_at: None,
-        start,
-        since,
-        last_served: 0,
-        keys: Vec::new(),
-        scratch: vec![0; 64 * 1024],
-        args,
-    })
-}
-
 /// Run every worker (worker 0 on this thread) and merge what they measured.
 pub fn run_all(plan: Plan) -> io::Result<Outcome> {
     let start = Instant::now();
     let mut loads = Vec::with_capacity(plan.args.workers);
     for index in 0..plan.args.workers.max(1) {
-        loads.push(load(&plan, index, start)?);
+        loads.push(Load::new(&plan, index, share(&plan.args, index), start)?);
     }
     let mut first = loads.remove(0);
     let handles: Vec<_> = loads
@@ -131,11 +89,13 @@ pub fn run_all(plan: Plan) -> io::Result<Outcome> {
             })
         })
         .collect();
-    let elapsed = first.run();
+    // A worker whose poll failed ends the run with its error; the others'
+    // threads are not waited for (the process exits with the error).
+    let elapsed = first.run()?;
     let mut finished = vec![(first, elapsed)];
     for handle in handles {
         match handle.join() {
-            Ok(done) => finished.push(done),
+            Ok((load, elapsed)) => finished.push((load, elapsed?)),
             Err(_) => return Err(io::Error::other("a worker thread panicked")),
         }
     }
