@@ -23,6 +23,7 @@ use reactord::protocol::http::{
 use reactord::protocol::{echo::Echo, greeting::Greeting};
 use reactord::{AcceptWakeup, Protocol, Server};
 use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM};
+use std::ffi::c_int;
 use std::net::SocketAddr;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
@@ -471,19 +472,9 @@ fn supervise(
     if let Some(notifier) = inherited.notifier {
         supervisor.notify_with(notifier);
     }
-    let signals = [
-        (SIGINT, Signal::Stop("SIGINT")),
-        (SIGTERM, Signal::Stop("SIGTERM")),
-        (SIGHUP, Signal::Reload),
-        (SIGCHLD, Signal::Child),
-    ];
-    for (number, signal) in signals {
-        let stream =
-            signal_stream(number).map_err(|err| format!("cannot handle signals: {err}"))?;
-        supervisor
-            .on_signal(stream, signal)
-            .map_err(|err| format!("cannot handle signals: {err}"))?;
-    }
+    watch_signals(&SUPERVISOR_SIGNALS, |stream, signal| {
+        supervisor.on_signal(stream, signal)
+    })?;
     supervisor.run()
 }
 
@@ -506,7 +497,9 @@ fn serve_worker<P: Protocol>(
         .map_err(|err| format!("cannot share the listening socket: {err}"))?;
     server.note_after_listening("serving its supervisor's socket");
     server.notify_with(parts.notifier);
-    pass_signals_to(&mut server).map_err(|err| format!("cannot handle SIGINT/SIGTERM: {err}"))?;
+    watch_signals(&SERVER_SIGNALS, |stream, name| {
+        server.shutdown_when_readable(stream, name)
+    })?;
     server
         .run()
         .map_err(|err| format!("event loop failed: {err}"))
@@ -534,15 +527,18 @@ fn serve_single<P: Protocol>(
     }
     // Before `run` logs `listening on`: whoever reads that line may signal
     // at once, and a SIGTERM without a handler would kill the process.
-    pass_signals_to(&mut server).map_err(|err| format!("cannot handle SIGINT/SIGTERM: {err}"))?;
+    watch_signals(&SERVER_SIGNALS, |stream, name| {
+        server.shutdown_when_readable(stream, name)
+    })?;
     server
         .run()
         .map_err(|err| format!("event loop failed: {err}"))
 }
 
-/// --worker-ready-timeout: more than zero, at most an hour.
+/// --worker-ready-timeout: a second (the supervisor looks once a second) to
+/// an hour.
 fn parse_worker_ready_timeout(text: &str) -> Result<Duration, String> {
-    parse_duration_between(text, Duration::from_millis(1), WORKER_TIMEOUT_CEILING)
+    parse_duration_between(text, Duration::from_secs(1), WORKER_TIMEOUT_CEILING)
 }
 
 /// --worker-heartbeat-timeout: from [`MIN_HEARTBEAT_TIMEOUT`] (a worker's
@@ -586,24 +582,51 @@ fn parse_max_echo_delay(text: &str) -> Result<Duration, String> {
     Ok(value)
 }
 
-/// SIGINT and SIGTERM become shutdown requests: the first drains, a second
-/// exits at once.
+/// The signals a server (a single process, or a worker) handles: shutdown
+/// requests, logged under their name. The first drains, a second exits at
+/// once.
+const SERVER_SIGNALS: [(c_int, &str); 2] = [(SIGINT, "SIGINT"), (SIGTERM, "SIGTERM")];
+
+/// The signals the supervisor of `--workers` handles, and what each means
+/// to it.
+const SUPERVISOR_SIGNALS: [(c_int, Signal); 4] = [
+    (SIGINT, Signal::Stop("SIGINT")),
+    (SIGTERM, Signal::Stop("SIGTERM")),
+    (SIGHUP, Signal::Reload),
+    (SIGCHLD, Signal::Child),
+];
+
+/// Deliver each of `signals` to a loop, with its meaning: `watch` hands the
+/// loop a stream that receives one byte per delivery
+/// (`Server::shutdown_when_readable`, `Supervisor::on_signal`).
 ///
 /// The library installs no signal handlers, so this is the binary's job,
-/// done without a thread: each signal gets a socket pair, signal-hook's
-/// handler writes a byte to one end (a write(2), all a signal handler may
-/// safely do), and the server watches the other end like any socket
-/// (`Server::shutdown_when_readable`). The loop stays the process's only
-/// thread, and never runs code inside a signal handler.
-fn pass_signals_to<P: Protocol>(server: &mut Server<P>) -> std::io::Result<()> {
-    for (signal, name) in [(SIGINT, "SIGINT"), (SIGTERM, "SIGTERM")] {
-        server.shutdown_when_readable(signal_stream(signal)?, name)?;
+/// and done without a thread: each signal gets a socket pair,
+/// signal-hook's handler writes a byte to one end (a write(2), all a
+/// signal handler may safely do), and the loop watches the other end like
+/// any socket. The loop stays the process's only thread, and never runs
+/// code inside a signal handler.
+///
+/// Call it before the loop logs `listening on`: whoever reads that line
+/// may signal at once, and a SIGTERM without a handler would kill the
+/// process.
+fn watch_signals<T: Copy>(
+    signals: &[(c_int, T)],
+    mut watch: impl FnMut(mio::net::UnixStream, T) -> std::io::Result<()>,
+) -> Result<(), String> {
+    for &(number, meaning) in signals {
+        signal_stream(number)
+            .and_then(|stream| watch(stream, meaning))
+            .map_err(|err| {
+                let name = signal_hook::low_level::signal_name(number).unwrap_or("a signal");
+                format!("cannot handle {name}: {err}")
+            })?;
     }
     Ok(())
 }
 
 /// A stream that receives one byte per delivery of `signal`.
-fn signal_stream(signal: i32) -> std::io::Result<mio::net::UnixStream> {
+fn signal_stream(signal: c_int) -> std::io::Result<mio::net::UnixStream> {
     let (receiver, sender) = UnixStream::pair()?;
     receiver.set_nonblocking(true)?;
     // A full pipe must not block the handler: the byte is dropped, and

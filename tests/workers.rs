@@ -310,6 +310,26 @@ fn workers_is_bounded_and_takes_auto() {
 }
 
 #[test]
+fn the_worker_timeouts_have_lower_bounds() {
+    for (flag, value, says) in [
+        (
+            "--worker-ready-timeout",
+            "0",
+            "less than the smallest accepted",
+        ),
+        (
+            "--worker-heartbeat-timeout",
+            "1s",
+            "less than the smallest accepted, 2s",
+        ),
+    ] {
+        let (status, out) = run_to_exit(&["--listen", "127.0.0.1:0", flag, value]);
+        assert_eq!(status.code(), Some(2), "{flag} {value}: {out}");
+        assert!(out.contains(flag) && out.contains(says), "{out}");
+    }
+}
+
+#[test]
 fn a_worker_that_cannot_start_stops_the_supervisor_with_exit_1() {
     // The supervisor checks the protocol's settings once, before any
     // worker: a bad --root is the usual start-up error.

@@ -63,10 +63,11 @@ pub unsafe fn inherited_listener() -> io::Result<Option<std::net::TcpListener>> 
         log::warn!("the service manager passed {count} sockets; serving only the first (fd 3)");
     }
     let fd = LISTEN_FDS_START;
-    // SAFETY: a borrow for this statement only. A descriptor that is not
-    // open fails with EBADF.
-    let open = rustix::io::fcntl_getfd(unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) });
-    if let Err(err) = open {
+    // SAFETY: the caller promises nothing else owns descriptor 3, and the
+    // borrow ends before it is owned below. One that is not open fails
+    // with EBADF.
+    let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    if let Err(err) = rustix::io::fcntl_getfd(borrowed) {
         return Err(io::Error::other(format!(
             "inherited descriptor {fd} is not open: {err}"
         )));

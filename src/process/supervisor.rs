@@ -939,13 +939,11 @@ fn above_inherited(fd: OwnedFd) -> io::Result<OwnedFd> {
 /// `fd` must have been inherited for this caller, and nothing else in the
 /// process may own or use it.
 unsafe fn take_inherited(fd: RawFd) -> io::Result<OwnedFd> {
-    // SAFETY: the caller promises `fd` is ours alone; a borrow that ends
-    // with this statement. A descriptor that is not open fails with EBADF.
-    rustix::io::fcntl_setfd(
-        unsafe { BorrowedFd::borrow_raw(fd) },
-        rustix::io::FdFlags::CLOEXEC,
-    )
-    .map_err(|err| io::Error::other(format!("inherited descriptor {fd} is not open: {err}")))?;
+    // SAFETY: the caller promises `fd` is ours alone, and the borrow ends
+    // before it is owned below. One that is not open fails with EBADF.
+    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+    rustix::io::fcntl_setfd(borrowed, rustix::io::FdFlags::CLOEXEC)
+        .map_err(|err| io::Error::other(format!("inherited descriptor {fd} is not open: {err}")))?;
     // SAFETY: open (checked above) and owned by nothing else (the caller).
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
