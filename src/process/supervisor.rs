@@ -830,8 +830,9 @@ impl Supervisor {
                     if still >= timeout {
                         warn!(
                             "worker {slot} (pid {}) stalled: its loop has not turned for \
-                             {still:?}; killing it",
-                            worker.child.id()
+                             {} s; killing it",
+                            worker.child.id(),
+                            still.as_secs()
                         );
                         worker.stalled = true;
                         let _ = worker.child.kill();

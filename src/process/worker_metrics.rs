@@ -408,6 +408,14 @@ mod tests {
     }
 
     #[test]
+    fn a_slot_is_the_size_the_docs_say() {
+        // docs/operations.md: "`SLOT_BYTES` (384 bytes)", and no two slots
+        // share a cache line.
+        assert_eq!(SLOT_BYTES, 384);
+        assert_eq!(SLOT_BYTES % 128, 0);
+    }
+
+    #[test]
     fn a_slot_outside_the_region_is_refused() -> io::Result<()> {
         let supervisor = WorkerCounters::create(2)?;
         let fd = supervisor.fd().try_clone_to_owned()?;
