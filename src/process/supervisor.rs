@@ -121,6 +121,10 @@ pub const DEFAULT_HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(30);
 /// once a second, and the supervisor looks once a second.
 pub const MIN_HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// A tick later than planned by more than this is not used to judge the
+/// workers (see `Supervisor::tick`).
+const LATE_TICK: Duration = Duration::from_secs(3);
+
 /// Signal stream tokens count down from here; worker channels are their
 /// slot numbers.
 const FIRST_SIGNAL: usize = usize::MAX;
@@ -253,6 +257,8 @@ struct Worker {
     /// Killed for a stalled heartbeat, not yet reaped: not checked again.
     stalled: bool,
     started: Instant,
+    /// When it must have said `READY=1` (see `check_readiness`).
+    ready_by: Instant,
     /// The heartbeat last read in its slot, and when it was first seen
     /// with that value (None until the worker is ready).
     heartbeat: Option<(u64, Instant)>,
@@ -288,6 +294,8 @@ pub struct Supervisor {
     /// Whether every worker of the first generation has been ready once.
     started: bool,
     next_status: Instant,
+    /// When the last tick ran (see [`LATE_TICK`]).
+    last_tick: Option<Instant>,
 }
 
 impl Supervisor {
@@ -322,6 +330,7 @@ impl Supervisor {
             stop_deadline: None,
             started: false,
             next_status: Instant::now(),
+            last_tick: None,
             config,
         })
     }
@@ -409,9 +418,7 @@ impl Supervisor {
             self.reap()?;
             self.start_due_replacements(now);
             if now >= self.next_status {
-                self.check_readiness(now);
-                self.check_heartbeats(now);
-                self.report_status(now);
+                self.tick(now);
             }
             if self.stop_deadline.is_some() {
                 if self.workers.iter().all(Option::is_none) {
@@ -592,6 +599,7 @@ impl Supervisor {
                 abandoned: false,
                 stalled: false,
                 started: Instant::now(),
+                ready_by: deadline_after(Instant::now(), self.config.ready_timeout),
                 heartbeat: None,
             });
         }
@@ -735,6 +743,34 @@ impl Supervisor {
         }
     }
 
+    /// The once-a-second work: watch the workers, and report to the
+    /// service manager.
+    ///
+    /// A tick much later than planned means this process did not run for
+    /// a while (the machine was overloaded, the VM paused), and the
+    /// workers most likely did not either: their silence then says nothing
+    /// about them, so instead of judging it, every readiness deadline is
+    /// moved on by the gap and every heartbeat is watched afresh.
+    fn tick(&mut self, now: Instant) {
+        let planned = self.last_tick.map(|at| deadline_after(at, STATUS_INTERVAL));
+        let late = planned.map_or(Duration::ZERO, |at| now.saturating_duration_since(at));
+        self.last_tick = Some(now);
+        if late > LATE_TICK {
+            warn!(
+                "the supervisor did not run for {} s: the workers' silence is forgiven",
+                late.as_secs()
+            );
+            for worker in self.workers.iter_mut().flatten() {
+                worker.ready_by = deadline_after(worker.ready_by, late);
+                worker.heartbeat = None;
+            }
+        } else {
+            self.check_readiness(now);
+            self.check_heartbeats(now);
+        }
+        self.report_status(now);
+    }
+
     /// Kill the workers that have not said `READY=1` within the readiness
     /// timeout. One of a restart's new generation gives the restart up:
     /// see [`Supervisor::give_up_restart`]. Any other (the first start's, a
@@ -748,7 +784,7 @@ impl Supervisor {
         let late = self.workers.iter().enumerate().find_map(|(slot, worker)| {
             let worker = worker.as_ref()?;
             let waiting = !worker.ready && !worker.draining && !worker.abandoned;
-            let late = now.saturating_duration_since(worker.started) >= timeout;
+            let late = now >= worker.ready_by;
             (waiting && late).then(|| (slot, worker.child.id(), worker.generation))
         });
         let Some((slot, pid, generation)) = late else {
@@ -975,7 +1011,7 @@ fn child_setup(fds: &[(RawFd, RawFd); 3], supervisor: u32) -> io::Result<()> {
         // then reparented, and no signal will come).
         let parent = rustix::process::Pid::as_raw(getppid());
         if u32::try_from(parent).ok() != Some(supervisor) {
-            return Err(io::Error::from_raw_os_error(libc::ESRCH));
+            return Err(rustix::io::Errno::SRCH.into());
         }
     }
     #[cfg(not(any(target_os = "linux", target_os = "android")))]
