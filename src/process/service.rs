@@ -62,20 +62,26 @@ pub unsafe fn inherited_listener() -> io::Result<Option<std::net::TcpListener>> 
     if count > 1 {
         log::warn!("the service manager passed {count} sockets; serving only the first (fd 3)");
     }
-    let fd = LISTEN_FDS_START;
-    // SAFETY: the caller promises nothing else owns descriptor 3, and the
-    // borrow ends before it is owned below. One that is not open fails
-    // with EBADF.
-    let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-    if let Err(err) = rustix::io::fcntl_getfd(borrowed) {
-        return Err(io::Error::other(format!(
-            "inherited descriptor {fd} is not open: {err}"
-        )));
-    }
-    // SAFETY: open (checked above), and the caller promises nothing else
-    // in the process owns it: the service manager passed it to us.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: the caller promises nothing else owns descriptor 3.
+    let fd = unsafe { take_inherited(LISTEN_FDS_START) }?;
     listener_from_fd(fd).map(Some)
+}
+
+/// Take an inherited descriptor: check that it is open, make it
+/// close-on-exec (children get it only when passed on purpose), and own it.
+///
+/// # Safety
+///
+/// `fd` must have been inherited for this caller, and nothing else in the
+/// process may own or use it.
+pub(crate) unsafe fn take_inherited(fd: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: the caller promises `fd` is ours alone, and the borrow ends
+    // before it is owned below. One that is not open fails with EBADF.
+    let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    rustix::io::fcntl_setfd(borrowed, rustix::io::FdFlags::CLOEXEC)
+        .map_err(|err| io::Error::other(format!("inherited descriptor {fd} is not open: {err}")))?;
+    // SAFETY: open (checked above) and owned by nothing else (the caller).
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// Take `fd` as a listening TCP socket: check that it is one (an IPv4 or

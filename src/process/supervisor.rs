@@ -66,7 +66,7 @@ use mio::{Events, Interest, Poll, Token};
 use std::ffi::OsString;
 use std::io::{self, Read};
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixDatagram;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
@@ -182,7 +182,7 @@ impl WorkerParts {
         let [listener, counters, channel] = [LISTENER_FD, COUNTERS_FD, CHANNEL_FD].map(|fd| {
             // SAFETY: the caller promises these are the supervisor's
             // descriptors, open and owned by nothing else here.
-            unsafe { take_inherited(fd) }
+            unsafe { crate::process::service::take_inherited(fd) }
         });
         let listener =
             crate::process::service::listener_from_fd(listener.map_err(broken)?).map_err(broken)?;
@@ -966,23 +966,6 @@ fn describe(status: ExitStatus) -> String {
 /// close-on-exec.
 fn above_inherited(fd: OwnedFd) -> io::Result<OwnedFd> {
     Ok(rustix::io::fcntl_dupfd_cloexec(&fd, FIRST_PRIVATE_FD)?)
-}
-
-/// Take an inherited descriptor: check that it is open, make it
-/// close-on-exec (a worker passes nothing on), and own it.
-///
-/// # Safety
-///
-/// `fd` must have been inherited for this caller, and nothing else in the
-/// process may own or use it.
-unsafe fn take_inherited(fd: RawFd) -> io::Result<OwnedFd> {
-    // SAFETY: the caller promises `fd` is ours alone, and the borrow ends
-    // before it is owned below. One that is not open fails with EBADF.
-    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
-    rustix::io::fcntl_setfd(borrowed, rustix::io::FdFlags::CLOEXEC)
-        .map_err(|err| io::Error::other(format!("inherited descriptor {fd} is not open: {err}")))?;
-    // SAFETY: open (checked above) and owned by nothing else (the caller).
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// In the child, between fork and exec: put each descriptor in place
