@@ -572,47 +572,59 @@ impl Drop for Stopped<'_> {
     }
 }
 
-/// A worker whose loop stops turning without dying (here: stopped with
-/// SIGSTOP) is noticed by its heartbeat, killed, and replaced by a worker
-/// that serves.
-#[test]
-fn a_worker_whose_loop_stopped_turning_is_replaced() {
-    let mut server = start_two(&["--worker-heartbeat-timeout", "2s"]);
-    let stuck = first_pid(&server, 0);
-    let stopped = Stopped::new(&server, stuck);
-    let stalled = format!("worker 0 (pid {stuck}) stalled: its loop has not turned for");
+/// Stop worker 0 (`pid`) with SIGSTOP, wait until the supervisor has
+/// noticed its heartbeat stand still, killed it and started a replacement
+/// that is ready; returns the replacement's pid.
+fn stop_worker_0_until_replaced(server: &Server, pid: u32) -> u32 {
+    let stopped = Stopped::new(server, pid);
+    let stalled = format!("worker 0 (pid {pid}) stalled: its loop has not turned for");
     assert!(
         server.wait_for_log(&stalled, DEADLINE),
         "{}",
         server.stderr_text()
     );
     assert!(
-        server.wait_for_log(&format!("(pid {stuck}) died"), DEADLINE),
+        server.wait_for_log(&format!("(pid {pid}) died"), DEADLINE),
         "{}",
         server.stderr_text()
     );
     drop(stopped);
-    // The replacement takes slot 0 again.
-    let replacement = server
-        .wait_for_line(DEADLINE, |l| {
-            l.contains("worker 0 started (pid ") && !l.contains(&format!("(pid {stuck},"))
-        })
-        .unwrap_or_else(|| panic!("no replacement: {}", server.stderr_text()));
-    let pid: u32 = replacement
-        .split("(pid ")
-        .nth(1)
-        .and_then(|rest| rest.split(',').next())
-        .and_then(|pid| pid.parse().ok())
-        .unwrap();
+    // The replacement takes slot 0 again: the newest start in slot 0.
+    let newest_in_slot_0 = || -> Option<u32> {
+        let line = server
+            .logs()
+            .into_iter()
+            .rfind(|l| l.contains("worker 0 started (pid "))?;
+        line.split("(pid ").nth(1)?.split(',').next()?.parse().ok()
+    };
     assert!(
-        server.wait_for_log(&format!("worker 0 (pid {pid}) ready"), DEADLINE),
+        wait_until(DEADLINE, || newest_in_slot_0()
+            .is_some_and(|new| new != pid)),
+        "no replacement: {}",
+        server.stderr_text()
+    );
+    let new = newest_in_slot_0().unwrap();
+    assert!(
+        server.wait_for_log(&format!("worker 0 (pid {new}) ready"), DEADLINE),
         "{}",
         server.stderr_text()
     );
+    new
+}
+
+/// A worker whose loop stops turning without dying (here: stopped with
+/// SIGSTOP) is noticed by its heartbeat, killed, and replaced by a worker
+/// that serves; and a worker whose loop turns is never taken for stalled.
+#[test]
+fn a_worker_whose_loop_stopped_turning_is_replaced() {
+    let mut server = start_two(&["--worker-heartbeat-timeout", "2s"]);
+    let first = first_pid(&server, 0);
+    let replacement = stop_worker_0_until_replaced(&server, first);
+
     // It serves: load until it has accepted connections (which worker
     // wakes is the kernel's choice; a handful of rounds at most).
     let target = format!("http://{}/", server.addr);
-    let label = format!("{{worker=\"0\",pid=\"{pid}\"}}");
+    let label = format!("{{worker=\"0\",pid=\"{replacement}\"}}");
     let served = wait_until(Duration::from_secs(60), || {
         let out = Load::start(&[
             "--close",
@@ -636,6 +648,16 @@ fn a_worker_whose_loop_stopped_turning_is_replaced() {
         "the replacement served nothing: {}",
         metrics(&server)
     );
+
+    // Stop the replacement too. Its stall is noticed a whole heartbeat
+    // timeout after it became ready, so by then worker 1 has been watched
+    // for longer than two: had its heartbeat stood still (an idle loop
+    // turns once a second, and every turn bumps it), it would have been
+    // taken for stalled first.
+    stop_worker_0_until_replaced(&server, replacement);
+    let text = server.stderr_text();
+    let stalled = text.lines().filter(|l| l.contains(" stalled: ")).count();
+    assert_eq!(stalled, 2, "only the two stopped workers stalled: {text}");
 
     server.sigterm();
     let status = server.wait_exit(DEADLINE);
