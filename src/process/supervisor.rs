@@ -1031,6 +1031,68 @@ mod tests {
         assert_eq!(backoff.after_failure(), MIN_BACKOFF * 2);
     }
 
+    /// A supervisor of one ready "worker" (a `sleep`, which publishes
+    /// nothing: its heartbeat stands still), not started by `run`.
+    fn supervising_a_silent_worker(heartbeat_timeout: Duration) -> io::Result<Supervisor> {
+        let config = SupervisorConfig {
+            workers: 1,
+            shutdown_timeout: Duration::from_secs(1),
+            ready_timeout: DEFAULT_READY_TIMEOUT,
+            heartbeat_timeout,
+            protocol: "test",
+            command: WorkerCommand::this_process()?,
+        };
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let mut supervisor = Supervisor::new(config, listener)?;
+        let child = Command::new("sleep")
+            .arg("60")
+            .stdin(Stdio::null())
+            .spawn()?;
+        let (ours, _theirs) = UnixDatagram::pair()?;
+        let now = Instant::now();
+        supervisor.workers[0] = Some(Worker {
+            child,
+            generation: 0,
+            channel: mio::net::UnixDatagram::from_std(ours),
+            ready: true,
+            draining: false,
+            abandoned: false,
+            stalled: false,
+            started: now,
+            ready_by: now,
+            heartbeat: None,
+        });
+        Ok(supervisor)
+    }
+
+    fn stalled(supervisor: &Supervisor) -> bool {
+        supervisor.workers[0].as_ref().is_some_and(|w| w.stalled)
+    }
+
+    #[test]
+    fn a_still_heartbeat_is_judged_only_on_ticks_that_came_on_time() -> io::Result<()> {
+        let mut supervisor = supervising_a_silent_worker(Duration::from_secs(2))?;
+        let t0 = Instant::now();
+        let at = |secs| t0 + Duration::from_secs(secs);
+        supervisor.tick(at(0));
+        supervisor.tick(at(1));
+        assert!(!stalled(&supervisor), "still for 1 s of 2");
+        // The supervisor itself did not run for ten seconds: the worker's
+        // silence is forgiven, and watched afresh.
+        supervisor.tick(at(11));
+        assert!(!stalled(&supervisor), "a late tick judged the worker");
+        supervisor.tick(at(12));
+        supervisor.tick(at(13));
+        assert!(
+            !stalled(&supervisor),
+            "still for 1 s of 2 since watched afresh"
+        );
+        supervisor.tick(at(14));
+        assert!(stalled(&supervisor), "still for 2 s of 2");
+        supervisor.kill_all();
+        Ok(())
+    }
+
     #[test]
     fn the_worker_command_names_the_program_by_a_path() -> io::Result<()> {
         let command = WorkerCommand::this_process()?;
