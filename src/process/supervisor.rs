@@ -1031,9 +1031,19 @@ mod tests {
         assert_eq!(backoff.after_failure(), MIN_BACKOFF * 2);
     }
 
+    /// A supervisor whose workers are killed when it is dropped, even by a
+    /// failing test.
+    struct Supervised(Supervisor);
+
+    impl Drop for Supervised {
+        fn drop(&mut self) {
+            self.0.kill_all();
+        }
+    }
+
     /// A supervisor of one ready "worker" (a `sleep`, which publishes
     /// nothing: its heartbeat stands still), not started by `run`.
-    fn supervising_a_silent_worker(heartbeat_timeout: Duration) -> io::Result<Supervisor> {
+    fn supervising_a_silent_worker(heartbeat_timeout: Duration) -> io::Result<Supervised> {
         let config = SupervisorConfig {
             workers: 1,
             shutdown_timeout: Duration::from_secs(1),
@@ -1062,7 +1072,7 @@ mod tests {
             ready_by: now,
             heartbeat: None,
         });
-        Ok(supervisor)
+        Ok(Supervised(supervisor))
     }
 
     fn stalled(supervisor: &Supervisor) -> bool {
@@ -1071,25 +1081,25 @@ mod tests {
 
     #[test]
     fn a_still_heartbeat_is_judged_only_on_ticks_that_came_on_time() -> io::Result<()> {
-        let mut supervisor = supervising_a_silent_worker(Duration::from_secs(2))?;
+        let mut supervised = supervising_a_silent_worker(Duration::from_secs(2))?;
+        let supervisor = &mut supervised.0;
         let t0 = Instant::now();
         let at = |secs| t0 + Duration::from_secs(secs);
         supervisor.tick(at(0));
         supervisor.tick(at(1));
-        assert!(!stalled(&supervisor), "still for 1 s of 2");
+        assert!(!stalled(supervisor), "still for 1 s of 2");
         // The supervisor itself did not run for ten seconds: the worker's
         // silence is forgiven, and watched afresh.
         supervisor.tick(at(11));
-        assert!(!stalled(&supervisor), "a late tick judged the worker");
+        assert!(!stalled(supervisor), "a late tick judged the worker");
         supervisor.tick(at(12));
         supervisor.tick(at(13));
         assert!(
-            !stalled(&supervisor),
+            !stalled(supervisor),
             "still for 1 s of 2 since watched afresh"
         );
         supervisor.tick(at(14));
-        assert!(stalled(&supervisor), "still for 2 s of 2");
-        supervisor.kill_all();
+        assert!(stalled(supervisor), "still for 2 s of 2");
         Ok(())
     }
 
