@@ -15,7 +15,7 @@ use reactord::config::{
 };
 use reactord::process::service::Notifier;
 use reactord::process::supervisor::{
-    Signal, Supervisor, SupervisorConfig, WorkerCommand, WorkerParts,
+    MIN_HEARTBEAT_TIMEOUT, Signal, Supervisor, SupervisorConfig, WorkerCommand, WorkerParts,
 };
 use reactord::protocol::http::{
     FileCacheLimits, Http, HttpConfig, MAX_ECHO_DELAY_CEILING, MAX_ECHO_SIZE_CEILING,
@@ -23,6 +23,7 @@ use reactord::protocol::http::{
 use reactord::protocol::{echo::Echo, greeting::Greeting};
 use reactord::{AcceptWakeup, Protocol, Server};
 use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM};
+use std::ffi::c_int;
 use std::net::SocketAddr;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
@@ -154,6 +155,24 @@ struct Args {
     /// (`auto`: one per core); 1 is a single process, no supervisor
     #[arg(long, default_value = "1", value_parser = parse_workers, value_name = "N|auto")]
     workers: usize,
+    /// With --workers: a new worker not ready within DUR is killed (a
+    /// restart's whole new generation, the old one serving on); at most 1h
+    #[arg(
+        long,
+        default_value = "60s",
+        value_parser = parse_worker_ready_timeout,
+        value_name = "DUR"
+    )]
+    worker_ready_timeout: Duration,
+    /// With --workers: a worker whose loop has not turned for DUR is
+    /// killed and replaced; 2s to 1h
+    #[arg(
+        long,
+        default_value = "30s",
+        value_parser = parse_worker_heartbeat_timeout,
+        value_name = "DUR"
+    )]
+    worker_heartbeat_timeout: Duration,
 }
 
 /// The protocols `--protocol` can name. Adding one to the binary is this
@@ -174,30 +193,53 @@ enum ProtocolName {
 enum Launch {
     /// One process, today's server (`--workers 1`).
     Single(Inherited),
-    /// `--workers N`: the supervisor of N workers, and how to start one.
-    Supervisor(Inherited, usize, WorkerCommand),
+    /// `--workers N`: the supervisor of N workers.
+    Supervisor(Inherited, Workers),
     /// A worker started by a supervisor (`REACTORD_WORKER` set).
     Worker(WorkerParts),
 }
 
 impl Launch {
-    /// Read (and remove) what the environment hands this process. Called
-    /// first thing in `main`, while the process has one thread.
-    fn from_env(args: &Args) -> Result<Launch, String> {
-        if let Some(worker) = WorkerParts::from_env()? {
+    /// Read (and remove) what the environment hands this process.
+    ///
+    /// # Safety
+    ///
+    /// As for `WorkerParts::from_env` and `Inherited::from_env`: one
+    /// thread, and the inherited descriptors (3, and 4 and 5 for a worker)
+    /// owned by nothing else. `main` calls it first thing.
+    unsafe fn from_env(args: &Args) -> Result<Launch, String> {
+        // SAFETY: passed on from our caller.
+        if let Some(worker) = unsafe { WorkerParts::from_env() }? {
             return Ok(Launch::Worker(worker));
         }
-        let inherited = Inherited::from_env(args.listen)?;
+        // SAFETY: passed on from our caller.
+        let inherited = unsafe { Inherited::from_env(args.listen) }?;
         Ok(if args.workers > 1 {
             // The path as it is now, before an upgrade can replace the
             // file (see `reactord::process::supervisor`).
             let command = WorkerCommand::this_process()
                 .map_err(|err| format!("cannot find this program's path: {err}"))?;
-            Launch::Supervisor(inherited, args.workers, command)
+            let workers = Workers {
+                count: args.workers,
+                command,
+                ready_timeout: args.worker_ready_timeout,
+                heartbeat_timeout: args.worker_heartbeat_timeout,
+            };
+            Launch::Supervisor(inherited, workers)
         } else {
             Launch::Single(inherited)
         })
     }
+}
+
+/// The supervisor's settings besides the reactor's: how many workers, how
+/// to start one, and how long one may take to be ready or go without a
+/// heartbeat.
+struct Workers {
+    count: usize,
+    command: WorkerCommand,
+    ready_timeout: Duration,
+    heartbeat_timeout: Duration,
 }
 
 /// What the process was handed at start, besides its flags: a listening
@@ -211,10 +253,15 @@ struct Inherited {
 }
 
 impl Inherited {
-    /// Read (and remove) the service manager's variables. Called first
-    /// thing in `main`, while the process has one thread.
-    fn from_env(listen: SocketAddr) -> Result<Inherited, String> {
-        let listener = reactord::process::service::inherited_listener()
+    /// Read (and remove) the service manager's variables.
+    ///
+    /// # Safety
+    ///
+    /// As for `inherited_listener` and `Notifier::from_env`: one thread,
+    /// and descriptor 3 owned by nothing else.
+    unsafe fn from_env(listen: SocketAddr) -> Result<Inherited, String> {
+        // SAFETY: passed on from our caller.
+        let listener = unsafe { reactord::process::service::inherited_listener() }
             .map_err(|err| format!("cannot use the socket from the service manager: {err}"))?
             .map(|listener| {
                 let note = format!(
@@ -223,8 +270,9 @@ impl Inherited {
                 );
                 (listener, note)
             });
-        let notifier =
-            Notifier::from_env().map_err(|err| format!("cannot use NOTIFY_SOCKET: {err}"))?;
+        // SAFETY: passed on from our caller.
+        let notifier = unsafe { Notifier::from_env() }
+            .map_err(|err| format!("cannot use NOTIFY_SOCKET: {err}"))?;
         Ok(Inherited { listener, notifier })
     }
 }
@@ -286,7 +334,10 @@ impl Args {
 }
 
 /// Log records to stderr, one line each: `TIMESTAMP LEVEL [TARGET] MESSAGE`
-/// (the access log writes the same shape, `http/access_log.rs`).
+/// (the access log writes the same shape, `http/access_log.rs`). A worker
+/// of `--workers` puts `worker SLOT (pid PID): ` before the message, so
+/// every line on the stderr the workers share says whose it is (the
+/// supervisor's own lines have no prefix).
 ///
 /// env_logger formats a record into a buffer and writes it with one
 /// `write(2)`, so the lines of several workers sharing the supervisor's
@@ -294,17 +345,21 @@ impl Args {
 /// closed stderr (a terminal gone, journald restarted) costs log lines,
 /// not the server. (simple_logger wrote the text and the newline in two
 /// writes, and panicked on a closed stderr.)
-fn init_logger(level: LevelFilter) {
+fn init_logger(level: LevelFilter, worker: Option<usize>) {
     use std::io::Write as _;
+    let prefix = match worker {
+        Some(slot) => format!("worker {slot} (pid {}): ", std::process::id()),
+        None => String::new(),
+    };
     // A logger that fails to install (one is already set) is not worth dying for.
     let _ = env_logger::Builder::new()
         .filter_level(level)
         .write_style(env_logger::WriteStyle::Never)
         .target(env_logger::Target::Stderr)
-        .format(|buf, record| {
+        .format(move |buf, record| {
             writeln!(
                 buf,
-                "{} {:<5} [{}] {}",
+                "{} {:<5} [{}] {prefix}{}",
                 buf.timestamp_millis(),
                 record.level(),
                 record.target(),
@@ -323,16 +378,21 @@ fn main() -> ExitCode {
             .error(clap::error::ErrorKind::ValueValidation, message)
             .exit();
     }
-    // Before anything else: the environment is read while the process
-    // has one thread.
-    let launch = match Launch::from_env(&args) {
+    // SAFETY: before anything else. The process has one thread (parsing
+    // the command line starts none), and the descriptors it inherited are
+    // owned by nothing yet (nothing has opened or taken any).
+    let launch = match unsafe { Launch::from_env(&args) } {
         Ok(launch) => launch,
         Err(message) => {
             eprintln!("error: {message}");
             return ExitCode::FAILURE;
         }
     };
-    init_logger(args.log_level);
+    let worker = match &launch {
+        Launch::Worker(parts) => Some(parts.slot),
+        _ => None,
+    };
+    init_logger(args.log_level, worker);
     let config = args.server_config();
     match reactord::process::rlimit::raise_nofile_limit() {
         Ok(limit) => {
@@ -373,13 +433,13 @@ fn serve<P: Protocol>(config: Config, protocol: P, launch: Launch) -> Result<(),
     match launch {
         Launch::Single(inherited) => serve_single(config, protocol, inherited),
         Launch::Worker(parts) => serve_worker(config, protocol, parts),
-        Launch::Supervisor(inherited, workers, command) => {
+        Launch::Supervisor(inherited, workers) => {
             // The protocol was built to check its settings (a bad --root
             // fails here, once, not in every worker); the workers build
             // their own.
             let name = protocol.name();
             drop(protocol);
-            supervise(config, name, workers, command, inherited)
+            supervise(config, name, workers, inherited)
         }
     }
 }
@@ -388,8 +448,7 @@ fn serve<P: Protocol>(config: Config, protocol: P, launch: Launch) -> Result<(),
 fn supervise(
     config: Config,
     protocol: &'static str,
-    workers: usize,
-    command: WorkerCommand,
+    workers: Workers,
     inherited: Inherited,
 ) -> Result<(), String> {
     let (listener, note) = match inherited.listener {
@@ -400,10 +459,12 @@ fn supervise(
         ),
     };
     let settings = SupervisorConfig {
-        workers,
+        workers: workers.count,
         shutdown_timeout: config.shutdown_timeout,
+        ready_timeout: workers.ready_timeout,
+        heartbeat_timeout: workers.heartbeat_timeout,
         protocol,
-        command,
+        command: workers.command,
     };
     let mut supervisor = Supervisor::new(settings, listener)
         .map_err(|err| format!("cannot set up the supervisor: {err}"))?;
@@ -413,19 +474,9 @@ fn supervise(
     if let Some(notifier) = inherited.notifier {
         supervisor.notify_with(notifier);
     }
-    let signals = [
-        (SIGINT, Signal::Stop("SIGINT")),
-        (SIGTERM, Signal::Stop("SIGTERM")),
-        (SIGHUP, Signal::Reload),
-        (SIGCHLD, Signal::Child),
-    ];
-    for (number, signal) in signals {
-        let stream =
-            signal_stream(number).map_err(|err| format!("cannot handle signals: {err}"))?;
-        supervisor
-            .on_signal(stream, signal)
-            .map_err(|err| format!("cannot handle signals: {err}"))?;
-    }
+    watch_signals(&SUPERVISOR_SIGNALS, |stream, signal| {
+        supervisor.on_signal(stream, signal)
+    })?;
     supervisor.run()
 }
 
@@ -446,13 +497,11 @@ fn serve_worker<P: Protocol>(
     server
         .serve_as_worker(parts.counters, wakeup)
         .map_err(|err| format!("cannot share the listening socket: {err}"))?;
-    server.note_after_listening(format!(
-        "worker {} (pid {}) serving its supervisor's socket",
-        parts.slot,
-        std::process::id()
-    ));
+    server.note_after_listening("serving its supervisor's socket");
     server.notify_with(parts.notifier);
-    pass_signals_to(&mut server).map_err(|err| format!("cannot handle SIGINT/SIGTERM: {err}"))?;
+    watch_signals(&SERVER_SIGNALS, |stream, name| {
+        server.shutdown_when_readable(stream, name)
+    })?;
     server
         .run()
         .map_err(|err| format!("event loop failed: {err}"))
@@ -480,10 +529,47 @@ fn serve_single<P: Protocol>(
     }
     // Before `run` logs `listening on`: whoever reads that line may signal
     // at once, and a SIGTERM without a handler would kill the process.
-    pass_signals_to(&mut server).map_err(|err| format!("cannot handle SIGINT/SIGTERM: {err}"))?;
+    watch_signals(&SERVER_SIGNALS, |stream, name| {
+        server.shutdown_when_readable(stream, name)
+    })?;
     server
         .run()
         .map_err(|err| format!("event loop failed: {err}"))
+}
+
+/// --worker-ready-timeout: a second (the supervisor looks once a second) to
+/// an hour.
+fn parse_worker_ready_timeout(text: &str) -> Result<Duration, String> {
+    parse_duration_between(text, Duration::from_secs(1), WORKER_TIMEOUT_CEILING)
+}
+
+/// --worker-heartbeat-timeout: from [`MIN_HEARTBEAT_TIMEOUT`] (a worker's
+/// loop turns once a second, and the supervisor looks once a second) to an
+/// hour.
+fn parse_worker_heartbeat_timeout(text: &str) -> Result<Duration, String> {
+    parse_duration_between(text, MIN_HEARTBEAT_TIMEOUT, WORKER_TIMEOUT_CEILING)
+}
+
+/// The largest `--worker-*-timeout`.
+const WORKER_TIMEOUT_CEILING: Duration = Duration::from_secs(60 * 60);
+
+/// A duration from `min` to `max` (the message says them as clap shows
+/// other bounds: `2s`, `1h`).
+fn parse_duration_between(text: &str, min: Duration, max: Duration) -> Result<Duration, String> {
+    let value = reactord::config::parse_duration(text)?;
+    if value < min {
+        return Err(format!(
+            "{} is less than the smallest accepted, {min:?}",
+            text.trim()
+        ));
+    }
+    if value > max {
+        return Err(format!(
+            "{} is more than the largest accepted, 1h",
+            text.trim()
+        ));
+    }
+    Ok(value)
 }
 
 /// --max-echo-delay: a duration up to [`MAX_ECHO_DELAY_CEILING`].
@@ -498,24 +584,51 @@ fn parse_max_echo_delay(text: &str) -> Result<Duration, String> {
     Ok(value)
 }
 
-/// SIGINT and SIGTERM become shutdown requests: the first drains, a second
-/// exits at once.
+/// The signals a server (a single process, or a worker) handles: shutdown
+/// requests, logged under their name. The first drains, a second exits at
+/// once.
+const SERVER_SIGNALS: [(c_int, &str); 2] = [(SIGINT, "SIGINT"), (SIGTERM, "SIGTERM")];
+
+/// The signals the supervisor of `--workers` handles, and what each means
+/// to it.
+const SUPERVISOR_SIGNALS: [(c_int, Signal); 4] = [
+    (SIGINT, Signal::Stop("SIGINT")),
+    (SIGTERM, Signal::Stop("SIGTERM")),
+    (SIGHUP, Signal::Reload),
+    (SIGCHLD, Signal::Child),
+];
+
+/// Deliver each of `signals` to a loop, with its meaning: `watch` hands the
+/// loop a stream that receives one byte per delivery
+/// (`Server::shutdown_when_readable`, `Supervisor::on_signal`).
 ///
 /// The library installs no signal handlers, so this is the binary's job,
-/// done without a thread: each signal gets a socket pair, signal-hook's
-/// handler writes a byte to one end (a write(2), all a signal handler may
-/// safely do), and the server watches the other end like any socket
-/// (`Server::shutdown_when_readable`). The loop stays the process's only
-/// thread, and never runs code inside a signal handler.
-fn pass_signals_to<P: Protocol>(server: &mut Server<P>) -> std::io::Result<()> {
-    for (signal, name) in [(SIGINT, "SIGINT"), (SIGTERM, "SIGTERM")] {
-        server.shutdown_when_readable(signal_stream(signal)?, name)?;
+/// and done without a thread: each signal gets a socket pair,
+/// signal-hook's handler writes a byte to one end (a write(2), all a
+/// signal handler may safely do), and the loop watches the other end like
+/// any socket. The loop stays the process's only thread, and never runs
+/// code inside a signal handler.
+///
+/// Call it before the loop logs `listening on`: whoever reads that line
+/// may signal at once, and a SIGTERM without a handler would kill the
+/// process.
+fn watch_signals<T: Copy>(
+    signals: &[(c_int, T)],
+    mut watch: impl FnMut(mio::net::UnixStream, T) -> std::io::Result<()>,
+) -> Result<(), String> {
+    for &(number, meaning) in signals {
+        signal_stream(number)
+            .and_then(|stream| watch(stream, meaning))
+            .map_err(|err| {
+                let name = signal_hook::low_level::signal_name(number).unwrap_or("a signal");
+                format!("cannot handle {name}: {err}")
+            })?;
     }
     Ok(())
 }
 
 /// A stream that receives one byte per delivery of `signal`.
-fn signal_stream(signal: i32) -> std::io::Result<mio::net::UnixStream> {
+fn signal_stream(signal: c_int) -> std::io::Result<mio::net::UnixStream> {
     let (receiver, sender) = UnixStream::pair()?;
     receiver.set_nonblocking(true)?;
     // A full pipe must not block the handler: the byte is dropped, and
@@ -523,4 +636,17 @@ fn signal_stream(signal: i32) -> std::io::Result<mio::net::UnixStream> {
     sender.set_nonblocking(true)?;
     signal_hook::low_level::pipe::register(signal, sender)?;
     Ok(mio::net::UnixStream::from_std(receiver))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reactord::process::supervisor::{DEFAULT_HEARTBEAT_TIMEOUT, DEFAULT_READY_TIMEOUT};
+
+    #[test]
+    fn the_worker_timeouts_default_to_the_supervisors_constants() {
+        let args = Args::parse_from(["reactord"]);
+        assert_eq!(args.worker_ready_timeout, DEFAULT_READY_TIMEOUT);
+        assert_eq!(args.worker_heartbeat_timeout, DEFAULT_HEARTBEAT_TIMEOUT);
+    }
 }

@@ -30,6 +30,8 @@ const TOO_LARGE: &[(&str, &str, &str)] = &[
     ("--file-cache-entries", "1048577", "1048576"),
     ("--file-cache-small-bytes", "16777217", "16777216"),
     ("--file-cache-total-bytes", "1099511627777", "1099511627776"),
+    ("--worker-ready-timeout", "3601s", "1h"),
+    ("--worker-heartbeat-timeout", "3601s", "1h"),
     // Not in the at-the-bound test below: 256 workers are 256 processes.
     ("--workers", "257", "256"),
 ];
@@ -81,6 +83,10 @@ fn every_flag_at_its_bound_is_accepted_and_the_server_serves() {
         "16777216",
         "--file-cache-total-bytes",
         "1099511627776",
+        "--worker-ready-timeout",
+        "1h",
+        "--worker-heartbeat-timeout",
+        "1h",
     ])
     .unwrap_or_else(|(code, stderr)| panic!("refused (exit {code:?}):\n{stderr}"));
     server.two_requests_on_one_connection_then_sigterm_exits_0();

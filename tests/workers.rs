@@ -310,6 +310,26 @@ fn workers_is_bounded_and_takes_auto() {
 }
 
 #[test]
+fn the_worker_timeouts_have_lower_bounds() {
+    for (flag, value, says) in [
+        (
+            "--worker-ready-timeout",
+            "0",
+            "less than the smallest accepted",
+        ),
+        (
+            "--worker-heartbeat-timeout",
+            "1s",
+            "less than the smallest accepted, 2s",
+        ),
+    ] {
+        let (status, out) = run_to_exit(&["--listen", "127.0.0.1:0", flag, value]);
+        assert_eq!(status.code(), Some(2), "{flag} {value}: {out}");
+        assert!(out.contains(flag) && out.contains(says), "{out}");
+    }
+}
+
+#[test]
 fn a_worker_that_cannot_start_stops_the_supervisor_with_exit_1() {
     // The supervisor checks the protocol's settings once, before any
     // worker: a bad --root is the usual start-up error.
@@ -470,4 +490,284 @@ fn a_draining_worker_stops_watching_the_socket_and_new_clients_are_served() {
         let (head, _) = read_head(&mut client);
         assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     }
+}
+
+/// The pid of worker `slot` of the first start, from the supervisor's
+/// `worker SLOT started (pid PID, generation 0)` line.
+fn first_pid(server: &Server, slot: usize) -> u32 {
+    let start = format!("worker {slot} started (pid ");
+    let line = server
+        .wait_for_line(DEADLINE, |l| l.contains(&start))
+        .unwrap_or_else(|| panic!("no {start:?} line: {}", server.stderr_text()));
+    line.split(&start)
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// Every line a worker logs says which worker it is: slot and pid, the
+/// same two the supervisor names it by.
+#[test]
+fn a_workers_log_lines_say_which_worker_and_pid() {
+    let mut server = start_two(&[]);
+    let pids = [first_pid(&server, 0), first_pid(&server, 1)];
+    for (slot, pid) in pids.iter().enumerate() {
+        let listening = format!(
+            "[reactord::reactor] worker {slot} (pid {pid}): listening on {} (http)",
+            server.addr
+        );
+        assert!(
+            server.wait_for_log(&listening, DEADLINE),
+            "no {listening:?}: {}",
+            server.stderr_text()
+        );
+    }
+    server.sigterm();
+    assert!(server.wait_exit(DEADLINE).is_some_and(|s| s.success()));
+    let text = server.stderr_text();
+    for (slot, pid) in pids.iter().enumerate() {
+        let prefix = format!("] worker {slot} (pid {pid}): ");
+        for said in ["SIGTERM received: shutting down", "shutdown complete"] {
+            assert!(
+                text.contains(&format!("{prefix}{said}")),
+                "no {prefix:?}{said:?}: {text}"
+            );
+        }
+    }
+    // The supervisor's own lines have no prefix.
+    assert!(text.contains("supervisor] listening on"), "{text}");
+}
+
+/// A stopped worker (SIGSTOP), continued and killed when dropped unless
+/// the supervisor has already reaped it.
+struct Stopped<'a> {
+    server: &'a Server,
+    pid: u32,
+}
+
+impl<'a> Stopped<'a> {
+    fn new(server: &'a Server, pid: u32) -> Stopped<'a> {
+        // SAFETY: kill(2) on a worker of our own child, which has not
+        // reaped it (it is serving).
+        assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGSTOP) }, 0);
+        Stopped { server, pid }
+    }
+}
+
+impl Drop for Stopped<'_> {
+    fn drop(&mut self) {
+        let gone = format!("(pid {}) died", self.pid);
+        if !self.server.stderr_text().contains(&gone) {
+            // SAFETY: not reaped yet (the supervisor logs a reaped
+            // worker), so the pid is still the worker's.
+            unsafe {
+                libc::kill(self.pid as i32, libc::SIGCONT);
+                libc::kill(self.pid as i32, libc::SIGKILL);
+            }
+        }
+    }
+}
+
+/// Stop worker 0 (`pid`) with SIGSTOP, wait until the supervisor has
+/// noticed its heartbeat stand still, killed it and started a replacement
+/// that is ready; returns the replacement's pid.
+fn stop_worker_0_until_replaced(server: &Server, pid: u32) -> u32 {
+    let stopped = Stopped::new(server, pid);
+    let stalled = format!("worker 0 (pid {pid}) stalled: its loop has not turned for");
+    assert!(
+        server.wait_for_log(&stalled, DEADLINE),
+        "{}",
+        server.stderr_text()
+    );
+    assert!(
+        server.wait_for_log(&format!("(pid {pid}) died"), DEADLINE),
+        "{}",
+        server.stderr_text()
+    );
+    drop(stopped);
+    // The replacement takes slot 0 again: the newest start in slot 0.
+    let newest_in_slot_0 = || -> Option<u32> {
+        let line = server
+            .logs()
+            .into_iter()
+            .rfind(|l| l.contains("worker 0 started (pid "))?;
+        line.split("(pid ").nth(1)?.split(',').next()?.parse().ok()
+    };
+    assert!(
+        wait_until(DEADLINE, || newest_in_slot_0()
+            .is_some_and(|new| new != pid)),
+        "no replacement: {}",
+        server.stderr_text()
+    );
+    let new = newest_in_slot_0().unwrap();
+    assert!(
+        server.wait_for_log(&format!("worker 0 (pid {new}) ready"), DEADLINE),
+        "{}",
+        server.stderr_text()
+    );
+    new
+}
+
+/// A worker whose loop stops turning without dying (here: stopped with
+/// SIGSTOP) is noticed by its heartbeat, killed, and replaced by a worker
+/// that serves; and a worker whose loop turns is never taken for stalled.
+#[test]
+fn a_worker_whose_loop_stopped_turning_is_replaced() {
+    let mut server = start_two(&["--worker-heartbeat-timeout", "2s"]);
+    let first = first_pid(&server, 0);
+    let replacement = stop_worker_0_until_replaced(&server, first);
+
+    // It serves: load until it has accepted connections (which worker
+    // wakes is the kernel's choice; a handful of rounds at most).
+    let target = format!("http://{}/", server.addr);
+    let label = format!("{{worker=\"0\",pid=\"{replacement}\"}}");
+    let served = wait_until(Duration::from_secs(60), || {
+        let out = Load::start(&[
+            "--close",
+            "--connections",
+            "16",
+            "--requests",
+            "500",
+            &target,
+        ])
+        .report();
+        assert_eq!(json_field(&out, "total"), 0, "{out}");
+        metric_lines(
+            &metrics(&server),
+            "reactord_worker_connections_accepted_total",
+        )
+        .iter()
+        .any(|(labels, accepted)| *labels == label && *accepted > 0)
+    });
+    assert!(
+        served,
+        "the replacement served nothing: {}",
+        metrics(&server)
+    );
+
+    // Stop the replacement too. Its stall is noticed a whole heartbeat
+    // timeout after it became ready, so by then worker 1 has been watched
+    // for longer than two: had its heartbeat stood still (an idle loop
+    // turns once a second, and every turn bumps it), it would have been
+    // taken for stalled first.
+    stop_worker_0_until_replaced(&server, replacement);
+    let text = server.stderr_text();
+    let stalled = text.lines().filter(|l| l.contains(" stalled: ")).count();
+    assert_eq!(stalled, 2, "only the two stopped workers stalled: {text}");
+
+    server.sigterm();
+    let status = server.wait_exit(DEADLINE);
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "{status:?}: {}",
+        server.stderr_text()
+    );
+}
+
+/// A directory of our own, removed when dropped.
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("reactord-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Put `program` at `path` the way an upgrade does: write a new file
+/// beside it, then rename it over (a running binary's file can't be
+/// written, but it can be replaced).
+fn install(path: &std::path::Path, program: impl FnOnce(&std::path::Path)) {
+    use std::os::unix::fs::PermissionsExt;
+    let next = path.with_extension("next");
+    program(&next);
+    std::fs::set_permissions(&next, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::rename(&next, path).unwrap();
+}
+
+/// A restart whose new workers never say READY=1 (the binary on disk was
+/// replaced by one that hangs) is given up after the readiness timeout:
+/// the new workers are killed, the old ones go on serving, and a later
+/// SIGHUP, with a good binary back, restarts as usual.
+#[test]
+fn a_restart_whose_workers_never_get_ready_is_given_up_and_the_old_ones_serve() {
+    let dir = TempDir::new("ready-timeout");
+    // The supervisor starts workers from the path it was started by.
+    let program = dir.0.join("reactord");
+    install(&program, |next| {
+        std::fs::copy(util::binary(), next).unwrap();
+    });
+    let mut command = Command::new(&program);
+    command.args([
+        "--listen",
+        "127.0.0.1:0",
+        "--workers",
+        "2",
+        "--worker-ready-timeout",
+        "10s",
+    ]);
+    let mut server = Server::spawn(command);
+    assert!(
+        server.wait_for_log("all 2 workers ready", DEADLINE),
+        "{}",
+        server.stderr_text()
+    );
+
+    install(&program, |next| {
+        std::fs::write(next, "#!/bin/sh\nexec sleep 600\n").unwrap();
+    });
+    server.signal(libc::SIGHUP);
+    assert!(
+        server.wait_for_log("restart given up: worker", DEADLINE),
+        "{}",
+        server.stderr_text()
+    );
+    assert!(
+        server.wait_for_lines(2, DEADLINE, |l| l
+            .contains("of the given-up restart exited")),
+        "{}",
+        server.stderr_text()
+    );
+    let response = http_get(server.addr, "/");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(
+        !server.stderr_text().contains("exited after draining"),
+        "an old worker was drained: {}",
+        server.stderr_text()
+    );
+
+    install(&program, |next| {
+        std::fs::copy(util::binary(), next).unwrap();
+    });
+    server.signal(libc::SIGHUP);
+    assert!(
+        server.wait_for_log(
+            "restart: 2 new workers ready, draining 2 old ones",
+            DEADLINE
+        ),
+        "{}",
+        server.stderr_text()
+    );
+    let response = http_get(server.addr, "/");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+
+    server.sigterm();
+    let status = server.wait_exit(DEADLINE);
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "{status:?}: {}",
+        server.stderr_text()
+    );
 }

@@ -6,34 +6,28 @@
 //! itself needs privileges (or a systemd `LimitNOFILE=`); see
 //! docs/operations.md.
 
+use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
 use std::io;
 
 /// Raise the soft limit on open descriptors to the hard limit and return the
-/// new soft limit.
+/// new soft limit (`u64::MAX` for no limit).
 pub fn raise_nofile_limit() -> io::Result<u64> {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
+    let mut limit = getrlimit(Resource::Nofile);
+    // None is RLIM_INFINITY, above every number.
+    let below_hard = match (limit.current, limit.maximum) {
+        (Some(soft), Some(hard)) => soft < hard,
+        (Some(_), None) => true,
+        (None, _) => false,
     };
-    // SAFETY: getrlimit writes into the struct we pass and reads nothing else.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    if limit.rlim_cur < limit.rlim_max {
-        let raised = libc::rlimit {
-            rlim_cur: limit.rlim_max,
-            rlim_max: limit.rlim_max,
+    if below_hard {
+        let raised = Rlimit {
+            current: limit.maximum,
+            maximum: limit.maximum,
         };
-        // SAFETY: setrlimit only reads the struct we pass.
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
+        setrlimit(Resource::Nofile, raised)?;
         limit = raised;
     }
-    // rlim_t is u64 on Linux and macOS but i64 on FreeBSD and 32 bits on
-    // some 32-bit platforms: convert, so this builds on every unix.
-    #[allow(clippy::useless_conversion)]
-    Ok(u64::try_from(limit.rlim_cur).unwrap_or(u64::MAX))
+    Ok(limit.current.unwrap_or(u64::MAX))
 }
 
 /// Descriptors the server needs besides its connections: stdio, the

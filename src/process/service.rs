@@ -19,7 +19,7 @@
 //! the service manager's socket or its descriptor 3 are meant for them.
 
 use std::io;
-use std::os::fd::{FromRawFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixDatagram;
 use std::time::Duration;
 
@@ -31,14 +31,19 @@ pub const LISTEN_FDS_START: RawFd = 3;
 /// that way. The variables are removed either way. Only the first socket
 /// is served; more are logged and left alone.
 ///
-/// Call it while the process has one thread (it changes the environment).
-pub fn inherited_listener() -> io::Result<Option<std::net::TcpListener>> {
+/// # Safety
+///
+/// - No other thread may exist: this changes the environment, which
+///   another thread could be reading (`std::env::remove_var`).
+/// - When the variables name this process, descriptor 3 is taken over
+///   (and closed on drop): nothing else in the process may own or use it.
+///   The `reactord` binary calls this first thing in `main`.
+pub unsafe fn inherited_listener() -> io::Result<Option<std::net::TcpListener>> {
     let pid = std::env::var("LISTEN_PID").ok();
     let fds = std::env::var("LISTEN_FDS").ok();
     for name in ["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"] {
-        // SAFETY: called at start-up, before any thread exists (the binary's
-        // main calls it first thing), so nothing reads the environment
-        // concurrently.
+        // SAFETY: the caller promises a single thread, so nothing reads
+        // the environment concurrently.
         unsafe { std::env::remove_var(name) };
     }
     let (Some(pid), Some(fds)) = (pid, fds) else {
@@ -57,27 +62,38 @@ pub fn inherited_listener() -> io::Result<Option<std::net::TcpListener>> {
     if count > 1 {
         log::warn!("the service manager passed {count} sockets; serving only the first (fd 3)");
     }
-    listener_from_fd(LISTEN_FDS_START).map(Some)
+    // SAFETY: the caller promises nothing else owns descriptor 3.
+    let fd = unsafe { take_inherited(LISTEN_FDS_START) }?;
+    listener_from_fd(fd).map(Some)
 }
 
-/// Take ownership of `fd` as a listening TCP socket: check that it is one
-/// (an IPv4 or IPv6 stream socket in the listening state), make it
-/// non-blocking and close-on-exec (children get it only when passed on
-/// purpose), and set TCP_NODELAY on it, which accepted sockets inherit (the
-/// reactor relies on that instead of a setsockopt per connection; a
-/// service manager's socket has it only with `NoDelay=true`).
-pub fn listener_from_fd(fd: RawFd) -> io::Result<std::net::TcpListener> {
-    // SAFETY: fcntl on an integer descriptor has no memory effects; EBADF
-    // is reported if it is not open.
-    if unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) } == -1 {
-        return Err(io::Error::other(format!(
-            "inherited descriptor {fd} is not open: {}",
-            io::Error::last_os_error()
-        )));
-    }
-    // SAFETY: the descriptor is open (checked above) and nothing else in
-    // this process owns it: it was inherited for us.
-    let socket = unsafe { socket2::Socket::from_raw_fd(fd) };
+/// Take an inherited descriptor: check that it is open, make it
+/// close-on-exec (children get it only when passed on purpose), and own it.
+///
+/// # Safety
+///
+/// `fd` must have been inherited for this caller, and nothing else in the
+/// process may own or use it.
+pub(crate) unsafe fn take_inherited(fd: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: the caller promises `fd` is ours alone, and the borrow ends
+    // before it is owned below. One that is not open fails with EBADF.
+    let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    rustix::io::fcntl_setfd(borrowed, rustix::io::FdFlags::CLOEXEC)
+        .map_err(|err| io::Error::other(format!("inherited descriptor {fd} is not open: {err}")))?;
+    // SAFETY: open (checked above) and owned by nothing else (the caller).
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Take `fd` as a listening TCP socket: check that it is one (an IPv4 or
+/// IPv6 stream socket in the listening state), make it non-blocking and
+/// close-on-exec (children get it only when passed on purpose), and set
+/// TCP_NODELAY on it, which accepted sockets inherit (the reactor relies on
+/// that instead of a setsockopt per connection; a service manager's socket
+/// has it only with `NoDelay=true`).
+pub fn listener_from_fd(fd: OwnedFd) -> io::Result<std::net::TcpListener> {
+    let number: RawFd = fd.as_raw_fd();
+    rustix::io::fcntl_setfd(&fd, rustix::io::FdFlags::CLOEXEC)?;
+    let socket = socket2::Socket::from(fd);
     let listening = socket.is_listener().unwrap_or(false);
     let stream = socket.r#type().ok() == Some(socket2::Type::STREAM);
     let ip = matches!(
@@ -86,7 +102,7 @@ pub fn listener_from_fd(fd: RawFd) -> io::Result<std::net::TcpListener> {
     );
     if !(listening && stream && ip) {
         return Err(io::Error::other(format!(
-            "inherited descriptor {fd} is not a listening TCP socket"
+            "inherited descriptor {number} is not a listening TCP socket"
         )));
     }
     socket.set_nonblocking(true)?;
@@ -109,13 +125,19 @@ pub struct Notifier {
 impl Notifier {
     /// A notifier for `NOTIFY_SOCKET` (and `WATCHDOG_USEC`, when
     /// `WATCHDOG_PID` is unset or ours), or None without one. The
-    /// variables are removed. Call it while the process has one thread.
-    pub fn from_env() -> io::Result<Option<Notifier>> {
+    /// variables are removed.
+    ///
+    /// # Safety
+    ///
+    /// No other thread may exist: this changes the environment, which
+    /// another thread could be reading (`std::env::remove_var`). The
+    /// `reactord` binary calls this first thing in `main`.
+    pub unsafe fn from_env() -> io::Result<Option<Notifier>> {
         let path = std::env::var_os("NOTIFY_SOCKET");
         let usec = std::env::var("WATCHDOG_USEC").ok();
         let watchdog_pid = std::env::var("WATCHDOG_PID").ok();
         for name in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"] {
-            // SAFETY: as in `inherited_listener`: start-up, one thread.
+            // SAFETY: the caller promises a single thread.
             unsafe { std::env::remove_var(name) };
         }
         let Some(path) = path else {

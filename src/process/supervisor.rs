@@ -34,8 +34,8 @@
 //! The supervisor is a mio loop too, with no thread: the binary's signal
 //! handlers write a byte to socket pairs this loop watches (SIGINT,
 //! SIGTERM, SIGHUP, SIGCHLD), each worker's channel is one more source, and
-//! the only timers are a replacement's back-off, the status/watchdog tick
-//! and the stop deadline.
+//! the only timers are a replacement's back-off, the tick (status, watchdog,
+//! readiness and heartbeat checks) and the stop deadline.
 //!
 //! - **SIGCHLD**: reap. A worker that exits while it should be serving is
 //!   replaced, at once if it had lived a while, else after a back-off that
@@ -46,6 +46,14 @@
 //!   said `READY=1`, send SIGTERM to the old ones, which drain (finish what
 //!   they hold, hand the queued connections to the new ones) and exit. The
 //!   socket never closes, so nothing is refused.
+//! - **The tick** (once a second): a worker that has not said `READY=1`
+//!   within the readiness timeout is killed; if it belongs to a restart's
+//!   new generation, the whole new generation is killed and the old one
+//!   keeps serving (a broken binary on disk must not block every later
+//!   SIGHUP). A ready worker whose heartbeat (`worker_metrics`, bumped on
+//!   every turn of its loop, which turns at least once a second) has not
+//!   moved for the heartbeat timeout is stuck though alive: it is killed,
+//!   and replaced like a worker that died.
 //! - **SIGINT/SIGTERM**: SIGTERM to every worker, close our copy of the
 //!   socket, wait for them (up to the shutdown timeout and a grace), exit
 //!   0. A second signal kills them at once.
@@ -58,7 +66,7 @@ use mio::{Events, Interest, Poll, Token};
 use std::ffi::OsString;
 use std::io::{self, Read};
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixDatagram;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
@@ -93,8 +101,29 @@ const MIN_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// How long after the workers' own shutdown timeout they are killed.
 const STOP_GRACE: Duration = Duration::from_secs(5);
-/// STATUS= (and WATCHDOG=1) period.
+/// The tick's period: STATUS= (and WATCHDOG=1), and the readiness and
+/// heartbeat checks.
 const STATUS_INTERVAL: Duration = Duration::from_secs(1);
+
+/// `--worker-ready-timeout`'s default: how long a new worker may take to
+/// say `READY=1`. Generous (a worker is ready in milliseconds; systemd
+/// gives a whole service 90 s by default): it exists to end a restart that
+/// will never complete, not to hurry a slow one.
+pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// `--worker-heartbeat-timeout`'s default: how long a ready worker's loop
+/// may go without turning before it is replaced (gunicorn's worker
+/// `--timeout` is 30 s too). A turn never takes that long unless the loop
+/// is stuck.
+pub const DEFAULT_HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The shortest heartbeat timeout accepted: a worker's loop turns at least
+/// once a second, and the supervisor looks once a second.
+pub const MIN_HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A tick later than planned by more than this is not used to judge the
+/// workers (see `Supervisor::tick`).
+const LATE_TICK: Duration = Duration::from_secs(3);
 
 /// Signal stream tokens count down from here; worker channels are their
 /// slot numbers.
@@ -129,36 +158,36 @@ pub struct WorkerParts {
 impl WorkerParts {
     /// When `REACTORD_WORKER` is set, this process is a worker: take the
     /// descriptors its supervisor left on 3, 4 and 5 (and remove the
-    /// variable). None otherwise. Call it while the process has one
-    /// thread (it changes the environment).
-    pub fn from_env() -> Result<Option<WorkerParts>, String> {
+    /// variable). None otherwise.
+    ///
+    /// # Safety
+    ///
+    /// - No other thread may exist: this changes the environment, which
+    ///   another thread could be reading (`std::env::remove_var`).
+    /// - When `REACTORD_WORKER` is set, descriptors 3, 4 and 5 must be the
+    ///   ones a [`Supervisor`] passed, and nothing else in the process may
+    ///   own or use them: they are taken over (and closed on drop). The
+    ///   `reactord` binary calls this first thing in `main`.
+    pub unsafe fn from_env() -> Result<Option<WorkerParts>, String> {
         let Some(slot) = std::env::var_os(WORKER_ENV) else {
             return Ok(None);
         };
-        // SAFETY: start-up, one thread (the binary calls this first).
+        // SAFETY: the caller promises a single thread.
         unsafe { std::env::remove_var(WORKER_ENV) };
         let slot: usize = slot
             .to_str()
             .and_then(|slot| slot.parse().ok())
             .ok_or_else(|| format!("{WORKER_ENV} is not a slot number"))?;
         let broken = |err: io::Error| format!("worker {slot}: {err}");
-        let listener = crate::process::service::listener_from_fd(LISTENER_FD).map_err(broken)?;
-        for fd in [COUNTERS_FD, CHANNEL_FD] {
-            // SAFETY: fcntl on an integer descriptor.
-            if unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) } == -1 {
-                return Err(broken(io::Error::last_os_error()));
-            }
-        }
-        // SAFETY: the supervisor put these descriptors here for us (the
-        // fcntl above proved them open), and nothing else in this process
-        // owns them.
-        let (counters, channel) = unsafe {
-            (
-                OwnedFd::from_raw_fd(COUNTERS_FD),
-                UnixDatagram::from_raw_fd(CHANNEL_FD),
-            )
-        };
-        let counters = WorkerCounters::open(counters, slot).map_err(broken)?;
+        let [listener, counters, channel] = [LISTENER_FD, COUNTERS_FD, CHANNEL_FD].map(|fd| {
+            // SAFETY: the caller promises these are the supervisor's
+            // descriptors, open and owned by nothing else here.
+            unsafe { crate::process::service::take_inherited(fd) }
+        });
+        let listener =
+            crate::process::service::listener_from_fd(listener.map_err(broken)?).map_err(broken)?;
+        let counters = WorkerCounters::open(counters.map_err(broken)?, slot).map_err(broken)?;
+        let channel = UnixDatagram::from(channel.map_err(broken)?);
         let notifier = Notifier::connected(channel).map_err(broken)?;
         Ok(Some(WorkerParts {
             slot,
@@ -203,6 +232,12 @@ pub struct SupervisorConfig {
     pub workers: usize,
     /// The workers' own drain limit (`--shutdown-timeout`).
     pub shutdown_timeout: Duration,
+    /// How long a new worker may take to say `READY=1`
+    /// (`--worker-ready-timeout`, [`DEFAULT_READY_TIMEOUT`]).
+    pub ready_timeout: Duration,
+    /// How long a ready worker's heartbeat may stand still
+    /// (`--worker-heartbeat-timeout`, [`DEFAULT_HEARTBEAT_TIMEOUT`]).
+    pub heartbeat_timeout: Duration,
     /// For the `listening on ADDR (PROTOCOL)` line.
     pub protocol: &'static str,
     /// What to run.
@@ -216,7 +251,17 @@ struct Worker {
     channel: mio::net::UnixDatagram,
     ready: bool,
     draining: bool,
+    /// Killed because the restart it belonged to was given up (never
+    /// ready in time): not replaced when it exits.
+    abandoned: bool,
+    /// Killed for a stalled heartbeat, not yet reaped: not checked again.
+    stalled: bool,
     started: Instant,
+    /// When it must have said `READY=1` (see `check_readiness`).
+    ready_by: Instant,
+    /// The heartbeat last read in its slot, and when it was first seen
+    /// with that value (None until the worker is ready).
+    heartbeat: Option<(u64, Instant)>,
 }
 
 /// The supervisor: see the module docs.
@@ -233,7 +278,12 @@ pub struct Supervisor {
     counters_fd: OwnedFd,
     /// Indexed by slot.
     workers: Vec<Option<Worker>>,
+    /// The generation new workers join: the serving one, or a restart's
+    /// until it is ready or given up.
     generation: u64,
+    /// Generations numbered so far (a given-up restart's number is not
+    /// reused, so its unreaped workers are never mistaken for new ones).
+    generations_started: u64,
     signals: Vec<(mio::net::UnixStream, Signal)>,
     notifier: Option<Notifier>,
     /// Replacements to start, and when.
@@ -244,6 +294,8 @@ pub struct Supervisor {
     /// Whether every worker of the first generation has been ready once.
     started: bool,
     next_status: Instant,
+    /// When the last tick ran (see [`LATE_TICK`]).
+    last_tick: Option<Instant>,
 }
 
 impl Supervisor {
@@ -270,6 +322,7 @@ impl Supervisor {
             counters,
             workers: (0..slots).map(|_| None).collect(),
             generation: 0,
+            generations_started: 0,
             signals: Vec::new(),
             notifier: None,
             replacements: Vec::new(),
@@ -277,6 +330,7 @@ impl Supervisor {
             stop_deadline: None,
             started: false,
             next_status: Instant::now(),
+            last_tick: None,
             config,
         })
     }
@@ -364,7 +418,7 @@ impl Supervisor {
             self.reap()?;
             self.start_due_replacements(now);
             if now >= self.next_status {
-                self.report_status(now);
+                self.tick(now);
             }
             if self.stop_deadline.is_some() {
                 if self.workers.iter().all(Option::is_none) {
@@ -458,7 +512,11 @@ impl Supervisor {
             .flatten()
             .any(|w| w.generation == current && !w.ready)
         {
-            warn!("SIGHUP received while workers are still starting: ignored");
+            warn!(
+                "SIGHUP received while workers are still starting: ignored (they are \
+                 given {:?} to be ready)",
+                self.config.ready_timeout
+            );
             return;
         }
         let free = self.workers.iter().filter(|w| w.is_none()).count();
@@ -466,7 +524,8 @@ impl Supervisor {
             warn!("SIGHUP received while old workers are still draining: ignored");
             return;
         }
-        self.generation += 1;
+        self.generations_started += 1;
+        self.generation = self.generations_started;
         self.replacements.clear();
         info!(
             "SIGHUP received: starting {} new workers from {}",
@@ -509,8 +568,12 @@ impl Supervisor {
             // got SIGINT and then our SIGTERM would take the second signal
             // as "exit now").
             .process_group(0);
-        // SAFETY: between fork and exec only async-signal-safe calls
-        // (dup2, prctl, getppid, fcntl) on integers captured by value.
+        // SAFETY: `child_setup` runs in the child between fork and exec,
+        // where only async-signal-safe calls are sound (another thread of
+        // ours may have held a lock at the fork). It makes three kinds of
+        // system call, dup2, prctl and getppid, each a bare syscall, on
+        // integers captured by value, and allocates nothing: its errors
+        // are raw OS error codes.
         unsafe {
             command.pre_exec(move || child_setup(&fds, supervisor));
         }
@@ -533,7 +596,11 @@ impl Supervisor {
                 channel,
                 ready: false,
                 draining: false,
+                abandoned: false,
+                stalled: false,
                 started: Instant::now(),
+                ready_by: deadline_after(Instant::now(), self.config.ready_timeout),
+                heartbeat: None,
             });
         }
         Ok(())
@@ -630,6 +697,10 @@ impl Supervisor {
                 info!("worker {slot} (pid {pid}) exited after draining ({status})");
                 continue;
             }
+            if worker.abandoned {
+                info!("worker {slot} (pid {pid}) of the given-up restart exited ({status})");
+                continue;
+            }
             if !self.started && !worker.ready {
                 self.kill_all();
                 return Err(format!(
@@ -672,6 +743,142 @@ impl Supervisor {
         }
     }
 
+    /// The once-a-second work: watch the workers, and report to the
+    /// service manager.
+    ///
+    /// A tick much later than planned means this process did not run for
+    /// a while (the machine was overloaded, the VM paused), and the
+    /// workers most likely did not either: their silence then says nothing
+    /// about them, so instead of judging it, every readiness deadline is
+    /// moved on by the gap and every heartbeat is watched afresh.
+    fn tick(&mut self, now: Instant) {
+        let planned = self.last_tick.map(|at| deadline_after(at, STATUS_INTERVAL));
+        let late = planned.map_or(Duration::ZERO, |at| now.saturating_duration_since(at));
+        self.last_tick = Some(now);
+        if late > LATE_TICK {
+            warn!(
+                "the supervisor did not run for {} s: the workers' silence is forgiven",
+                late.as_secs()
+            );
+            for worker in self.workers.iter_mut().flatten() {
+                worker.ready_by = deadline_after(worker.ready_by, late);
+                worker.heartbeat = None;
+            }
+        } else {
+            self.check_readiness(now);
+            self.check_heartbeats(now);
+        }
+        self.report_status(now);
+    }
+
+    /// Kill the workers that have not said `READY=1` within the readiness
+    /// timeout. One of a restart's new generation gives the restart up:
+    /// see [`Supervisor::give_up_restart`]. Any other (the first start's, a
+    /// replacement's) is killed alone, and its exit handled as a death:
+    /// fatal at the first start, else replaced after the back-off.
+    fn check_readiness(&mut self, now: Instant) {
+        if self.stop_deadline.is_some() {
+            return;
+        }
+        let timeout = self.config.ready_timeout;
+        let late = self.workers.iter().enumerate().find_map(|(slot, worker)| {
+            let worker = worker.as_ref()?;
+            let waiting = !worker.ready && !worker.draining && !worker.abandoned;
+            let late = now >= worker.ready_by;
+            (waiting && late).then(|| (slot, worker.child.id(), worker.generation))
+        });
+        let Some((slot, pid, generation)) = late else {
+            return;
+        };
+        if generation == self.generation
+            && let Some(previous) = self.serving_older_generation()
+        {
+            self.give_up_restart(previous, format!("worker {slot} (pid {pid})"));
+        } else if let Some(Some(worker)) = self.workers.get_mut(slot) {
+            warn!("worker {slot} (pid {pid}) not ready after {timeout:?}: killing it");
+            let _ = worker.child.kill();
+        }
+        // Another late one is seen on the next tick.
+    }
+
+    /// The newest older generation that still serves (not draining) while
+    /// a restart's generation starts, if any.
+    fn serving_older_generation(&self) -> Option<u64> {
+        self.workers
+            .iter()
+            .flatten()
+            .filter(|w| w.generation < self.generation && !w.draining && !w.abandoned)
+            .map(|w| w.generation)
+            .max()
+    }
+
+    /// A restart's new generation was not ready in time (`late` names the
+    /// worker that was not): kill all of it, and go back to `previous`,
+    /// topping it up if some of its workers died meanwhile. A later SIGHUP
+    /// starts a restart again.
+    fn give_up_restart(&mut self, previous: u64, late: String) {
+        let current = self.generation;
+        let mut killed = 0;
+        for worker in self.workers.iter_mut().flatten() {
+            if worker.generation == current && !worker.abandoned {
+                worker.abandoned = true;
+                let _ = worker.child.kill();
+                killed += 1;
+            }
+        }
+        self.generation = previous;
+        self.replacements.clear();
+        let serving = self
+            .workers
+            .iter()
+            .flatten()
+            .filter(|w| w.generation == previous && !w.draining)
+            .count();
+        warn!(
+            "restart given up: {late} not ready after {:?}; killed the {killed} new workers, \
+             the {serving} old ones keep serving",
+            self.config.ready_timeout
+        );
+        let now = Instant::now();
+        for _ in serving..self.config.workers {
+            self.schedule_replacement(now, Duration::ZERO);
+        }
+    }
+
+    /// Kill the ready workers whose heartbeat has not moved for the
+    /// heartbeat timeout: their loop stopped turning though the process
+    /// lives. Each is replaced when reaped, like a worker that died.
+    fn check_heartbeats(&mut self, now: Instant) {
+        let timeout = self.config.heartbeat_timeout;
+        for (slot, entry) in self.workers.iter_mut().enumerate() {
+            let Some(worker) = entry else {
+                continue;
+            };
+            if !worker.ready || worker.stalled {
+                continue;
+            }
+            let Some(beat) = self.counters.heartbeat(slot) else {
+                continue;
+            };
+            match worker.heartbeat {
+                Some((seen, since)) if seen == beat => {
+                    let still = now.saturating_duration_since(since);
+                    if still >= timeout {
+                        warn!(
+                            "worker {slot} (pid {}) stalled: its loop has not turned for \
+                             {} s; killing it",
+                            worker.child.id(),
+                            still.as_secs()
+                        );
+                        worker.stalled = true;
+                        let _ = worker.child.kill();
+                    }
+                }
+                _ => worker.heartbeat = Some((beat, now)),
+            }
+        }
+    }
+
     fn report_status(&mut self, now: Instant) {
         let interval = match self.notifier.as_ref().and_then(Notifier::watchdog) {
             Some(watchdog) => STATUS_INTERVAL.min(watchdog / 2),
@@ -682,7 +889,7 @@ impl Supervisor {
             return;
         };
         let running = self.workers.iter().flatten().count();
-        let open = self.counters.totals().get(1).copied().unwrap_or(0);
+        let open = self.counters.connections_active();
         let watchdog = if notifier.watchdog().is_some() {
             "\nWATCHDOG=1"
         } else {
@@ -745,10 +952,9 @@ enum Control {
 
 /// Ask a worker to drain.
 fn terminate(child: &Child) {
-    if let Ok(pid) = libc::pid_t::try_from(child.id()) {
-        // SAFETY: kill(2) on our own unreaped child.
-        unsafe { libc::kill(pid, libc::SIGTERM) };
-    }
+    use rustix::process::{Pid, Signal, kill_process};
+    // Our own unreaped child: the pid is still its.
+    let _ = kill_process(Pid::from_child(child), Signal::TERM);
 }
 
 /// "exit status 1", "signal 9 (SIGKILL)": std's wording.
@@ -759,42 +965,36 @@ fn describe(status: ExitStatus) -> String {
 /// Move `fd` to a descriptor at or above [`FIRST_PRIVATE_FD`],
 /// close-on-exec.
 fn above_inherited(fd: OwnedFd) -> io::Result<OwnedFd> {
-    // SAFETY: fcntl duplicates a descriptor we own; the result is new.
-    let moved = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, FIRST_PRIVATE_FD) };
-    if moved == -1 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: a fresh descriptor nobody else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(moved) })
+    Ok(rustix::io::fcntl_dupfd_cloexec(&fd, FIRST_PRIVATE_FD)?)
 }
 
 /// In the child, between fork and exec: put each descriptor in place
 /// (dup2 clears close-on-exec on the copy), and ask for SIGTERM when the
 /// supervisor dies, so a killed supervisor does not leave workers behind.
 ///
-/// Only async-signal-safe calls belong between fork and exec, and
-/// `io::Error::other` allocates: that is sound here only because the
-/// supervisor has a single thread (no other thread can hold the
-/// allocator's lock at the fork). Keep it that way, or make this path
-/// allocation-free.
+/// Only async-signal-safe calls belong between fork and exec: bare system
+/// calls, no allocation (another thread may have held the allocator's lock
+/// at the fork), so every error here is a raw OS error code
+/// (`io::Error::other` would allocate).
 fn child_setup(fds: &[(RawFd, RawFd); 3], supervisor: u32) -> io::Result<()> {
     for &(from, to) in fds {
-        // SAFETY: dup2 on integers; `from` is open (owned by the parent
-        // until after spawn returns) and above every `to`.
+        // SAFETY: dup2(2) on integers, no memory touched. `from` is open
+        // (the parent owns it until spawn returns) and above every `to`,
+        // so no `from` is overwritten before it is moved; `to` (3, 4, 5)
+        // is owned by nothing in the child, which only execs after this.
         if unsafe { libc::dup2(from, to) } == -1 {
             return Err(io::Error::last_os_error());
         }
     }
     #[cfg(any(target_os = "linux", target_os = "android"))]
     {
-        // SAFETY: prctl with integer arguments.
-        if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) } == -1 {
-            return Err(io::Error::last_os_error());
-        }
-        // The supervisor may have died before the prctl.
-        // SAFETY: getppid cannot fail.
-        if u32::try_from(unsafe { libc::getppid() }).ok() != Some(supervisor) {
-            return Err(io::Error::other("the supervisor is gone"));
+        use rustix::process::{Signal, getppid, set_parent_process_death_signal};
+        set_parent_process_death_signal(Some(Signal::TERM))?;
+        // The supervisor may have died before the prctl (the child was
+        // then reparented, and no signal will come).
+        let parent = rustix::process::Pid::as_raw(getppid());
+        if u32::try_from(parent).ok() != Some(supervisor) {
+            return Err(rustix::io::Errno::SRCH.into());
         }
     }
     #[cfg(not(any(target_os = "linux", target_os = "android")))]
@@ -829,6 +1029,78 @@ mod tests {
         assert_eq!(backoff.after_failure(), MIN_BACKOFF);
         assert_eq!(backoff.after_failure(), MIN_BACKOFF);
         assert_eq!(backoff.after_failure(), MIN_BACKOFF * 2);
+    }
+
+    /// A supervisor whose workers are killed when it is dropped, even by a
+    /// failing test.
+    struct Supervised(Supervisor);
+
+    impl Drop for Supervised {
+        fn drop(&mut self) {
+            self.0.kill_all();
+        }
+    }
+
+    /// A supervisor of one ready "worker" (a `sleep`, which publishes
+    /// nothing: its heartbeat stands still), not started by `run`.
+    fn supervising_a_silent_worker(heartbeat_timeout: Duration) -> io::Result<Supervised> {
+        let config = SupervisorConfig {
+            workers: 1,
+            shutdown_timeout: Duration::from_secs(1),
+            ready_timeout: DEFAULT_READY_TIMEOUT,
+            heartbeat_timeout,
+            protocol: "test",
+            command: WorkerCommand::this_process()?,
+        };
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let mut supervisor = Supervisor::new(config, listener)?;
+        let child = Command::new("sleep")
+            .arg("60")
+            .stdin(Stdio::null())
+            .spawn()?;
+        let (ours, _theirs) = UnixDatagram::pair()?;
+        let now = Instant::now();
+        supervisor.workers[0] = Some(Worker {
+            child,
+            generation: 0,
+            channel: mio::net::UnixDatagram::from_std(ours),
+            ready: true,
+            draining: false,
+            abandoned: false,
+            stalled: false,
+            started: now,
+            ready_by: now,
+            heartbeat: None,
+        });
+        Ok(Supervised(supervisor))
+    }
+
+    fn stalled(supervisor: &Supervisor) -> bool {
+        supervisor.workers[0].as_ref().is_some_and(|w| w.stalled)
+    }
+
+    #[test]
+    fn a_still_heartbeat_is_judged_only_on_ticks_that_came_on_time() -> io::Result<()> {
+        let mut supervised = supervising_a_silent_worker(Duration::from_secs(2))?;
+        let supervisor = &mut supervised.0;
+        let t0 = Instant::now();
+        let at = |secs| t0 + Duration::from_secs(secs);
+        supervisor.tick(at(0));
+        supervisor.tick(at(1));
+        assert!(!stalled(supervisor), "still for 1 s of 2");
+        // The supervisor itself did not run for ten seconds: the worker's
+        // silence is forgiven, and watched afresh.
+        supervisor.tick(at(11));
+        assert!(!stalled(supervisor), "a late tick judged the worker");
+        supervisor.tick(at(12));
+        supervisor.tick(at(13));
+        assert!(
+            !stalled(supervisor),
+            "still for 1 s of 2 since watched afresh"
+        );
+        supervisor.tick(at(14));
+        assert!(stalled(supervisor), "still for 2 s of 2");
+        Ok(())
     }
 
     #[test]

@@ -15,8 +15,19 @@
 //! # Cost
 //!
 //! A single process (`--workers 1`) has no region: nothing changes per
-//! request or per turn. A worker pays a dozen stores per turn of its loop,
-//! not per request, and a /metrics request a loop over the slots.
+//! request or per turn. A worker pays a few dozen stores per turn of its
+//! loop, not per request, and a /metrics request a loop over the slots.
+//!
+//! # The heartbeat
+//!
+//! [`WorkerCounters::publish`] also bumps the slot's heartbeat, a number
+//! that changes on every turn of the worker's loop. A worker's loop turns
+//! at least once a second (its status report to the supervisor is a timer
+//! of the loop), so a heartbeat that has not moved for many seconds means
+//! the loop has stopped turning (stuck in a system call, an endless loop,
+//! a stopped process) even though the process is alive: the supervisor
+//! reads the heartbeats on its own tick and replaces such a worker (see
+//! `supervisor`).
 //!
 //! # Slots outlive workers
 //!
@@ -27,7 +38,7 @@
 
 use crate::metrics::Metrics;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -42,16 +53,23 @@ pub const REACTOR_VALUES: usize = 7;
 /// Room for a protocol's own counters in each slot.
 pub const PROTOCOL_VALUES: usize = VALUES - REACTOR_VALUES;
 
-/// Index of `connections_active` in a slot (the only gauge).
+/// Index of `connections_active` in a slot (the only gauge): its place in
+/// [`reactor_values`].
 const ACTIVE: usize = 1;
 
-/// One worker's counters: a pid and [`VALUES`] numbers, 256 bytes, aligned
-/// so that two workers never write the same cache line.
+/// One worker's counters: a pid, a heartbeat and [`VALUES`] numbers,
+/// aligned so that two workers never write the same cache line.
 #[repr(C, align(128))]
 struct Slot {
     pid: AtomicU64,
+    /// Bumped by every [`WorkerCounters::publish`]: see "The heartbeat".
+    heartbeat: AtomicU64,
     values: [AtomicU64; VALUES],
 }
+
+/// The bytes of one slot in the shared region (what docs/operations.md
+/// quotes).
+pub const SLOT_BYTES: usize = std::mem::size_of::<Slot>();
 
 /// What one slot held when read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,11 +117,8 @@ impl WorkerCounters {
     pub fn create(slots: usize) -> io::Result<WorkerCounters> {
         let fd = memfd()?;
         let len = region_len(slots)?;
-        let size = libc::off_t::try_from(len).map_err(io::Error::other)?;
-        // SAFETY: ftruncate on a descriptor we own; the new bytes read as 0.
-        if unsafe { libc::ftruncate(fd.as_raw_fd(), size) } == -1 {
-            return Err(io::Error::last_os_error());
-        }
+        // The new bytes read as 0.
+        rustix::fs::ftruncate(&fd, u64::try_from(len).map_err(io::Error::other)?)?;
         WorkerCounters::map(fd, slots, None)
     }
 
@@ -111,13 +126,8 @@ impl WorkerCounters {
     /// `own` (a worker). The slot is claimed for this pid and its gauge of
     /// open connections reset.
     pub fn open(fd: OwnedFd, own: usize) -> io::Result<WorkerCounters> {
-        // SAFETY: fstat writes into a zeroed stat we own.
-        let mut stat: libc::stat = unsafe { std::mem::zeroed() };
-        if unsafe { libc::fstat(fd.as_raw_fd(), &mut stat) } == -1 {
-            return Err(io::Error::last_os_error());
-        }
-        let len = usize::try_from(stat.st_size).map_err(io::Error::other)?;
-        let slots = len / std::mem::size_of::<Slot>();
+        let len = usize::try_from(rustix::fs::fstat(&fd)?.st_size).map_err(io::Error::other)?;
+        let slots = len / SLOT_BYTES;
         if own >= slots {
             return Err(io::Error::other(format!(
                 "worker slot {own} is outside the shared region ({slots} slots)"
@@ -144,22 +154,21 @@ impl WorkerCounters {
 
     fn map(fd: OwnedFd, slots: usize, own: Option<usize>) -> io::Result<WorkerCounters> {
         let len = region_len(slots)?;
-        // SAFETY: a fresh shared mapping of a descriptor we own, `len`
-        // bytes long (the file has at least that size); nothing aliases it
-        // in this process but this struct.
+        use rustix::mm::{MapFlags, ProtFlags};
+        // SAFETY: a new shared mapping at an address the kernel picks (a
+        // null hint), so it replaces no existing mapping; `len` bytes of a
+        // file we own that has at least that size. Nothing in this process
+        // reaches it but through this struct, which unmaps it on drop.
         let ptr = unsafe {
-            libc::mmap(
+            rustix::mm::mmap(
                 std::ptr::null_mut(),
                 len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                fd.as_raw_fd(),
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::SHARED,
+                &fd,
                 0,
-            )
+            )?
         };
-        if ptr == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
         let base = NonNull::new(ptr.cast::<Slot>()).ok_or_else(|| io::Error::other("mmap"))?;
         Ok(WorkerCounters {
             base,
@@ -195,20 +204,21 @@ impl WorkerCounters {
         Some(unsafe { &*self.base.as_ptr().add(index) })
     }
 
-    /// Copy the reactor's counters into our slot.
+    /// Copy the reactor's counters into our slot, and bump its heartbeat.
+    ///
+    /// A worker calls this once per turn of its loop (at least once a
+    /// second, which the supervisor's stall check relies on: see "The
+    /// heartbeat").
     pub fn publish(&self, metrics: &Metrics) {
         let Some(slot) = self.own.and_then(|own| self.slot(own)) else {
             return;
         };
-        let values = [
-            metrics.connections_accepted,
-            metrics.connections_active,
-            metrics.connections_closed,
-            metrics.connections_rejected,
-            metrics.connections_timed_out,
-            metrics.bytes_read,
-            metrics.bytes_written,
-        ];
+        // One writer per slot: a load and a store, no atomic
+        // read-modify-write (a locked instruction on x86) needed.
+        let beat = slot.heartbeat.load(Ordering::Relaxed);
+        slot.heartbeat
+            .store(beat.wrapping_add(1), Ordering::Relaxed);
+        let values = reactor_values(metrics);
         for ((cell, value), carried) in slot.values.iter().zip(values).zip(self.carried) {
             cell.store(carried.wrapping_add(value), Ordering::Relaxed);
         }
@@ -233,6 +243,19 @@ impl WorkerCounters {
         if let Some(active) = self.slot(slot).and_then(|slot| slot.values.get(ACTIVE)) {
             active.store(0, Ordering::Relaxed);
         }
+    }
+
+    /// The heartbeat of the worker in `slot` (None for a slot outside the
+    /// region): a number that changes on every turn of its loop.
+    pub fn heartbeat(&self, slot: usize) -> Option<u64> {
+        Some(self.slot(slot)?.heartbeat.load(Ordering::Relaxed))
+    }
+
+    /// Connections open in every worker together (the gauge summed).
+    pub fn connections_active(&self) -> u64 {
+        self.read()
+            .filter_map(|slot| slot.values.get(ACTIVE).copied())
+            .fold(0, u64::wrapping_add)
     }
 
     /// Every slot a worker has written (pid set), in index order.
@@ -267,15 +290,29 @@ impl Drop for WorkerCounters {
     fn drop(&mut self) {
         if let Ok(len) = region_len(self.slots) {
             // SAFETY: the mapping made in `map`, of this length; no
-            // reference into it outlives `self`.
-            unsafe { libc::munmap(self.base.as_ptr().cast(), len) };
+            // reference into it outlives `self` (`slot` borrows `self`).
+            let _ = unsafe { rustix::mm::munmap(self.base.as_ptr().cast(), len) };
         }
     }
 }
 
+/// The reactor's counters in slot order: [`ACTIVE`] is the place of
+/// `connections_active` here.
+fn reactor_values(metrics: &Metrics) -> [u64; REACTOR_VALUES] {
+    [
+        metrics.connections_accepted,
+        metrics.connections_active,
+        metrics.connections_closed,
+        metrics.connections_rejected,
+        metrics.connections_timed_out,
+        metrics.bytes_read,
+        metrics.bytes_written,
+    ]
+}
+
 fn region_len(slots: usize) -> io::Result<usize> {
     slots
-        .checked_mul(std::mem::size_of::<Slot>())
+        .checked_mul(SLOT_BYTES)
         .filter(|&len| len > 0)
         .ok_or_else(|| io::Error::other("bad number of worker slots"))
 }
@@ -283,13 +320,11 @@ fn region_len(slots: usize) -> io::Result<usize> {
 /// An anonymous file to share: a memfd on Linux.
 #[cfg(any(target_os = "linux", target_os = "android"))]
 fn memfd() -> io::Result<OwnedFd> {
-    // SAFETY: a NUL-terminated name; the result is a new descriptor or -1.
-    let fd = unsafe { libc::memfd_create(c"reactord-metrics".as_ptr(), libc::MFD_CLOEXEC) };
-    if fd == -1 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: a fresh descriptor nobody else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    use rustix::fs::MemfdFlags;
+    Ok(rustix::fs::memfd_create(
+        c"reactord-metrics",
+        MemfdFlags::CLOEXEC,
+    )?)
 }
 
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
@@ -352,6 +387,32 @@ mod tests {
         assert_eq!(totals[ACTIVE], 1);
         assert_eq!(totals[REACTOR_VALUES + 1], 5);
         Ok(())
+    }
+
+    #[test]
+    fn every_publish_moves_the_heartbeat_and_the_open_gauge_is_named() -> io::Result<()> {
+        let supervisor = WorkerCounters::create(2)?;
+        let worker = WorkerCounters::open(supervisor.fd().try_clone_to_owned()?, 1)?;
+        let mut metrics = Metrics::new(Instant::now());
+        metrics.connections_active = 4;
+        let before = supervisor.heartbeat(1);
+        worker.publish(&metrics);
+        let after = supervisor.heartbeat(1);
+        assert_ne!(before, after, "a turn must move the heartbeat");
+        worker.publish(&metrics);
+        assert_ne!(after, supervisor.heartbeat(1));
+        assert_eq!(supervisor.heartbeat(0), Some(0), "no turn, no beat");
+        assert_eq!(supervisor.heartbeat(2), None);
+        assert_eq!(supervisor.connections_active(), 4);
+        Ok(())
+    }
+
+    #[test]
+    fn a_slot_is_the_size_the_docs_say() {
+        // docs/operations.md: "`SLOT_BYTES` (384 bytes)", and no two slots
+        // share a cache line.
+        assert_eq!(SLOT_BYTES, 384);
+        assert_eq!(SLOT_BYTES % 128, 0);
     }
 
     #[test]
