@@ -410,7 +410,7 @@ fn precondition_reply(
 /// A date that doesn't parse is ignored (§13.1.3, §13.1.4), as is a date
 /// condition on a resource without a modification time.
 fn evaluate(conditions: &Conditions<'_>, validators: &Validators<'_>) -> Precondition {
-    if let Some(list) = conditions.if_match {
+    if let Some(list) = conditions.if_match.as_deref() {
         let matches = if list.trim_ascii() == b"*" {
             true // the resource exists
         } else {
@@ -428,7 +428,7 @@ fn evaluate(conditions: &Conditions<'_>, validators: &Validators<'_>) -> Precond
     {
         return Precondition::Failed;
     }
-    if let Some(list) = conditions.if_none_match {
+    if let Some(list) = conditions.if_none_match.as_deref() {
         let matches = if list.trim_ascii() == b"*" {
             true
         } else {
@@ -767,7 +767,7 @@ mod tests {
         let mut files = tree.files();
         let etag = etag_of_notes(&mut files);
         let conditions = Conditions {
-            if_none_match: Some(etag.as_bytes()),
+            if_none_match: Some(etag.as_bytes().into()),
             ..Conditions::default()
         };
         let reply = files.reply_now("/notes.txt", &conditions);
@@ -849,14 +849,13 @@ mod tests {
     fn outcome(headers: &[(&str, &[u8])], validators: &Validators<'_>) -> Precondition {
         let mut conditions = Conditions::default();
         for &(name, value) in headers {
-            let field = match name {
-                "If-Match" => &mut conditions.if_match,
-                "If-Unmodified-Since" => &mut conditions.if_unmodified_since,
-                "If-None-Match" => &mut conditions.if_none_match,
-                "If-Modified-Since" => &mut conditions.if_modified_since,
+            match name {
+                "If-Match" => conditions.if_match = Some(value.into()),
+                "If-Unmodified-Since" => conditions.if_unmodified_since = Some(value),
+                "If-None-Match" => conditions.if_none_match = Some(value.into()),
+                "If-Modified-Since" => conditions.if_modified_since = Some(value),
                 other => panic!("{other}"),
-            };
-            *field = Some(value);
+            }
         }
         evaluate(&conditions, validators)
     }
@@ -953,7 +952,7 @@ mod tests {
         let tree = Tree::new("412");
         let mut files = tree.files();
         let conditions = Conditions {
-            if_match: Some(b"\"other\""),
+            if_match: Some(b"\"other\""[..].into()),
             ..Conditions::default()
         };
         let reply = files.reply_now("/notes.txt", &conditions);
@@ -970,7 +969,7 @@ mod tests {
         assert_eq!(files.reply_now("/missing.txt", &conditions).status, 404);
         let etag = etag_of_notes(&mut files);
         let matching = Conditions {
-            if_match: Some(etag.as_bytes()),
+            if_match: Some(etag.as_bytes().into()),
             ..Conditions::default()
         };
         assert_eq!(files.reply_now("/notes.txt", &matching).status, 200);
