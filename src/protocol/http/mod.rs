@@ -17,7 +17,10 @@
 //! - `response`: writing status lines and headers; the cached Date.
 //! - `route`: which handler answers which path.
 //! - `echo`, `echo_query`, `echo_body`: the /echo benchmark target.
-//! - `files`: static files under --root: what to answer.
+//! - `files`: static files under --root: what to answer, and the body.
+//! - `preconditions`: If-Match, If-None-Match and the dates (RFC 9110 §13).
+//! - `ranges`: what a Range header asks of a file (RFC 9110 §14).
+//! - `listing`: directory listings (--autoindex).
 //! - `beneath`: opening a path beneath --root (openat2), never out of it.
 //! - `file_cache`: the open-file cache (descriptors, validators, small
 //!   files' contents), revalidated once a second.
@@ -33,6 +36,9 @@ mod echo_body;
 mod echo_query;
 mod file_cache;
 mod files;
+mod listing;
+mod preconditions;
+mod ranges;
 mod request;
 mod response;
 mod route;
