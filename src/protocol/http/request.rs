@@ -510,8 +510,8 @@ fn valid_host(value: &[u8]) -> bool {
 }
 
 /// `reg-name [":" port]` in one pass: every request's Host goes through
-/// here, so it reads each byte once (callgrind: three passes over
-/// `127.0.0.1:8080` cost ~240 instructions a request).
+/// here, so it reads each byte once (three passes cost measurably more:
+/// docs/benchmarks.md, "What the RFC checks cost").
 fn valid_name_and_port(value: &[u8]) -> bool {
     let mut bytes = value.iter();
     while let Some(&b) = bytes.next() {
@@ -533,8 +533,8 @@ fn valid_name_and_port(value: &[u8]) -> bool {
 
 /// The bytes a reg-name may hold (RFC 3986: unreserved, sub-delims, and
 /// `%` starting a percent-escape), as a table: every request's Host goes
-/// through here, and a lookup per byte is a fraction of what a `match`
-/// per byte cost (callgrind: ~240 instructions per request before).
+/// through here, and a lookup per byte is cheaper than a `match` per byte
+/// (docs/benchmarks.md, "What the RFC checks cost").
 // Indexing in a const block is checked at compile time: it can't panic.
 #[allow(clippy::indexing_slicing)]
 static REG_NAME: [bool; 256] = {
