@@ -8,21 +8,22 @@
 //!
 //! # Safety of paths
 //!
-//! The request path is percent-decoded once, then split on `/`. Any
-//! segment that is empty (a doubled slash), `.` or `..`, starts with a dot
-//! (hidden files), or contains a backslash or NUL is refused, as is an
-//! encoded slash (`%2f`), which would otherwise smuggle a separator past the
-//! split. What survives is opened beneath the root (`beneath.rs`: openat2
-//! with `RESOLVE_BENEATH` on Linux, canonicalize-and-compare elsewhere), so
-//! that a symlink leading out of the root is refused too. Refusals answer
-//! 404, like a missing file, and are logged at debug.
+//! The request path is decoded into one spelling, and what may not be
+//! asked for (`..`, hidden names but `/.well-known/` without --dotfiles,
+//! an encoded slash) is refused, in `paths`. What survives is opened
+//! beneath the root (`beneath.rs`: openat2 with `RESOLVE_BENEATH` on
+//! Linux, canonicalize-and-compare elsewhere), so that a symlink leading
+//! out of the root is refused too. Refusals answer 404, like a missing
+//! file, and are logged at debug.
 //!
 //! Files found are kept open in the open-file cache (`file_cache.rs`),
-//! which is looked at before any of this and revalidated once a second.
+//! keyed by that one spelling (so `/` and `/index.html` share an entry),
+//! looked at before any open and revalidated once a second.
 
 use super::beneath::Root;
 use super::file_cache::{CachedFile, FileCache, FileCacheLimits, Lookup};
 use super::listing::listing;
+use super::paths::{self, DotFiles, INDEX};
 use super::preconditions::{Precondition, Validators, evaluate};
 use super::ranges::{ByteRange, parse_range};
 use super::request::Conditions;
@@ -45,7 +46,14 @@ use std::time::Instant;
 pub struct StaticFiles {
     root: Root,
     autoindex: bool,
+    /// --dotfiles: whether names starting with a dot are served.
+    dots: DotFiles,
     cache: FileCache,
+    /// The path beneath the root of the request at hand, decoded (see
+    /// `paths`); kept to reuse its allocation.
+    relative: String,
+    /// Its open-file cache key; likewise.
+    key: String,
 }
 
 /// What a request path resolved to.
@@ -98,36 +106,75 @@ enum ReplyBody {
 
 impl StaticFiles {
     /// Serve `root`, which must exist and be a directory, with an open-file
-    /// cache bounded by `limits`.
-    pub fn new(root: &Path, autoindex: bool, limits: FileCacheLimits) -> io::Result<StaticFiles> {
+    /// cache bounded by `limits`; names starting with a dot only under
+    /// `/.well-known/` unless `dotfiles`.
+    pub fn new(
+        root: &Path,
+        autoindex: bool,
+        dotfiles: bool,
+        limits: FileCacheLimits,
+    ) -> io::Result<StaticFiles> {
         Ok(StaticFiles {
             root: Root::open(root)?,
             autoindex,
+            dots: if dotfiles {
+                DotFiles::Served
+            } else {
+                DotFiles::WellKnownOnly
+            },
             cache: FileCache::new(limits),
+            relative: String::new(),
+            key: String::new(),
         })
     }
 
     /// Answer `GET`/`HEAD` of `target` (as sent: origin- or absolute-form)
     /// at `now` (which decides whether a cached entry is still fresh).
     pub fn reply(&mut self, target: &str, conditions: &Conditions<'_>, now: Instant) -> Reply {
+        // Taken out for the call, so that they can be borrowed beside
+        // `self`, and put back to keep their allocations.
+        let mut relative = std::mem::take(&mut self.relative);
+        let mut key = std::mem::take(&mut self.key);
+        let reply = self.reply_to(target, conditions, now, &mut relative, &mut key);
+        self.relative = relative;
+        self.key = key;
+        reply
+    }
+
+    /// [`StaticFiles::reply`], with buffers for the decoded path and the
+    /// cache key.
+    fn reply_to(
+        &mut self,
+        target: &str,
+        conditions: &Conditions<'_>,
+        now: Instant,
+        relative: &mut String,
+        key: &mut String,
+    ) -> Reply {
         let path = route::path_of(target);
-        let revalidating = match self.cache.lookup(path, now) {
+        let Some(directory) = paths::relative_path(path, self.dots, relative) else {
+            debug!("refused path {path:?}");
+            return text_reply(404, "404 Not Found\n");
+        };
+        paths::cache_key(relative, directory, key);
+        let revalidating = match self.cache.lookup(key, now) {
             Lookup::Fresh(entry) => return file_reply(entry, conditions),
             Lookup::Resolve { revalidating } => revalidating,
         };
-        let resolved = self.resolve(path);
+        let resolved = self.resolve(relative, directory);
         if revalidating && !matches!(resolved, Resolved::File(..)) {
             debug!("{path:?} is no longer a file beneath the root: dropped from the cache");
-            self.cache.forget(path);
+            self.cache.forget(key);
         }
         match resolved {
             Resolved::NotFound => text_reply(404, "404 Not Found\n"),
             Resolved::Redirect => {
                 let mut reply = text_reply(301, "301 Moved Permanently\n");
-                reply.extra = Extra::Owned(redirect_location(path, route::query_of(target)));
+                let path = paths::merge_slashes(path);
+                reply.extra = Extra::Owned(redirect_location(&path, route::query_of(target)));
                 reply
             }
-            Resolved::Listing(dir) => match listing(&dir, path) {
+            Resolved::Listing(dir) => match listing(&dir, path, self.dots, relative.is_empty()) {
                 // A listing has no validators: only `*` can match it.
                 Ok(html) => {
                     precondition_reply(conditions, &Validators::NONE, None).unwrap_or(Reply {
@@ -143,7 +190,7 @@ impl StaticFiles {
                 }
             },
             Resolved::File(file, meta, relative) => {
-                let entry = self.cache.store(path, file, &meta, &relative, now);
+                let entry = self.cache.store(key, file, &meta, &relative, now);
                 file_reply(entry, conditions)
             }
         }
@@ -159,33 +206,32 @@ impl StaticFiles {
         self.cache.counter_values()
     }
 
-    fn resolve(&self, path: &str) -> Resolved {
-        let Some(relative) = safe_relative_path(path) else {
-            debug!("refused path {path:?}");
-            return Resolved::NotFound;
-        };
-        let (file, meta) = match self.open(&relative) {
+    /// What `relative` (decoded by `paths`; `directory` if the request
+    /// path ended in `/`) leads to beneath the root.
+    fn resolve(&self, relative: &str, directory: bool) -> Resolved {
+        let relative = Path::new(relative);
+        let (file, meta) = match self.open(relative) {
             Ok(opened) => opened,
             Err(err) => {
-                debug!("open {path:?}: {err}");
+                debug!("open {relative:?}: {err}");
                 return Resolved::NotFound;
             }
         };
         if meta.is_file() {
-            return if path.ends_with('/') {
+            return if directory {
                 Resolved::NotFound
             } else {
-                Resolved::File(file, meta, relative)
+                Resolved::File(file, meta, relative.to_path_buf())
             };
         }
         if !meta.is_dir() {
-            debug!("refused {path:?}: not a regular file");
+            debug!("refused {relative:?}: not a regular file");
             return Resolved::NotFound;
         }
-        if !path.ends_with('/') {
+        if !directory {
             return Resolved::Redirect;
         }
-        let index = relative.join("index.html");
+        let index = relative.join(INDEX);
         match self.open(&index) {
             Ok((file, meta)) if meta.is_file() => Resolved::File(file, meta, index),
             _ if self.autoindex => Resolved::Listing(self.root.canonical().join(relative)),
@@ -269,28 +315,6 @@ fn text_reply(status: u16, text: &'static str) -> Reply {
         extra: Extra::None,
         body: ReplyBody::Text(Cow::Borrowed(text)),
     }
-}
-
-/// Percent-decode once, then keep only plain segments (see module docs).
-fn safe_relative_path(path: &str) -> Option<PathBuf> {
-    let rest = path.strip_prefix('/')?;
-    let mut relative = PathBuf::new();
-    let segments: Vec<&str> = rest.split('/').collect();
-    for (i, raw) in segments.iter().enumerate() {
-        let last = i + 1 == segments.len();
-        if raw.is_empty() && last {
-            break; // the trailing slash of a directory
-        }
-        let decoded = percent_encoding::percent_decode_str(raw).collect::<Vec<u8>>();
-        let segment = String::from_utf8(decoded).ok()?;
-        let bad =
-            segment.is_empty() || segment.starts_with('.') || segment.contains(['/', '\\', '\0']);
-        if bad {
-            return None;
-        }
-        relative.push(segment);
-    }
-    Some(relative)
 }
 
 /// 200, 206, 304, 412 or 416 for a regular file, from its cache entry.
@@ -437,7 +461,7 @@ mod tests {
         }
 
         fn files(&self) -> StaticFiles {
-            StaticFiles::new(&self.0, false, FileCacheLimits::default()).unwrap()
+            StaticFiles::new(&self.0, false, false, FileCacheLimits::default()).unwrap()
         }
     }
 
@@ -487,7 +511,7 @@ mod tests {
             small_file_bytes: 19,
             ..FileCacheLimits::default()
         };
-        let mut files = StaticFiles::new(&tree.0, false, limits).unwrap();
+        let mut files = StaticFiles::new(&tree.0, false, false, limits).unwrap();
         let (text, streamed) =
             written(files.reply_now("/notes.txt", &Conditions::default()), false);
         assert!(text.ends_with("\r\n\r\n") && streamed, "{text}");
@@ -525,32 +549,6 @@ mod tests {
         let (text, streamed) = written(reply, false);
         assert!(!text.contains("Content-Length"), "{text}");
         assert!(text.ends_with("\r\n\r\n") && !streamed, "{text}");
-    }
-
-    #[test]
-    fn traversal_and_hidden_paths_are_refused() {
-        for bad in [
-            "/../etc/passwd",
-            "/a/../../x",
-            "/%2e%2e/x",
-            "/a%2f..%2fb",
-            "/a\\..\\b",
-            "/a%00b",
-            "//etc/passwd",
-            "/a//b",
-            "/.hidden",
-            "/a/./b",
-            "relative",
-            "/%ff",
-        ] {
-            assert_eq!(safe_relative_path(bad), None, "{bad}");
-        }
-        assert_eq!(
-            safe_relative_path("/a/b%20c.txt"),
-            Some(PathBuf::from("a/b c.txt"))
-        );
-        assert_eq!(safe_relative_path("/dir/"), Some(PathBuf::from("dir")));
-        assert_eq!(safe_relative_path("/"), Some(PathBuf::new()));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Directory listings (`--autoindex`): a plain HTML page naming what a
 //! directory without index.html holds.
 
+use super::paths::DotFiles;
 use std::fmt::Write as _;
 use std::io;
 use std::path::Path;
@@ -9,8 +10,12 @@ use std::path::Path;
 const MAX_LISTED: usize = 1000;
 
 /// A plain HTML listing of a directory; names are escaped and links
-/// percent-encoded. Hidden entries are left out.
-pub(super) fn listing(dir: &Path, path: &str) -> io::Result<String> {
+/// percent-encoded. Names that would not be served are left out: those
+/// starting with a dot, unless `dots` allows them (`.well-known` at the
+/// root, every one with --dotfiles); `at_root` says the directory is the
+/// root itself.
+pub(super) fn listing(dir: &Path, path: &str, dots: DotFiles, at_root: bool) -> io::Result<String> {
+    let depth = usize::from(!at_root);
     // Bounded: reading a directory is a blocking call on the loop thread,
     // and a listing is built whole in memory. Past the bound the listing
     // says it was cut (architecture.md §12).
@@ -21,7 +26,7 @@ pub(super) fn listing(dir: &Path, path: &str) -> io::Result<String> {
         .filter_map(|entry| {
             let name = entry.file_name().into_string().ok()?;
             let is_dir = entry.file_type().ok()?.is_dir();
-            (!name.starts_with('.')).then_some((name, is_dir))
+            dots.allows(&name, depth).then_some((name, is_dir))
         })
         .collect();
     let cut = entries.next().is_some();
@@ -76,7 +81,7 @@ mod tests {
         for i in 0..MAX_LISTED + 5 {
             std::fs::write(dir.join(format!("f{i}")), "").unwrap();
         }
-        let html = listing(&dir, "/big/").unwrap();
+        let html = listing(&dir, "/big/", DotFiles::WellKnownOnly, false).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
         // Every entry's link plus the parent's.
         assert_eq!(html.matches("<li><a href=").count(), MAX_LISTED + 1);

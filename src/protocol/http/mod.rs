@@ -22,6 +22,8 @@
 //! - `preconditions`: If-Match, If-None-Match and the dates (RFC 9110 §13).
 //! - `ranges`: what a Range header asks of a file (RFC 9110 §14).
 //! - `listing`: directory listings (--autoindex).
+//! - `paths`: a request path's one spelling beneath --root, and what may
+//!   not be asked for (`..`, hidden names; `/.well-known/` always served).
 //! - `beneath`: opening a path beneath --root (openat2), never out of it.
 //! - `file_cache`: the open-file cache (descriptors, validators, small
 //!   files' contents), revalidated once a second.
@@ -36,6 +38,7 @@ mod echo_endpoint;
 mod file_cache;
 mod files;
 mod listing;
+mod paths;
 mod preconditions;
 mod ranges;
 mod request;
@@ -172,6 +175,9 @@ pub struct HttpConfig {
     pub root: Option<PathBuf>,
     /// --autoindex: list directories that have no index.html.
     pub autoindex: bool,
+    /// --dotfiles: serve names that start with a dot (`/.well-known/` is
+    /// served without it).
+    pub dotfiles: bool,
     /// --max-echo-delay: longer /echo delays (and chunk intervals) are cut
     /// to it.
     pub max_echo_delay: Duration,
@@ -200,6 +206,7 @@ impl Default for HttpConfig {
             access_log: false,
             root: None,
             autoindex: false,
+            dotfiles: false,
             max_echo_delay: Duration::from_secs(10),
             max_echo_size: 64 << 20,
             echo_default: None,
@@ -312,7 +319,12 @@ impl Http {
             .map_err(|message| std::io::Error::new(std::io::ErrorKind::InvalidInput, message))?;
         let mut http = Http::new(config);
         if let Some(root) = &config.root {
-            http.files = Some(StaticFiles::new(root, config.autoindex, config.file_cache)?);
+            http.files = Some(StaticFiles::new(
+                root,
+                config.autoindex,
+                config.dotfiles,
+                config.file_cache,
+            )?);
         }
         Ok(http)
     }
