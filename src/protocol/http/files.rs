@@ -44,15 +44,13 @@ use std::time::Instant;
 /// The file tree served under --root.
 #[derive(Debug)]
 pub struct StaticFiles {
-    root: Root,
-    autoindex: bool,
+    tree: Tree,
     /// --dotfiles: whether names starting with a dot are served.
     dots: DotFiles,
     cache: FileCache,
-    /// The path beneath the root of the request at hand, decoded (see
-    /// `paths`); kept to reuse its allocation.
-    relative: String,
-    /// Its open-file cache key; likewise.
+    /// Where the open-file cache key of a request is spelled out when its
+    /// path isn't its own key (see `paths::cache_key`); kept to reuse its
+    /// allocation.
     key: String,
 }
 
@@ -115,15 +113,16 @@ impl StaticFiles {
         limits: FileCacheLimits,
     ) -> io::Result<StaticFiles> {
         Ok(StaticFiles {
-            root: Root::open(root)?,
-            autoindex,
+            tree: Tree {
+                root: Root::open(root)?,
+                autoindex,
+            },
             dots: if dotfiles {
                 DotFiles::Served
             } else {
                 DotFiles::WellKnownOnly
             },
             cache: FileCache::new(limits),
-            relative: String::new(),
             key: String::new(),
         })
     }
@@ -131,37 +130,17 @@ impl StaticFiles {
     /// Answer `GET`/`HEAD` of `target` (as sent: origin- or absolute-form)
     /// at `now` (which decides whether a cached entry is still fresh).
     pub fn reply(&mut self, target: &str, conditions: &Conditions<'_>, now: Instant) -> Reply {
-        // Taken out for the call, so that they can be borrowed beside
-        // `self`, and put back to keep their allocations.
-        let mut relative = std::mem::take(&mut self.relative);
-        let mut key = std::mem::take(&mut self.key);
-        let reply = self.reply_to(target, conditions, now, &mut relative, &mut key);
-        self.relative = relative;
-        self.key = key;
-        reply
-    }
-
-    /// [`StaticFiles::reply`], with buffers for the decoded path and the
-    /// cache key.
-    fn reply_to(
-        &mut self,
-        target: &str,
-        conditions: &Conditions<'_>,
-        now: Instant,
-        relative: &mut String,
-        key: &mut String,
-    ) -> Reply {
         let path = route::path_of(target);
-        let Some(directory) = paths::relative_path(path, self.dots, relative) else {
+        let Some(spelled) = paths::cache_key(path, self.dots, &mut self.key) else {
             debug!("refused path {path:?}");
             return text_reply(404, "404 Not Found\n");
         };
-        paths::cache_key(relative, directory, key);
+        let (key, relative, directory) = (spelled.key, spelled.relative(), spelled.directory);
         let revalidating = match self.cache.lookup(key, now) {
             Lookup::Fresh(entry) => return file_reply(entry, conditions),
             Lookup::Resolve { revalidating } => revalidating,
         };
-        let resolved = self.resolve(relative, directory);
+        let resolved = self.tree.resolve(relative, directory);
         if revalidating && !matches!(resolved, Resolved::File(..)) {
             debug!("{path:?} is no longer a file beneath the root: dropped from the cache");
             self.cache.forget(key);
@@ -205,7 +184,16 @@ impl StaticFiles {
     pub fn cache_counters(&self) -> [u64; FileCache::COUNTERS] {
         self.cache.counter_values()
     }
+}
 
+/// The directory served, and whether its directories are listed.
+#[derive(Debug)]
+struct Tree {
+    root: Root,
+    autoindex: bool,
+}
+
+impl Tree {
     /// What `relative` (decoded by `paths`; `directory` if the request
     /// path ended in `/`) leads to beneath the root.
     fn resolve(&self, relative: &str, directory: bool) -> Resolved {
@@ -541,7 +529,7 @@ mod tests {
         let mut files = tree.files();
         let etag = etag_of_notes(&mut files);
         let conditions = Conditions {
-            if_none_match: Some(etag.as_bytes().into()),
+            if_none_match: Some(etag.as_bytes()),
             ..Conditions::default()
         };
         let reply = files.reply_now("/notes.txt", &conditions);
@@ -556,7 +544,7 @@ mod tests {
         let tree = Tree::new("412");
         let mut files = tree.files();
         let conditions = Conditions {
-            if_match: Some(b"\"other\""[..].into()),
+            if_match: Some(b"\"other\""),
             ..Conditions::default()
         };
         let reply = files.reply_now("/notes.txt", &conditions);
@@ -573,7 +561,7 @@ mod tests {
         assert_eq!(files.reply_now("/missing.txt", &conditions).status, 404);
         let etag = etag_of_notes(&mut files);
         let matching = Conditions {
-            if_match: Some(etag.as_bytes().into()),
+            if_match: Some(etag.as_bytes()),
             ..Conditions::default()
         };
         assert_eq!(files.reply_now("/notes.txt", &matching).status, 200);

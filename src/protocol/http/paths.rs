@@ -18,7 +18,7 @@
 //! Empty segments are dropped: `//` inside a path is `/`, as nginx's
 //! `merge_slashes` (on by default) does. What remains, decoded and joined
 //! with single slashes, without a leading or trailing one, is the path
-//! the file is opened at, and the open-file cache's key, so `/a//b`,
+//! the file is opened at, and the open-file cache's key (`add_index`), so `/a//b`,
 //! `/a/%62` and `/a/b` are one entry. A path that ends in `/` names a
 //! directory's `index.html`, and its key is that file's: `/` and
 //! `/index.html` are one entry too. (A symlink stays a name of its own:
@@ -53,6 +53,10 @@ pub(super) const INDEX: &str = "index.html";
 pub(super) fn relative_path(path: &str, dots: DotFiles, relative: &mut String) -> Option<bool> {
     relative.clear();
     let rest = path.strip_prefix('/')?;
+    if is_plain(rest) {
+        relative.push_str(rest.strip_suffix('/').unwrap_or(rest));
+        return Some(path.ends_with('/'));
+    }
     let segments = rest.split('/').filter(|segment| !segment.is_empty());
     for (depth, raw) in segments.enumerate() {
         if depth > 0 {
@@ -73,17 +77,81 @@ pub(super) fn relative_path(path: &str, dots: DotFiles, relative: &mut String) -
     Some(path.ends_with('/'))
 }
 
-/// The open-file cache's key for a path: its relative path, or for a
-/// directory path the relative path of its index file, written into `key`.
-pub(super) fn cache_key(relative: &str, directory: bool, key: &mut String) {
-    key.clear();
-    key.push_str(relative);
-    if directory {
-        if !key.is_empty() {
-            key.push('/');
+/// True when `rest` (a path after its first `/`) is already in its one
+/// spelling and may be asked for: no escape, backslash or NUL, no empty
+/// segment, no segment starting with a dot (a trailing slash is fine).
+/// That is nearly every request, and one pass over its bytes then does
+/// what decoding segment by segment would.
+fn is_plain(rest: &str) -> bool {
+    let mut segment_start = true;
+    for &b in rest.as_bytes() {
+        match b {
+            b'%' | b'\\' | b'\0' => return false,
+            b'.' | b'/' if segment_start => return false,
+            _ => {}
         }
-        key.push_str(INDEX);
+        segment_start = b == b'/';
     }
+    true
+}
+
+/// A request path's open-file cache key (see the module docs).
+pub(super) struct Key<'p> {
+    /// The key: the path beneath the root, and for a directory its index
+    /// file.
+    pub(super) key: &'p str,
+    /// How much of `key` is the path beneath the root.
+    pub(super) relative_len: usize,
+    /// The path ended in `/`.
+    pub(super) directory: bool,
+}
+
+impl<'p> Key<'p> {
+    /// The path beneath the root (for a directory, without the index).
+    pub(super) fn relative(&self) -> &'p str {
+        self.key.get(..self.relative_len).unwrap_or_default()
+    }
+}
+
+/// The key of `path` (origin-form), or `None` if it may not be asked for.
+/// A plain file path (nearly every request) is its own key, borrowed; any
+/// other is spelled out in `buffer`.
+pub(super) fn cache_key<'p>(
+    path: &'p str,
+    dots: DotFiles,
+    buffer: &'p mut String,
+) -> Option<Key<'p>> {
+    if let Some(rest) = path.strip_prefix('/')
+        && !rest.is_empty()
+        && !rest.ends_with('/')
+        && is_plain(rest)
+    {
+        return Some(Key {
+            key: rest,
+            relative_len: rest.len(),
+            directory: false,
+        });
+    }
+    let directory = relative_path(path, dots, buffer)?;
+    let relative_len = buffer.len();
+    if directory {
+        add_index(buffer);
+    }
+    Some(Key {
+        key: buffer.as_str(),
+        relative_len,
+        directory,
+    })
+}
+
+/// Make a directory's relative path (from [`relative_path`]) its index
+/// file's: the open-file cache's key for a path ending in `/`, so that `/`
+/// and `/index.html` are one entry.
+fn add_index(relative: &mut String) {
+    if !relative.is_empty() {
+        relative.push('/');
+    }
+    relative.push_str(INDEX);
 }
 
 /// `path` with every run of slashes made one, for a redirect's Location
@@ -173,10 +241,10 @@ mod tests {
     #[test]
     fn a_directory_path_and_its_index_share_a_key() {
         let key = |path: &str| {
-            let (relative, directory) = plain(path).unwrap();
-            let mut key = String::new();
-            cache_key(&relative, directory, &mut key);
-            key
+            let mut buffer = String::new();
+            let key = cache_key(path, DotFiles::WellKnownOnly, &mut buffer).unwrap();
+            assert_eq!(key.relative(), plain(path).unwrap().0, "{path}");
+            key.key.to_string()
         };
         assert_eq!(key("/"), "index.html");
         assert_eq!(key("/index.html"), "index.html");
@@ -184,6 +252,29 @@ mod tests {
         assert_eq!(key("/sub/"), "sub/index.html");
         assert_eq!(key("//sub//index.html"), "sub/index.html");
         assert_eq!(key("/sub"), "sub");
+    }
+
+    /// The fast path agrees with decoding segment by segment.
+    #[test]
+    fn plain_paths_take_the_fast_path_and_agree_with_the_slow_one() {
+        for plain in ["", "a", "a/b.txt", "sub/", "a-b_c~d/e.f", "x/y/z/"] {
+            assert!(is_plain(plain), "{plain}");
+        }
+        for not in ["/a", "a//b", ".a", "a/.b", "a%20b", "a\\b", "a/b//"] {
+            assert!(!is_plain(not), "{not}");
+        }
+        // Each plain path, and the same path with one letter escaped
+        // (which takes the slow path), come to the same spelling.
+        for path in ["/", "/a", "/a/b.txt", "/sub/", "/x/y/z/"] {
+            let mut fast = String::new();
+            let fast_directory = relative_path(path, DotFiles::WellKnownOnly, &mut fast);
+            let escaped = path.replacen('a', "%61", 1).replacen('x', "%78", 1);
+            let mut slow = String::new();
+            let slow_directory = relative_path(&escaped, DotFiles::WellKnownOnly, &mut slow);
+            assert_eq!(fast, slow, "{path} and {escaped}");
+            assert_eq!(fast_directory, slow_directory, "{path}");
+            assert_eq!(fast_directory, Some(path.ends_with('/')), "{path}");
+        }
     }
 
     #[test]

@@ -49,7 +49,7 @@ pub(super) enum Precondition {
 /// A date that doesn't parse is ignored (§13.1.3, §13.1.4), as is a date
 /// condition on a resource without a modification time.
 pub(super) fn evaluate(conditions: &Conditions<'_>, validators: &Validators<'_>) -> Precondition {
-    if let Some(list) = conditions.if_match.as_deref() {
+    if let Some(list) = conditions.if_match().as_deref() {
         let matches = if list.trim_ascii() == b"*" {
             true // the resource exists
         } else {
@@ -67,7 +67,7 @@ pub(super) fn evaluate(conditions: &Conditions<'_>, validators: &Validators<'_>)
     {
         return Precondition::Failed;
     }
-    if let Some(list) = conditions.if_none_match.as_deref() {
+    if let Some(list) = conditions.if_none_match().as_deref() {
         let matches = if list.trim_ascii() == b"*" {
             true
         } else {
@@ -147,9 +147,9 @@ mod tests {
         let mut conditions = Conditions::default();
         for &(name, value) in headers {
             match name {
-                "If-Match" => conditions.if_match = Some(value.into()),
+                "If-Match" => conditions.if_match = Some(value),
                 "If-Unmodified-Since" => conditions.if_unmodified_since = Some(value),
-                "If-None-Match" => conditions.if_none_match = Some(value.into()),
+                "If-None-Match" => conditions.if_none_match = Some(value),
                 "If-Modified-Since" => conditions.if_modified_since = Some(value),
                 other => panic!("{other}"),
             }

@@ -66,24 +66,94 @@ pub struct Request<'a> {
 
 /// The request headers that decide a static file's answer: 412
 /// Precondition Failed, 304 Not Modified, 206 Partial Content or the whole
-/// file. Borrowed from the input. A list field (If-Match, If-None-Match)
-/// sent on several lines is one list, its lines joined with commas in
-/// order (RFC 9110 §5.3): only then is it copied. Any other field sent
+/// file. Borrowed from the input.
+///
+/// A list field (If-Match, If-None-Match) sent on several lines is one
+/// list, its lines joined with commas in order (RFC 9110 §5.3): read it
+/// with [`Conditions::if_match`] and [`Conditions::if_none_match`]. The
+/// lines are joined only when asked for, from the head, so that the usual
+/// request (one line or none) costs no copy, and this value stays `Copy`
+/// and small: every request builds one (a `Cow` per list was measurably
+/// slower on the hello path, docs/benchmarks.md). Any other field sent
 /// twice counts by its last line.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Conditions<'a> {
-    /// `If-Match`, every line of it.
-    pub if_match: Option<Cow<'a, [u8]>>,
+    /// `If-Match`, its first line.
+    pub if_match: Option<&'a [u8]>,
     /// `If-Unmodified-Since`.
     pub if_unmodified_since: Option<&'a [u8]>,
-    /// `If-None-Match`, every line of it.
-    pub if_none_match: Option<Cow<'a, [u8]>>,
+    /// `If-None-Match`, its first line.
+    pub if_none_match: Option<&'a [u8]>,
     /// `If-Modified-Since`.
     pub if_modified_since: Option<&'a [u8]>,
     /// `Range`.
     pub range: Option<&'a [u8]>,
     /// `If-Range`.
     pub if_range: Option<&'a [u8]>,
+    /// The head the fields were read from, when a list field came on more
+    /// than one line: where its other lines are found.
+    pub(super) repeated: Repeated<'a>,
+}
+
+/// Which list fields came on more than one line, and the head that holds
+/// them.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Repeated<'a> {
+    head: &'a [u8],
+    if_match: bool,
+    if_none_match: bool,
+}
+
+impl<'a> Conditions<'a> {
+    /// `If-Match`, every line of it as one list.
+    #[inline]
+    pub fn if_match(&self) -> Option<Cow<'a, [u8]>> {
+        match (self.if_match, self.repeated.if_match) {
+            (None, _) => None,
+            (Some(line), false) => Some(Cow::Borrowed(line)),
+            (Some(_), true) => Some(Cow::Owned(self.joined(b"if-match"))),
+        }
+    }
+
+    /// `If-None-Match`, every line of it as one list.
+    #[inline]
+    pub fn if_none_match(&self) -> Option<Cow<'a, [u8]>> {
+        match (self.if_none_match, self.repeated.if_none_match) {
+            (None, _) => None,
+            (Some(line), false) => Some(Cow::Borrowed(line)),
+            (Some(_), true) => Some(Cow::Owned(self.joined(b"if-none-match"))),
+        }
+    }
+
+    /// Every line of the field `name` in the head, the values trimmed and
+    /// joined with `, ` in order.
+    fn joined(&self, name: &[u8]) -> Vec<u8> {
+        let mut joined = Vec::new();
+        for line in self.repeated.head.split(|&b| b == b'\n') {
+            let Some((field, value)) = line.split_once_at(b':') else {
+                continue;
+            };
+            if field.eq_ignore_ascii_case(name) {
+                if !joined.is_empty() {
+                    joined.extend_from_slice(b", ");
+                }
+                joined.extend_from_slice(trim(value.strip_suffix(b"\r").unwrap_or(value)));
+            }
+        }
+        joined
+    }
+}
+
+/// Split a line at the first `byte`, without it.
+trait SplitOnceAt {
+    fn split_once_at(&self, byte: u8) -> Option<(&[u8], &[u8])>;
+}
+
+impl SplitOnceAt for [u8] {
+    fn split_once_at(&self, byte: u8) -> Option<(&[u8], &[u8])> {
+        let at = self.iter().position(|&b| b == byte)?;
+        Some((self.get(..at)?, self.get(at + 1..)?))
+    }
 }
 
 /// [`Conditions`] copied out of the input, for an answer that waits until
@@ -103,9 +173,9 @@ impl OwnedConditions {
     pub fn new(conditions: &Conditions<'_>) -> OwnedConditions {
         let own = |value: Option<&[u8]>| value.map(Box::from);
         OwnedConditions {
-            if_match: own(conditions.if_match.as_deref()),
+            if_match: own(conditions.if_match().as_deref()),
             if_unmodified_since: own(conditions.if_unmodified_since),
-            if_none_match: own(conditions.if_none_match.as_deref()),
+            if_none_match: own(conditions.if_none_match().as_deref()),
             if_modified_since: own(conditions.if_modified_since),
             range: own(conditions.range),
             if_range: own(conditions.if_range),
@@ -115,12 +185,14 @@ impl OwnedConditions {
     /// The same conditions, borrowed again.
     pub fn borrow(&self) -> Conditions<'_> {
         Conditions {
-            if_match: self.if_match.as_deref().map(Cow::Borrowed),
+            if_match: self.if_match.as_deref(),
             if_unmodified_since: self.if_unmodified_since.as_deref(),
-            if_none_match: self.if_none_match.as_deref().map(Cow::Borrowed),
+            if_none_match: self.if_none_match.as_deref(),
             if_modified_since: self.if_modified_since.as_deref(),
             range: self.range.as_deref(),
             if_range: self.if_range.as_deref(),
+            // Already joined by `new`.
+            repeated: Repeated::default(),
         }
     }
 }
@@ -192,19 +264,20 @@ fn parse_with<'b>(
         target,
         minor_version,
         request.headers,
-        head_len,
+        input.get(..head_len).unwrap_or_default(),
         max_body,
     ))
 }
 
-/// What the header fields of a well-formed request line say.
+/// What the header fields of a well-formed request line say; `head` is the
+/// whole head they were parsed from.
 fn interpret<'b>(
     method: Method,
     method_text: &'b str,
     target: &'b str,
     minor_version: u8,
     headers: &[httparse::Header<'b>],
-    head_len: usize,
+    head: &'b [u8],
     max_body: u64,
 ) -> Parsed<'b> {
     let mut hosts = 0;
@@ -214,7 +287,13 @@ fn interpret<'b>(
     let mut close = false;
     let mut keep_alive_token = false;
     let mut expect_continue = false;
-    let mut conditions = Conditions::default();
+    let mut conditions = Conditions {
+        repeated: Repeated {
+            head,
+            ..Repeated::default()
+        },
+        ..Conditions::default()
+    };
     for header in headers {
         let name = header.name;
         let value = header.value;
@@ -252,11 +331,14 @@ fn interpret<'b>(
         } else if name.eq_ignore_ascii_case("expect") {
             expect_continue |= trim(value).eq_ignore_ascii_case(b"100-continue");
         } else if name.eq_ignore_ascii_case("if-match") {
-            append_to_list(&mut conditions.if_match, trim(value));
+            // Further lines are joined when asked for (`Conditions::joined`).
+            conditions.repeated.if_match |= conditions.if_match.is_some();
+            conditions.if_match = conditions.if_match.or(Some(trim(value)));
         } else if name.eq_ignore_ascii_case("if-unmodified-since") {
             conditions.if_unmodified_since = Some(trim(value));
         } else if name.eq_ignore_ascii_case("if-none-match") {
-            append_to_list(&mut conditions.if_none_match, trim(value));
+            conditions.repeated.if_none_match |= conditions.if_none_match.is_some();
+            conditions.if_none_match = conditions.if_none_match.or(Some(trim(value)));
         } else if name.eq_ignore_ascii_case("if-modified-since") {
             conditions.if_modified_since = Some(trim(value));
         } else if name.eq_ignore_ascii_case("range") && method == Method::Get {
@@ -300,7 +382,7 @@ fn interpret<'b>(
             expect_continue,
             conditions,
         },
-        head_len,
+        head.len(),
     )
 }
 
@@ -319,21 +401,6 @@ fn parse_content_length(value: &[u8]) -> Option<u64> {
         return None;
     }
     std::str::from_utf8(value).ok()?.parse().ok()
-}
-
-/// Add one line of a list field to what earlier lines gave: lines of one
-/// field are one comma-separated list (RFC 9110 §5.3). The usual single
-/// line stays borrowed.
-fn append_to_list<'a>(list: &mut Option<Cow<'a, [u8]>>, line: &'a [u8]) {
-    *list = Some(match list.take() {
-        None => Cow::Borrowed(line),
-        Some(earlier) => {
-            let mut joined = earlier.into_owned();
-            joined.extend_from_slice(b", ");
-            joined.extend_from_slice(line);
-            Cow::Owned(joined)
-        }
-    });
 }
 
 /// The bytes of a request-target (RFC 9112 §3.2, RFC 3986): ASCII only,
@@ -860,8 +927,8 @@ mod tests {
             Parsed::Complete(request, _) => {
                 let c = request.conditions;
                 (
-                    c.if_match.map(Cow::into_owned),
-                    c.if_none_match.map(Cow::into_owned),
+                    c.if_match().map(Cow::into_owned),
+                    c.if_none_match().map(Cow::into_owned),
                     c.range.map(<[u8]>::to_vec),
                 )
             }
