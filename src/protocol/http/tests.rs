@@ -485,10 +485,13 @@ fn head_with_range_gets_the_200_headers_of_get() {
 fn a_list_precondition_on_several_lines_is_judged_whole() {
     let root = Root::new("list-lines");
     let etag = etag_of_notes(&root);
-    // The matching tag on the first line, a stale one on the second.
+    // The matching tag on the first line, then on the second: judged by
+    // one line only, one of each pair would go wrong.
     let input = format!(
         "GET /notes.txt HTTP/1.1\r\nHost: x\r\nIf-None-Match: {etag}\r\nIf-None-Match: \"stale\"\r\n\r\n\
+         GET /notes.txt HTTP/1.1\r\nHost: x\r\nIf-None-Match: \"stale\"\r\nX: y\r\nif-none-match: {etag}\r\n\r\n\
          GET /notes.txt HTTP/1.1\r\nHost: x\r\nIf-Match: {etag}\r\nIf-Match: \"stale\"\r\n\r\n\
+         GET /notes.txt HTTP/1.1\r\nHost: x\r\nIf-Match: \"stale\"\r\nIf-Match: {etag}\r\n\r\n\
          GET /notes.txt HTTP/1.1\r\nHost: x\r\nIf-Match: \"stale\"\r\nIf-Match: \"other\"\r\n\r\n"
     );
     check_with(
@@ -496,7 +499,7 @@ fn a_list_precondition_on_several_lines_is_judged_whole() {
         input.as_bytes(),
         false,
         |run| {
-            assert_eq!(statuses(run), [304, 200, 412]);
+            assert_eq!(statuses(run), [304, 304, 200, 200, 412]);
         },
     );
 }
