@@ -60,7 +60,7 @@ ANNOTATIONS = [
     (r"conn (\d+): protocol Wait\((\d+), .*\), (\d+) bytes pending output",
      "The protocol consumed the {1}-byte request and answered `Wait`: nothing to send before the "
      "instant it names. The request pipelined behind it stays in the input buffer, unparsed "
-     "(`Connection::answer_buffered`; `protocol/http/echo.rs`)."),
+     "(`Connection::answer_buffered`; `protocol/http/echo_endpoint/mod.rs`)."),
     (r"conn (\d+): protocol woke: (.*)",
      "The connection's turn after the timer starts with `Protocol::on_wake`: the delayed response is "
      "written now ({1}); then the buffered request behind it is answered, in order "

@@ -57,6 +57,9 @@ struct Args {
     /// http with --root: list directories that have no index.html
     #[arg(long)]
     autoindex: bool,
+    /// http with --root: serve names starting with a dot (/.well-known/ is served without it)
+    #[arg(long)]
+    dotfiles: bool,
     /// http with --root: files kept open by the open-file cache (0: no cache)
     #[arg(
         long,
@@ -321,6 +324,7 @@ impl Args {
             access_log: self.access_log,
             root: self.root.clone(),
             autoindex: self.autoindex,
+            dotfiles: self.dotfiles,
             max_echo_delay: self.max_echo_delay,
             max_echo_size: self.max_echo_size,
             echo_default: self.echo_default.clone(),

@@ -3,7 +3,8 @@
 //! request behind a delayed one, bodies echoed in both framings, and
 //! backpressure on a client that sends but doesn't read.
 //!
-//! (tests/echo.rs is the RFC 862 echo *protocol*; this is HTTP's /echo.)
+//! (tests/echo_protocol.rs is the RFC 862 echo *protocol*; this is HTTP's
+//! /echo endpoint, src/protocol/http/echo_endpoint/.)
 //!
 //! No assertion here is a timing beyond a lower bound ("the delayed answer
 //! did not come before its delay"): when an answer comes, the test waits
@@ -440,7 +441,17 @@ fn a_body_over_max_body_bytes_is_413() {
 #[test]
 fn a_client_that_sends_but_does_not_read_is_throttled_not_buffered() {
     const LEN: u64 = 256 << 20;
-    let server = Server::start(&["--max-body-bytes", "1073741824", "--idle-timeout", "1h"]);
+    // --request-timeout covers the whole body: a debug build on a loaded
+    // machine may take more than the default 10 s to echo 256 MiB, and
+    // this test is about memory, not speed.
+    let server = Server::start(&[
+        "--max-body-bytes",
+        "1073741824",
+        "--idle-timeout",
+        "1h",
+        "--request-timeout",
+        "1h",
+    ]);
     let rss_before = server.rss_kib();
     let stream = server.connect();
     let mut writer = stream.try_clone().unwrap();

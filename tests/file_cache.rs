@@ -292,3 +292,38 @@ fn downloads_of_a_cached_file_share_one_descriptor() {
         fds()
     );
 }
+
+/// The cache keys on the file a path names, in one spelling (issue 21: it
+/// keyed on the path as sent): `/sub/` and `/sub/index.html`, `//` and
+/// percent-encoded aliases all share one entry, so the first is the only
+/// miss and the others are hits.
+#[test]
+fn every_spelling_of_a_path_shares_one_cache_entry() {
+    let site = Site::new("spellings");
+    std::fs::write(site.root().join("sub/index.html"), "<p>sub</p>\n").unwrap();
+    let server = Server::start(&["--root", &site.root_arg()]);
+    let spellings = [
+        ("/sub/inner.txt", "inner\n"),
+        ("//sub//inner.txt", "inner\n"),
+        ("/%73ub/%69nner.txt", "inner\n"),
+        ("http://t/sub/inner.txt", "inner\n"),
+        ("/sub/", "<p>sub</p>\n"),
+        ("/sub/index.html", "<p>sub</p>\n"),
+        ("/sub//", "<p>sub</p>\n"),
+        ("/%73ub/index.html?x=1", "<p>sub</p>\n"),
+    ];
+    for (path, expected) in spellings {
+        let response = get(&server, path, "");
+        assert_eq!(status(&response), "200", "{path}: {response}");
+        assert_eq!(body(&response), expected, "{path}");
+    }
+    // Two files, two entries; everything after each first request a hit.
+    // (Within the second an entry is trusted, so no revalidation can
+    // interfere unless the machine stalls for a second between requests:
+    // then a revalidation replaces a hit, and the miss count still holds.)
+    assert_eq!(server.metric("reactord_file_cache_entries"), 2.0);
+    assert_eq!(server.metric("reactord_file_cache_misses_total"), 2.0);
+    let hits = server.metric("reactord_file_cache_hits_total");
+    let revalidations = server.metric("reactord_file_cache_revalidations_total");
+    assert_eq!(hits + revalidations, spellings.len() as f64 - 2.0);
+}

@@ -158,6 +158,14 @@ fn every_error_gets_its_status_a_short_body_and_a_graceful_close() {
             413,
         ),
         (long_head.into_bytes(), 414),
+        // Found by differential testing against llhttp and h11 (issue 21).
+        (
+            b"GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nContent-Length: 01\r\n\r\nx"
+                .to_vec(),
+            400,
+        ),
+        (b"GET /\xc3\xa9 HTTP/1.1\r\nHost: t\r\n\r\n".to_vec(), 400),
+        (b"GET /% HTTP/1.1\r\nHost: t\r\n\r\n".to_vec(), 400),
     ];
     for (request, expected) in cases {
         let mut client = server.connect();
@@ -183,6 +191,36 @@ fn every_error_gets_its_status_a_short_body_and_a_graceful_close() {
     }
     // And the server is still serving everyone else.
     assert!(util::http_get(server.addr, "/").starts_with("HTTP/1.1 200 OK"));
+}
+
+/// Issue 21's smuggling example, over a real socket: a bare LF after the
+/// chunk data. A lenient reader takes the chunk `hello\r` and then answers
+/// `GET /smuggled.txt` as a second request (what llhttp and h11 refuse);
+/// the server must answer the first with a 400 and close, and never answer
+/// the second.
+#[test]
+fn a_bare_lf_after_chunk_data_is_a_400_and_the_smuggled_request_is_never_answered() {
+    let server = Server::start(&[]);
+    let mut client = server.connect();
+    client
+        .write_all(
+            b"POST /a.txt HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n\
+              6\r\nhello\r\n0\r\n\r\n\
+              GET /smuggled.txt HTTP/1.1\r\nHost: a\r\n\r\n",
+        )
+        .unwrap();
+    let response = read_to_end(&mut client).expect("a FIN, not a reset");
+    let response = String::from_utf8_lossy(&response);
+    assert!(
+        response.starts_with("HTTP/1.1 400 Bad Request\r\n"),
+        "{response}"
+    );
+    assert!(response.contains("Connection: close\r\n"), "{response}");
+    assert_eq!(
+        response.matches("HTTP/1.1 ").count(),
+        1,
+        "the smuggled request was answered: {response}"
+    );
 }
 
 #[test]

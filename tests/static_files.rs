@@ -39,6 +39,10 @@ impl Site {
         std::fs::write(root.join("with space.txt"), "spaced\n").unwrap();
         std::fs::write(root.join("metrics"), "a file named metrics\n").unwrap();
         std::fs::write(root.join(".secret"), "hidden\n").unwrap();
+        std::fs::create_dir_all(root.join(".well-known/acme-challenge")).unwrap();
+        std::fs::write(root.join(".well-known/security.txt"), "Contact: x\n").unwrap();
+        std::fs::write(root.join(".well-known/acme-challenge/t0ken"), "t0ken.key\n").unwrap();
+        std::fs::write(root.join(".well-known/.hidden"), "hidden\n").unwrap();
         std::fs::write(root.join("sub/index.html"), "<p>sub</p>\n").unwrap();
         std::fs::write(root.join("plain/<b>&.txt"), "x").unwrap();
         std::fs::write(dir.join("outside.txt"), "outside the root\n").unwrap();
@@ -140,6 +144,80 @@ fn directories_serve_index_redirect_without_slash_and_list_only_with_autoindex()
     );
 }
 
+/// RFC 8615: `/.well-known/` is served always (ACME HTTP-01 challenges,
+/// security.txt; issue 21: every dot name was refused); other names that
+/// start with a dot only with --dotfiles, and a listing shows what is
+/// served.
+#[test]
+fn well_known_is_served_and_other_dot_names_only_with_dotfiles() {
+    let site = Site::new("dotfiles");
+    let server = Server::start(&["--root", &site.root(), "--autoindex"]);
+    let security = get(&server, "/.well-known/security.txt", "");
+    assert_eq!(status(&security), "200", "{security}");
+    assert!(security.ends_with("\r\n\r\nContact: x\n"), "{security}");
+    let challenge = get(&server, "/.well-known/acme-challenge/t0ken", "");
+    assert!(challenge.ends_with("\r\n\r\nt0ken.key\n"), "{challenge}");
+    for hidden in ["/.secret", "/%2esecret", "/.well-known/.hidden"] {
+        assert_eq!(status(&get(&server, hidden, "")), "404", "{hidden}");
+    }
+    let listing = get(&server, "/", "");
+    assert_eq!(status(&listing), "200");
+    let listing = get(&server, "/plain/", "");
+    assert!(!listing.contains(".secret"), "{listing}");
+    let well_known = get(&server, "/.well-known/", "");
+    assert!(well_known.contains("security.txt"), "{well_known}");
+    assert!(!well_known.contains(".hidden"), "{well_known}");
+
+    let dotfiles = Server::start(&["--root", &site.root(), "--dotfiles", "--autoindex"]);
+    for (path, body) in [
+        ("/.secret", "hidden\n"),
+        ("/%2esecret", "hidden\n"),
+        ("/.well-known/.hidden", "hidden\n"),
+        ("/.well-known/security.txt", "Contact: x\n"),
+    ] {
+        let response = get(&dotfiles, path, "");
+        assert_eq!(status(&response), "200", "{path}: {response}");
+        assert!(response.ends_with(&format!("\r\n\r\n{body}")), "{path}");
+    }
+    let well_known = get(&dotfiles, "/.well-known/", "");
+    assert!(well_known.contains(".hidden"), "{well_known}");
+    // Never `..`, whatever the flag.
+    for path in [
+        "/../outside.txt",
+        "/%2e%2e/outside.txt",
+        "/sub/../../outside.txt",
+    ] {
+        let response = get(&dotfiles, path, "");
+        assert!(!response.contains("outside the root"), "{path}: {response}");
+    }
+}
+
+/// `//` inside a path is `/` (nginx's merge_slashes; issue 21), and a
+/// malformed percent-escape is a 400, not a 404.
+#[test]
+fn doubled_slashes_collapse_and_a_malformed_escape_is_400() {
+    let site = Site::new("slashes");
+    let server = Server::start(&["--root", &site.root()]);
+    for (path, body) in [
+        ("//notes.txt", "0123456789abcdefghij"),
+        ("/sub//index.html", "<p>sub</p>\n"),
+        ("//sub//", "<p>sub</p>\n"),
+        ("/%6eotes.txt", "0123456789abcdefghij"),
+    ] {
+        let response = get(&server, path, "");
+        assert_eq!(status(&response), "200", "{path}: {response}");
+        assert!(response.ends_with(body), "{path}: {response}");
+    }
+    // The slash added to a directory's path never makes `//host`.
+    let redirect = get(&server, "//sub", "");
+    assert_eq!(status(&redirect), "301", "{redirect}");
+    assert_eq!(header(&redirect, "Location"), Some("/sub/"));
+    for path in ["/%", "/%zz", "/notes.txt%2", "/sub/%g0"] {
+        let response = get(&server, path, "");
+        assert_eq!(status(&response), "400", "{path}: {response}");
+    }
+}
+
 /// The redirect that adds a directory's slash keeps the query: it is part
 /// of what was asked for.
 #[test]
@@ -171,10 +249,11 @@ fn no_request_reaches_outside_the_root_or_a_hidden_file() {
         "/sub\\..\\..\\outside.txt",
         "/notes.txt%00.html",
         "//etc/passwd",
-        "/sub//index.html",
         "/escape",
         "/.secret",
         "/%2esecret",
+        "/.well-known/.hidden",
+        "/sub/.well-known/security.txt",
     ] {
         let response = get(&server, path, "");
         assert!(

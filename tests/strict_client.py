@@ -358,14 +358,31 @@ def files_cases(file_length):
                 [ex("/plain/", 200, check=body_contains(b"a.txt") if get else body_is(b""), close=True)],
             ),
             (f"{method} a missing file: 404", [ex("/missing.txt", 404, close=True)]),
-            (
-                f"{method} a range: 206",
-                [ex("/notes.txt", 206, ["Range: bytes=2-5"], check=all_of(header_is(b"content-range", b"bytes 2-5/20"), length_is(4), body(b"2345")), close=True)],
-            ),
-            (
-                f"{method} an unsatisfiable range: 416",
-                [ex("/notes.txt", 416, ["Range: bytes=20-"], check=header_is(b"content-range", b"bytes */20"), close=True)],
-            ),
+        ]
+        if get:
+            cases += [
+                (
+                    "GET a range: 206",
+                    [ex("/notes.txt", 206, ["Range: bytes=2-5"], check=all_of(header_is(b"content-range", b"bytes 2-5/20"), length_is(4), body(b"2345")), close=True)],
+                ),
+                (
+                    "GET an unsatisfiable range: 416",
+                    [ex("/notes.txt", 416, ["Range: bytes=20-"], check=header_is(b"content-range", b"bytes */20"), close=True)],
+                ),
+            ]
+        else:
+            # RFC 9110 §14.2 defines Range for GET only: HEAD ignores it.
+            cases += [
+                (
+                    "HEAD with a range: the 200 headers of GET",
+                    [ex("/notes.txt", 200, ["Range: bytes=2-5"], check=all_of(header_is(b"content-range", None), length_is(file_length)), close=True)],
+                ),
+                (
+                    "HEAD with an unsatisfiable range: 200",
+                    [ex("/notes.txt", 200, ["Range: bytes=20-"], check=header_is(b"content-range", None), close=True)],
+                ),
+            ]
+        cases += [
             (f"{method} /metrics beside the files", [ex("/metrics", 200, close=True)]),
         ]
     return cases
@@ -419,7 +436,8 @@ def pipelined_case(addr, files):
         exchanges.append(Exchange("POST", request("POST", "/", ["Content-Length: 3"], body=b"abc"), 405))
         if files:
             exchanges.append(Exchange("GET", request("GET", "/notes.txt", ["Range: bytes=0-0"]), 206, target="/notes.txt"))
-            exchanges.append(Exchange("HEAD", request("HEAD", "/notes.txt", ["Range: bytes=99-"]), 416, target="/notes.txt"))
+            exchanges.append(Exchange("GET", request("GET", "/notes.txt", ["Range: bytes=99-"]), 416, target="/notes.txt"))
+            exchanges.append(Exchange("HEAD", request("HEAD", "/notes.txt", ["Range: bytes=99-"]), 200, target="/notes.txt"))
     exchanges.append(Exchange("GET", request("GET", "/", ["Connection: close"]), 200, close=True))
     return exchanges
 

@@ -90,7 +90,7 @@ impl Root {
     }
 
     /// Open `relative` (plain segments only: no `..`, no leading `/`; see
-    /// `files::safe_relative_path`) for reading, if it lies beneath the
+    /// `paths::relative_path`) for reading, if it lies beneath the
     /// root. A path that leads out is an error of kind `PermissionDenied`.
     pub(super) fn open_beneath(&self, relative: &Path) -> io::Result<File> {
         #[cfg(target_os = "linux")]

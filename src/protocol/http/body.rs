@@ -98,6 +98,14 @@ impl RequestBody {
 /// or a trailer line without a colon is a 400. Leniency here is how request
 /// smuggling starts: a proxy in front that reads the line differently
 /// would see a different body end than we do.
+///
+/// Every line ending in chunked framing is CRLF, and a bare LF is a 400:
+/// RFC 9112 §2.2 lets a recipient accept a bare LF in the start line and
+/// header fields only, and §7.1 writes CRLF. A bare LF after chunk data is
+/// the chunk-terminator desync: read leniently, `6\r\nhello\r\n0...` is
+/// the chunk `hello\r` and what follows a new request to one parser, and
+/// the middle of the body to another (llhttp and h11 both refuse it), which
+/// a front end that frames differently turns into request smuggling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Step {
     /// Reading the hex digits of a chunk size.
@@ -196,14 +204,22 @@ impl Chunked {
             let Some(&byte) = input.get(pos) else { break };
             pos += 1;
             self.line += 1;
-            if self.line > MAX_LINE {
-                return Err(BodyError::Malformed);
-            }
-            if self.in_trailers() {
+            let in_trailers = self.in_trailers();
+            if in_trailers {
                 self.trailers += 1;
                 if self.trailers > limits.max_trailers {
                     return Err(BodyError::TrailersTooLarge);
                 }
+            }
+            if self.line > MAX_LINE {
+                // A trailer line is a header field line, and an oversized
+                // one earns what an oversized header does (431); a size
+                // line that long is just malformed.
+                return Err(if in_trailers {
+                    BodyError::TrailersTooLarge
+                } else {
+                    BodyError::Malformed
+                });
             }
             match self.next_step(byte, limits.max_body)? {
                 Some(step) => self.step = step,
@@ -251,15 +267,7 @@ impl Chunked {
                 | Step::ExtValue,
                 b'\r',
             ) => Step::SizeLf,
-            (
-                Step::Size { .. }
-                | Step::AfterSize
-                | Step::ExtName
-                | Step::AfterExtName
-                | Step::ExtValue
-                | Step::SizeLf,
-                b'\n',
-            ) => self.end_of_size_line(max_body)?,
+            (Step::SizeLf, b'\n') => self.end_of_size_line(max_body)?,
 
             // chunk-ext, one piece of the grammar per arm.
             (Step::Size { .. } | Step::AfterSize | Step::ExtValue, _) if is_ws => Step::AfterSize,
@@ -285,18 +293,18 @@ impl Chunked {
 
             // The CRLF after chunk data.
             (Step::DataCr, b'\r') => Step::DataLf,
-            (Step::DataCr | Step::DataLf, b'\n') => {
+            (Step::DataLf, b'\n') => {
                 self.line = 0;
                 Step::Size { digits: 0 }
             }
 
             // The trailer section: field lines, then an empty line.
             (Step::TrailerLineStart, b'\r') => Step::FinalLf,
-            (Step::TrailerLineStart | Step::FinalLf, b'\n') => return Ok(None),
+            (Step::FinalLf, b'\n') => return Ok(None),
             (Step::TrailerLineStart | Step::TrailerName, b) if is_tchar(b) => Step::TrailerName,
             (Step::TrailerName, b':') => Step::TrailerValue,
             (Step::TrailerValue, b'\r') => Step::TrailerLf,
-            (Step::TrailerValue | Step::TrailerLf, b'\n') => {
+            (Step::TrailerLf, b'\n') => {
                 self.line = 0;
                 Step::TrailerLineStart
             }
@@ -411,9 +419,35 @@ mod tests {
         assert_eq!(discard_all_splits(b"0\r\n\r\n", 0), Ok(5));
     }
 
+    /// RFC 9112 §7.1: CRLF everywhere in chunked framing (found by
+    /// differential testing against llhttp and h11, issue 21).
     #[test]
-    fn bare_lf_line_endings_are_tolerated() {
-        assert_eq!(discard_all_splits(b"3\nabc\n0\n\n", 10), Ok(9));
+    fn a_bare_lf_anywhere_in_chunked_framing_is_malformed() {
+        for bad in [
+            // After a chunk size.
+            &b"3\nabc\r\n0\r\n\r\n"[..],
+            // After a chunk extension, name or value.
+            b"3;a\nabc\r\n0\r\n\r\n",
+            b"3;a=b\nabc\r\n0\r\n\r\n",
+            b"3 \nabc\r\n0\r\n\r\n",
+            // After chunk data: the smuggling example of issue 21.
+            b"6\r\nhello\r\n0\r\n\r\n",
+            b"3\r\nabc\n0\r\n\r\n",
+            // After the last chunk.
+            b"0\n\r\n",
+            // Ending the trailer section, and ending a trailer line.
+            b"0\r\n\n",
+            b"0\r\nT: 1\n\r\n",
+            // All of them at once, as a lenient parser took it before.
+            b"3\nabc\n0\n\n",
+        ] {
+            assert_eq!(
+                discard_all_splits(bad, 100),
+                Err(BodyError::Malformed),
+                "{}",
+                bad.escape_ascii()
+            );
+        }
     }
 
     #[test]
@@ -468,6 +502,31 @@ mod tests {
         assert_eq!(
             Chunked::default().read_all(&line, limits(100)),
             Err(BodyError::Malformed)
+        );
+    }
+
+    /// A single trailer line over [`MAX_LINE`] is an oversized header
+    /// field line: 431, not 400 (issue 21), even when the trailer section
+    /// as a whole may be larger.
+    #[test]
+    fn one_trailer_line_over_the_line_limit_is_too_large() {
+        let line = format!("X: {}\r\n", "a".repeat(MAX_LINE));
+        let body = [&b"0\r\n"[..], line.as_bytes(), b"\r\n"].concat();
+        let mut chunked = Chunked::default();
+        let roomy = Limits {
+            max_body: 100,
+            max_trailers: 4 * MAX_LINE,
+        };
+        assert_eq!(
+            chunked.read_all(&body, roomy),
+            Err(BodyError::TrailersTooLarge)
+        );
+        // One that fits is fine.
+        let line = format!("X: {}\r\n", "a".repeat(MAX_LINE - 10));
+        let body = [&b"0\r\n"[..], line.as_bytes(), b"\r\n"].concat();
+        assert_eq!(
+            Chunked::default().read_all(&body, roomy),
+            Ok((body.len(), true))
         );
     }
 

@@ -233,7 +233,8 @@ impl FileCache {
         }
     }
 
-    /// Look `key` (a request path) up at `now`. A hit moves the entry to
+    /// Look `key` (a request path in its one spelling, `paths::cache_key`:
+    /// every alias of a file is one key) up at `now`. A hit moves the entry to
     /// the front of the LRU order.
     pub(super) fn lookup(&mut self, key: &str, now: Instant) -> Lookup {
         let Some(entries) = &mut self.entries else {

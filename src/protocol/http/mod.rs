@@ -16,8 +16,14 @@
 //! - `body`: framing and discarding request bodies.
 //! - `response`: writing status lines and headers; the cached Date.
 //! - `route`: which handler answers which path.
-//! - `echo`, `echo_query`, `echo_body`: the /echo benchmark target.
-//! - `files`: static files under --root: what to answer.
+//! - `echo_endpoint` (with its `query` and `body`): the /echo benchmark
+//!   target (not RFC 862's echo, which is `protocol::echo`).
+//! - `files`: static files under --root: what to answer, and the body.
+//! - `preconditions`: If-Match, If-None-Match and the dates (RFC 9110 §13).
+//! - `ranges`: what a Range header asks of a file (RFC 9110 §14).
+//! - `listing`: directory listings (--autoindex).
+//! - `paths`: a request path's one spelling beneath --root, and what may
+//!   not be asked for (`..`, hidden names; `/.well-known/` always served).
 //! - `beneath`: opening a path beneath --root (openat2), never out of it.
 //! - `file_cache`: the open-file cache (descriptors, validators, small
 //!   files' contents), revalidated once a second.
@@ -28,11 +34,13 @@ mod access_log;
 mod beneath;
 mod body;
 mod counts;
-mod echo;
-mod echo_body;
-mod echo_query;
+mod echo_endpoint;
 mod file_cache;
 mod files;
+mod listing;
+mod paths;
+mod preconditions;
+mod ranges;
 mod request;
 mod response;
 mod route;
@@ -67,7 +75,8 @@ const RESPONSE_CLASSES: usize = 5;
 
 /// How many counters HTTP shares with the other workers: see
 /// `Http::shared_counters`.
-const SHARED_COUNTERS: usize = RESPONSE_CLASSES + echo::EchoCounts::LEN + FileCache::COUNTERS;
+const SHARED_COUNTERS: usize =
+    RESPONSE_CLASSES + echo_endpoint::EchoCounts::LEN + FileCache::COUNTERS;
 
 /// The HTTP/1.1 protocol. One value serves every connection.
 #[derive(Debug)]
@@ -87,7 +96,7 @@ pub struct Http {
     /// is written (/metrics).
     scratch: Vec<u8>,
     /// /echo: its limits, --echo-default, the random draw and the counters.
-    echo: echo::EchoSettings,
+    echo: echo_endpoint::EchoSettings,
     /// The server is draining: every response says `Connection: close`.
     draining: bool,
     /// The counters last handed to the reactor to share with the other
@@ -108,7 +117,7 @@ pub struct Session {
     /// An /echo answer owed after a delay, or the rest of a drip: what the
     /// connection's timer (`Verdict::Wait`) wakes us up for. Boxed for the
     /// same reason as `in_body`.
-    owed: Option<Box<echo::Owed>>,
+    owed: Option<Box<echo_endpoint::Owed>>,
     /// Set when the last response closed the connection after a complete
     /// request whose client asked for the close: it will send nothing more.
     clean_close: bool,
@@ -166,6 +175,9 @@ pub struct HttpConfig {
     pub root: Option<PathBuf>,
     /// --autoindex: list directories that have no index.html.
     pub autoindex: bool,
+    /// --dotfiles: serve names that start with a dot (`/.well-known/` is
+    /// served without it).
+    pub dotfiles: bool,
     /// --max-echo-delay: longer /echo delays (and chunk intervals) are cut
     /// to it.
     pub max_echo_delay: Duration,
@@ -194,6 +206,7 @@ impl Default for HttpConfig {
             access_log: false,
             root: None,
             autoindex: false,
+            dotfiles: false,
             max_echo_delay: Duration::from_secs(10),
             max_echo_size: 64 << 20,
             echo_default: None,
@@ -253,20 +266,20 @@ impl HttpConfig {
     }
 
     /// The /echo limits these settings give.
-    fn echo_limits(&self) -> echo_query::EchoLimits {
-        echo_query::EchoLimits {
+    fn echo_limits(&self) -> echo_endpoint::EchoLimits {
+        echo_endpoint::EchoLimits {
             max_delay: self.max_echo_delay,
             max_size: self.max_echo_size,
         }
     }
 
     /// --echo-default, parsed against the limits.
-    fn echo_default_query(&self) -> Result<Option<echo_query::EchoQuery>, String> {
+    fn echo_default_query(&self) -> Result<Option<echo_endpoint::EchoQuery>, String> {
         let Some(text) = self.echo_default.as_deref() else {
             return Ok(None);
         };
         let query = text.strip_prefix('?').unwrap_or(text);
-        echo_query::EchoQuery::parse(query, &self.echo_limits())
+        echo_endpoint::EchoQuery::parse(query, &self.echo_limits())
             .map(Some)
             .map_err(|error| format!("--echo-default: {error}"))
     }
@@ -288,7 +301,7 @@ impl Http {
             scratch: Vec::new(),
             // An invalid default is refused by `from_config` (and by the
             // command line); here it is ignored.
-            echo: echo::EchoSettings::new(
+            echo: echo_endpoint::EchoSettings::new(
                 config.echo_limits(),
                 config.echo_default_query().ok().flatten(),
             ),
@@ -306,7 +319,12 @@ impl Http {
             .map_err(|message| std::io::Error::new(std::io::ErrorKind::InvalidInput, message))?;
         let mut http = Http::new(config);
         if let Some(root) = &config.root {
-            http.files = Some(StaticFiles::new(root, config.autoindex, config.file_cache)?);
+            http.files = Some(StaticFiles::new(
+                root,
+                config.autoindex,
+                config.dotfiles,
+                config.file_cache,
+            )?);
         }
         Ok(http)
     }
@@ -471,9 +489,9 @@ impl Http {
             }
         }
         let (responses, rest) = values.split_at(RESPONSE_CLASSES);
-        let (echo, files) = rest.split_at(echo::EchoCounts::LEN);
+        let (echo, files) = rest.split_at(echo_endpoint::EchoCounts::LEN);
         ResponseCounts::write_prometheus(responses, &mut self.scratch);
-        echo::EchoCounts::from_values(echo).write_prometheus(&mut self.scratch);
+        echo_endpoint::EchoCounts::from_values(echo).write_prometheus(&mut self.scratch);
         if let Some(static_files) = &self.files {
             static_files.write_prometheus(files, &mut self.scratch);
         }
@@ -504,7 +522,7 @@ impl Http {
                 *echoed += data.len() as u64;
             }
             BodySink::EchoChunked => {
-                echo::write_chunk(bytes, data);
+                echo_endpoint::write_chunk(bytes, data);
                 *echoed += data.len() as u64;
             }
         });

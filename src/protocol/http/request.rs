@@ -4,6 +4,7 @@
 //! Each rule names its section; docs/http.md lists them all.
 
 use super::body::{Chunked, RequestBody};
+use std::borrow::Cow;
 use std::mem::MaybeUninit;
 
 /// Header slots parsed on the stack. A request with more fields than this
@@ -65,15 +66,23 @@ pub struct Request<'a> {
 
 /// The request headers that decide a static file's answer: 412
 /// Precondition Failed, 304 Not Modified, 206 Partial Content or the whole
-/// file. Borrowed from the input. A field sent twice counts by its last
-/// line.
+/// file. Borrowed from the input.
+///
+/// A list field (If-Match, If-None-Match) sent on several lines is one
+/// list, its lines joined with commas in order (RFC 9110 §5.3): read it
+/// with [`Conditions::if_match`] and [`Conditions::if_none_match`]. The
+/// lines are joined only when asked for, from the head, so that the usual
+/// request (one line or none) costs no copy, and this value stays `Copy`
+/// and small: every request builds one (a `Cow` per list was measurably
+/// slower on the hello path, docs/benchmarks.md). Any other field sent
+/// twice counts by its last line.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Conditions<'a> {
-    /// `If-Match`.
+    /// `If-Match`, its first line.
     pub if_match: Option<&'a [u8]>,
     /// `If-Unmodified-Since`.
     pub if_unmodified_since: Option<&'a [u8]>,
-    /// `If-None-Match`.
+    /// `If-None-Match`, its first line.
     pub if_none_match: Option<&'a [u8]>,
     /// `If-Modified-Since`.
     pub if_modified_since: Option<&'a [u8]>,
@@ -81,6 +90,70 @@ pub struct Conditions<'a> {
     pub range: Option<&'a [u8]>,
     /// `If-Range`.
     pub if_range: Option<&'a [u8]>,
+    /// The head the fields were read from, when a list field came on more
+    /// than one line: where its other lines are found.
+    pub(super) repeated: Repeated<'a>,
+}
+
+/// Which list fields came on more than one line, and the head that holds
+/// them.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Repeated<'a> {
+    head: &'a [u8],
+    if_match: bool,
+    if_none_match: bool,
+}
+
+impl<'a> Conditions<'a> {
+    /// `If-Match`, every line of it as one list.
+    #[inline]
+    pub fn if_match(&self) -> Option<Cow<'a, [u8]>> {
+        match (self.if_match, self.repeated.if_match) {
+            (None, _) => None,
+            (Some(line), false) => Some(Cow::Borrowed(line)),
+            (Some(_), true) => Some(Cow::Owned(self.joined(b"if-match"))),
+        }
+    }
+
+    /// `If-None-Match`, every line of it as one list.
+    #[inline]
+    pub fn if_none_match(&self) -> Option<Cow<'a, [u8]>> {
+        match (self.if_none_match, self.repeated.if_none_match) {
+            (None, _) => None,
+            (Some(line), false) => Some(Cow::Borrowed(line)),
+            (Some(_), true) => Some(Cow::Owned(self.joined(b"if-none-match"))),
+        }
+    }
+
+    /// Every line of the field `name` in the head, the values trimmed and
+    /// joined with `, ` in order.
+    fn joined(&self, name: &[u8]) -> Vec<u8> {
+        let mut joined = Vec::new();
+        for line in self.repeated.head.split(|&b| b == b'\n') {
+            let Some((field, value)) = line.split_once_at(b':') else {
+                continue;
+            };
+            if field.eq_ignore_ascii_case(name) {
+                if !joined.is_empty() {
+                    joined.extend_from_slice(b", ");
+                }
+                joined.extend_from_slice(trim(value.strip_suffix(b"\r").unwrap_or(value)));
+            }
+        }
+        joined
+    }
+}
+
+/// Split a line at the first `byte`, without it.
+trait SplitOnceAt {
+    fn split_once_at(&self, byte: u8) -> Option<(&[u8], &[u8])>;
+}
+
+impl SplitOnceAt for [u8] {
+    fn split_once_at(&self, byte: u8) -> Option<(&[u8], &[u8])> {
+        let at = self.iter().position(|&b| b == byte)?;
+        Some((self.get(..at)?, self.get(at + 1..)?))
+    }
 }
 
 /// [`Conditions`] copied out of the input, for an answer that waits until
@@ -100,9 +173,9 @@ impl OwnedConditions {
     pub fn new(conditions: &Conditions<'_>) -> OwnedConditions {
         let own = |value: Option<&[u8]>| value.map(Box::from);
         OwnedConditions {
-            if_match: own(conditions.if_match),
+            if_match: own(conditions.if_match().as_deref()),
             if_unmodified_since: own(conditions.if_unmodified_since),
-            if_none_match: own(conditions.if_none_match),
+            if_none_match: own(conditions.if_none_match().as_deref()),
             if_modified_since: own(conditions.if_modified_since),
             range: own(conditions.range),
             if_range: own(conditions.if_range),
@@ -118,11 +191,17 @@ impl OwnedConditions {
             if_modified_since: self.if_modified_since.as_deref(),
             range: self.range.as_deref(),
             if_range: self.if_range.as_deref(),
+            // Already joined by `new`.
+            repeated: Repeated::default(),
         }
     }
 }
 
 /// The outcome of looking at the start of the input.
+// A `Request` is a few hundred bytes on the stack for one call; boxing it
+// to shrink the enum would cost an allocation per request on the hello
+// path (tests/allocations.rs).
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Parsed<'a> {
     /// The head isn't complete yet.
@@ -176,7 +255,7 @@ fn parse_with<'b>(
         return Some(Parsed::Error(400));
     };
     let method = Method::classify(method_text);
-    if !target_form_fits(method_text, target) {
+    if !target_form_fits(method_text, target) || !valid_target(target.as_bytes()) {
         return Some(Parsed::Error(400));
     }
     Some(interpret(
@@ -185,28 +264,36 @@ fn parse_with<'b>(
         target,
         minor_version,
         request.headers,
-        head_len,
+        input.get(..head_len).unwrap_or_default(),
         max_body,
     ))
 }
 
-/// What the header fields of a well-formed request line say.
+/// What the header fields of a well-formed request line say; `head` is the
+/// whole head they were parsed from.
 fn interpret<'b>(
     method: Method,
     method_text: &'b str,
     target: &'b str,
     minor_version: u8,
     headers: &[httparse::Header<'b>],
-    head_len: usize,
+    head: &'b [u8],
     max_body: u64,
 ) -> Parsed<'b> {
     let mut hosts = 0;
-    let mut content_length: Option<u64> = None;
+    // The value as written, too: repeats must agree byte for byte.
+    let mut content_length: Option<(u64, &[u8])> = None;
     let mut transfer_encoding = TransferEncoding::None;
     let mut close = false;
     let mut keep_alive_token = false;
     let mut expect_continue = false;
-    let mut conditions = Conditions::default();
+    let mut conditions = Conditions {
+        repeated: Repeated {
+            head,
+            ..Repeated::default()
+        },
+        ..Conditions::default()
+    };
     for header in headers {
         let name = header.name;
         let value = header.value;
@@ -217,15 +304,18 @@ fn interpret<'b>(
             }
             hosts += 1;
         } else if name.eq_ignore_ascii_case("content-length") {
-            // Repeated Content-Length is allowed only if every copy agrees
-            // (RFC 9112 §6.3); anything but plain digits is invalid.
-            let Some(length) = parse_content_length(value) else {
+            // Repeated Content-Length is allowed only if every copy is the
+            // same (RFC 9112 §6.3), written the same: `5` and `05` are one
+            // number to us but maybe not to a proxy in front, and llhttp
+            // and h11 refuse them. Anything but plain digits is invalid.
+            let written = trim(value);
+            let Some(length) = parse_content_length(written) else {
                 return Parsed::Error(400);
             };
-            if content_length.is_some_and(|previous| previous != length) {
+            if content_length.is_some_and(|(_, previous)| previous != written) {
                 return Parsed::Error(400);
             }
-            content_length = Some(length);
+            content_length = Some((length, written));
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
             transfer_encoding = match transfer_encoding {
                 TransferEncoding::None if trim(value).eq_ignore_ascii_case(b"chunked") => {
@@ -241,14 +331,19 @@ fn interpret<'b>(
         } else if name.eq_ignore_ascii_case("expect") {
             expect_continue |= trim(value).eq_ignore_ascii_case(b"100-continue");
         } else if name.eq_ignore_ascii_case("if-match") {
-            conditions.if_match = Some(trim(value));
+            // Further lines are joined when asked for (`Conditions::joined`).
+            conditions.repeated.if_match |= conditions.if_match.is_some();
+            conditions.if_match = conditions.if_match.or(Some(trim(value)));
         } else if name.eq_ignore_ascii_case("if-unmodified-since") {
             conditions.if_unmodified_since = Some(trim(value));
         } else if name.eq_ignore_ascii_case("if-none-match") {
-            conditions.if_none_match = Some(trim(value));
+            conditions.repeated.if_none_match |= conditions.if_none_match.is_some();
+            conditions.if_none_match = conditions.if_none_match.or(Some(trim(value)));
         } else if name.eq_ignore_ascii_case("if-modified-since") {
             conditions.if_modified_since = Some(trim(value));
-        } else if name.eq_ignore_ascii_case("range") {
+        } else if name.eq_ignore_ascii_case("range") && method == Method::Get {
+            // Range is defined for GET only (RFC 9110 §14.2): HEAD ignores
+            // it and gets the headers GET without Range would (a 200).
             conditions.range = Some(trim(value));
         } else if name.eq_ignore_ascii_case("if-range") {
             conditions.if_range = Some(trim(value));
@@ -259,7 +354,7 @@ fn interpret<'b>(
     if hosts > 1 || (minor_version == 1 && hosts == 0) {
         return Parsed::Error(400);
     }
-    let body = match (transfer_encoding, content_length) {
+    let body = match (transfer_encoding, content_length.map(|(length, _)| length)) {
         // Both framings at once is the classic request-smuggling vector.
         (TransferEncoding::Chunked | TransferEncoding::Unsupported, Some(_)) => {
             return Parsed::Error(400);
@@ -287,7 +382,7 @@ fn interpret<'b>(
             expect_continue,
             conditions,
         },
-        head_len,
+        head.len(),
     )
 }
 
@@ -302,12 +397,63 @@ enum TransferEncoding {
 
 /// Content-Length is 1*DIGIT; we also refuse lengths that overflow u64.
 fn parse_content_length(value: &[u8]) -> Option<u64> {
-    let value = trim(value);
     if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
         return None;
     }
     std::str::from_utf8(value).ok()?.parse().ok()
 }
+
+/// The bytes of a request-target (RFC 9112 §3.2, RFC 3986): ASCII only,
+/// since raw bytes above 0x7f are not URI characters (`/é` must come as
+/// `/%C3%A9`; httparse lets UTF-8 through), and in the path every `%`
+/// starts a two-hex-digit escape (`/%` and `/%zz` are malformed, a 400
+/// rather than a 404). The query is left to its reader: /echo names the
+/// parameter a bad escape is in.
+fn valid_target(target: &[u8]) -> bool {
+    // Every request's target comes through here: a plain byte costs one
+    // table lookup, and only a target with a `%`, `?`, `#` or a byte above
+    // 0x7f is looked at further.
+    match target
+        .iter()
+        .position(|&b| TARGET_SPECIAL.get(usize::from(b)).copied().unwrap_or(true))
+    {
+        None => true,
+        Some(at) => escapes_are_well_formed(target.get(at..).unwrap_or_default()),
+    }
+}
+
+/// The rest of [`valid_target`], from its first special byte on.
+fn escapes_are_well_formed(rest: &[u8]) -> bool {
+    let mut in_path = true;
+    let mut bytes = rest.iter();
+    while let Some(&b) = bytes.next() {
+        if !b.is_ascii() {
+            return false;
+        }
+        if b == b'?' || b == b'#' {
+            in_path = false;
+        } else if b == b'%' && in_path {
+            let hex = |b: Option<&u8>| b.is_some_and(u8::is_ascii_hexdigit);
+            if !(hex(bytes.next()) && hex(bytes.next())) {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// The bytes of a request-target [`valid_target`] must look at further.
+// Indexing in a const block is checked at compile time: it can't panic.
+#[allow(clippy::indexing_slicing)]
+static TARGET_SPECIAL: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        table[byte] = byte >= 0x80 || matches!(byte as u8, b'%' | b'?' | b'#');
+        byte += 1;
+    }
+    table
+};
 
 /// Strip optional whitespace (spaces and tabs) from both ends.
 fn trim(value: &[u8]) -> &[u8] {
@@ -458,8 +604,8 @@ fn valid_host(value: &[u8]) -> bool {
 }
 
 /// `reg-name [":" port]` in one pass: every request's Host goes through
-/// here, so it reads each byte once (callgrind: three passes over
-/// `127.0.0.1:8080` cost ~240 instructions a request).
+/// here, so it reads each byte once (three passes cost measurably more:
+/// docs/benchmarks.md, "What the RFC checks cost").
 fn valid_name_and_port(value: &[u8]) -> bool {
     let mut bytes = value.iter();
     while let Some(&b) = bytes.next() {
@@ -481,8 +627,8 @@ fn valid_name_and_port(value: &[u8]) -> bool {
 
 /// The bytes a reg-name may hold (RFC 3986: unreserved, sub-delims, and
 /// `%` starting a percent-escape), as a table: every request's Host goes
-/// through here, and a lookup per byte is a fraction of what a `match`
-/// per byte cost (callgrind: ~240 instructions per request before).
+/// through here, and a lookup per byte is cheaper than a `match` per byte
+/// (docs/benchmarks.md, "What the RFC checks cost").
 // Indexing in a const block is checked at compile time: it can't panic.
 #[allow(clippy::indexing_slicing)]
 static REG_NAME: [bool; 256] = {
@@ -573,6 +719,10 @@ mod tests {
             (b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: -5\r\n\r\n", 400),
             (b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", 400),
             (b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n", 200),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length:  5 \r\n\r\n", 200),
+            // The same number written differently (issue 21).
+            (b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 05\r\n\r\n", 400),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 05\r\nContent-Length: 5\r\n\r\n", 400),
             (b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999999\r\n\r\n", 400),
             (b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 101\r\n\r\n", 413),
             (b"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
@@ -746,6 +896,70 @@ mod tests {
         ));
         assert!(!keep(b"GET / HTTP/1.0\r\n\r\n"));
         assert!(keep(b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n"));
+    }
+
+    /// Raw bytes above 0x7f are not URI characters (issue 21: httparse
+    /// lets UTF-8 through), and a `%` in the path must start an escape.
+    #[test]
+    fn a_target_is_ascii_and_its_path_well_escaped() {
+        let cases: &[(&[u8], u16)] = &[
+            (b"GET /\xc3\xa9 HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            (b"GET /a?q=\xc3\xa9 HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            (b"GET /%C3%A9 HTTP/1.1\r\nHost: a\r\n\r\n", 200),
+            (b"GET /% HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            (b"GET /a%2 HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            (b"GET /%zz/b HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            (b"GET http://a/%g0 HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            (b"GET /a%2fb%00 HTTP/1.1\r\nHost: a\r\n\r\n", 200),
+            // The query is /echo's to judge (it names the parameter).
+            (b"GET /echo?status=%zz HTTP/1.1\r\nHost: a\r\n\r\n", 200),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(status(input), *expected, "{}", input.escape_ascii());
+        }
+    }
+
+    /// If-Match, If-None-Match and Range, as parsed.
+    type Lists = (Option<Vec<u8>>, Option<Vec<u8>>, Option<Vec<u8>>);
+
+    fn conditions_of(input: &[u8]) -> Lists {
+        match parse(input, 1024, 100) {
+            Parsed::Complete(request, _) => {
+                let c = request.conditions;
+                (
+                    c.if_match().map(Cow::into_owned),
+                    c.if_none_match().map(Cow::into_owned),
+                    c.range.map(<[u8]>::to_vec),
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// RFC 9110 §5.3: a list field on several lines is one list (issue 21:
+    /// the last line alone was judged).
+    #[test]
+    fn if_match_and_if_none_match_on_several_lines_are_one_list() {
+        let (if_match, if_none_match, _) = conditions_of(
+            b"GET / HTTP/1.1\r\nHost: a\r\nIf-None-Match: \"a\"\r\nIf-Match: \"x\"\r\nif-none-match:  \"b\", \"c\" \r\nIF-MATCH: \"y\"\r\n\r\n",
+        );
+        assert_eq!(if_none_match.as_deref(), Some(&b"\"a\", \"b\", \"c\""[..]));
+        assert_eq!(if_match.as_deref(), Some(&b"\"x\", \"y\""[..]));
+        let (if_match, if_none_match, _) =
+            conditions_of(b"GET / HTTP/1.1\r\nHost: a\r\nIf-Match: \"x\"\r\n\r\n");
+        assert_eq!(if_match.as_deref(), Some(&b"\"x\""[..]));
+        assert_eq!(if_none_match, None);
+    }
+
+    /// RFC 9110 §14.2 defines Range for GET only (issue 21: HEAD got 206
+    /// headers).
+    #[test]
+    fn range_counts_for_get_and_not_for_head() {
+        let (_, _, range) = conditions_of(b"GET / HTTP/1.1\r\nHost: a\r\nRange: bytes=0-1\r\n\r\n");
+        assert_eq!(range.as_deref(), Some(&b"bytes=0-1"[..]));
+        let (_, _, range) =
+            conditions_of(b"HEAD / HTTP/1.1\r\nHost: a\r\nRange: bytes=0-1\r\n\r\n");
+        assert_eq!(range, None);
     }
 
     #[test]

@@ -57,7 +57,8 @@ pub fn route(target: &str, static_files: bool) -> Route {
 /// The path part of a target: without scheme and authority, query or fragment.
 pub fn path_of(target: &str) -> &str {
     // Origin-form (`/path`) is the common case; only look for a scheme
-    // otherwise (a substring search per request showed up in callgrind).
+    // otherwise (a substring search per request showed up in callgrind:
+    // docs/benchmarks.md, "Efficiency").
     let without_authority = if target.starts_with('/') {
         target
     } else {

@@ -48,6 +48,12 @@ fn statuses(run: &Run) -> Vec<u16> {
 
 /// Run `input` at every split (with the Date normalised by comparing text).
 fn check(input: &[u8], eof: bool, expect: impl Fn(&Run)) {
+    check_with(http, input, eof, expect);
+}
+
+/// [`check`] with the protocol `make` gives.
+fn check_with(make: impl Fn() -> Http + Copy, input: &[u8], eof: bool, expect: impl Fn(&Run)) {
+    let http = make;
     let whole = run_chunks(http, input, &[], eof);
     expect(&whole);
     for split in 1..input.len() {
@@ -334,6 +340,168 @@ fn malformed_chunked_framing_is_refused_before_a_smuggled_request() {
             assert!(run.closed);
         });
     }
+}
+
+/// RFC 9112 §7.1: CRLF everywhere in chunked framing. The first body is
+/// issue 21's example: a lenient parser reads the chunk `hello\r`, then
+/// answers the smuggled request; llhttp and h11 refuse it, and so do we.
+#[test]
+fn a_bare_lf_in_chunked_framing_is_refused_before_a_smuggled_request() {
+    for body in [
+        &b"6\r\nhello\r\n0\r\n\r\n"[..],
+        b"5\nhello\r\n0\r\n\r\n",
+        b"5;a=b\nhello\r\n0\r\n\r\n",
+        b"5\r\nhello\n0\r\n\r\n",
+        b"5\r\nhello\r\n0\n\r\n",
+        b"5\r\nhello\r\n0\r\n\n",
+        b"5\r\nhello\r\n0\r\nT: 1\n\r\n",
+    ] {
+        let mut input =
+            b"POST /a.txt HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+        input.extend_from_slice(body);
+        input.extend_from_slice(b"GET /smuggled.txt HTTP/1.1\r\nHost: a\r\n\r\n");
+        check(&input, false, |run| {
+            assert_eq!(statuses(run), [400], "{}", body.escape_ascii());
+            assert!(run.closed);
+        });
+    }
+}
+
+/// One trailer line longer than a chunk line may be is an oversized header
+/// field: 431 like one in the head (issue 21: it was a 400), even with
+/// room left under --max-request-bytes.
+#[test]
+fn one_trailer_line_over_4_kib_is_431() {
+    let roomy = || {
+        Http::new(&HttpConfig {
+            max_request_bytes: 16 * 1024,
+            ..HttpConfig::default()
+        })
+    };
+    let mut input =
+        b"GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n".to_vec();
+    input.extend_from_slice(format!("X-Long: {}\r\n\r\n", "y".repeat(4096)).as_bytes());
+    check_with(roomy, &input, false, |run| {
+        assert_eq!(statuses(run), [431]);
+        assert!(run.closed);
+    });
+}
+
+/// Repeats of Content-Length must be written alike (issue 21: `5` and
+/// `05` were taken as one length; llhttp and h11 refuse them).
+#[test]
+fn content_length_repeated_in_another_spelling_is_400() {
+    let input = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 05\r\n\r\nhelloGET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    check(input, false, |run| {
+        assert_eq!(statuses(run), [400]);
+        assert!(run.closed);
+    });
+    let same = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhelloGET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    check(same, false, |run| assert_eq!(statuses(run), [405, 200]));
+}
+
+/// A raw byte above 0x7f in the target, or a `%` without two hex digits
+/// in its path, makes the request line invalid: 400 (RFC 9112 §3).
+#[test]
+fn a_target_with_raw_non_ascii_or_a_broken_escape_is_400() {
+    for target in [&b"/\xc3\xa9"[..], b"/%", b"/%zz", b"/a%4"] {
+        let mut input = b"GET ".to_vec();
+        input.extend_from_slice(target);
+        input.extend_from_slice(b" HTTP/1.1\r\nHost: x\r\n\r\n");
+        check(&input, false, |run| {
+            assert_eq!(statuses(run), [400], "{}", target.escape_ascii());
+            assert!(run.closed);
+        });
+    }
+}
+
+/// A temporary --root with `notes.txt` (20 bytes), removed when dropped.
+struct Root(std::path::PathBuf);
+
+impl Root {
+    fn new(name: &str) -> Root {
+        let dir =
+            std::env::temp_dir().join(format!("reactord-http-unit-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("notes.txt"), "0123456789abcdefghij").unwrap();
+        Root(dir)
+    }
+
+    fn http(&self) -> Http {
+        Http::from_config(&HttpConfig {
+            root: Some(self.0.clone()),
+            ..HttpConfig::default()
+        })
+        .unwrap()
+    }
+}
+
+impl Drop for Root {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The ETag the file tree gives notes.txt.
+fn etag_of_notes(root: &Root) -> String {
+    let run = run_chunks(
+        || root.http(),
+        b"HEAD /notes.txt HTTP/1.1\r\nHost: x\r\n\r\n",
+        &[],
+        false,
+    );
+    text(&run)
+        .lines()
+        .find_map(|l| l.strip_prefix("ETag: "))
+        .unwrap()
+        .to_string()
+}
+
+/// RFC 9110 §14.2 defines Range for GET only: HEAD with Range gets the
+/// headers of GET without it, a 200 (issue 21: it got 206 headers).
+#[test]
+fn head_with_range_gets_the_200_headers_of_get() {
+    let root = Root::new("head-range");
+    let input = b"HEAD /notes.txt HTTP/1.1\r\nHost: x\r\nRange: bytes=0-3\r\n\r\n\
+                  GET /notes.txt HTTP/1.1\r\nHost: x\r\nRange: bytes=0-3\r\n\r\n";
+    check_with(
+        || root.http(),
+        input,
+        false,
+        |run| {
+            assert_eq!(statuses(run), [200, 206]);
+            let text = text(run);
+            let head = text.split("HTTP/1.1 206").next().unwrap();
+            assert!(head.contains("Content-Length: 20\r\n"), "{head}");
+            assert!(!head.contains("Content-Range"), "{head}");
+        },
+    );
+}
+
+/// If-None-Match and If-Match on several lines are one list (RFC 9110
+/// §5.3; issue 21: only the last line was judged).
+#[test]
+fn a_list_precondition_on_several_lines_is_judged_whole() {
+    let root = Root::new("list-lines");
+    let etag = etag_of_notes(&root);
+    // The matching tag on the first line, then on the second: judged by
+    // one line only, one of each pair would go wrong.
+    let input = format!(
+        "GET /notes.txt HTTP/1.1\r\nHost: x\r\nIf-None-Match: {etag}\r\nIf-None-Match: \"stale\"\r\n\r\n\
+         GET /notes.txt HTTP/1.1\r\nHost: x\r\nIf-None-Match: \"stale\"\r\nX: y\r\nif-none-match: {etag}\r\n\r\n\
+         GET /notes.txt HTTP/1.1\r\nHost: x\r\nIf-Match: {etag}\r\nIf-Match: \"stale\"\r\n\r\n\
+         GET /notes.txt HTTP/1.1\r\nHost: x\r\nIf-Match: \"stale\"\r\nIf-Match: {etag}\r\n\r\n\
+         GET /notes.txt HTTP/1.1\r\nHost: x\r\nIf-Match: \"stale\"\r\nIf-Match: \"other\"\r\n\r\n"
+    );
+    check_with(
+        || root.http(),
+        input.as_bytes(),
+        false,
+        |run| {
+            assert_eq!(statuses(run), [304, 304, 200, 200, 412]);
+        },
+    );
 }
 
 #[test]

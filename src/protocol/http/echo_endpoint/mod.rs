@@ -1,7 +1,7 @@
 //! `/echo`: the benchmark target (fortio's echo server, go-httpbin's
 //! `/delay`, `/status`, `/bytes`, `/drip`, in one endpoint).
 //!
-//! A request's query ([`echo_query`](super::echo_query)) is parsed and its
+//! A request's query (`query`) is parsed and its
 //! distributions drawn as soon as its head arrives. Then:
 //!
 //! - **delay**: the protocol answers `Verdict::Wait(head, at)`, keeps what
@@ -18,9 +18,13 @@
 //!   pending: the backpressure that keeps a connection's memory bounded
 //!   whatever the body's length.
 
+mod body;
+mod query;
+
+use self::body::{Chunking, Generated};
+use self::query::Plan;
+pub(super) use self::query::{EchoLimits, EchoQuery};
 use super::body::RequestBody;
-use super::echo_body::{Chunking, Generated};
-use super::echo_query::{EchoLimits, EchoQuery, Plan};
 use super::response::{self, Head, Persistence};
 use super::{Answer, BodySink, Http, Pending, Session, TEXT, finish};
 use crate::protocol::{Context, Output, Verdict};
@@ -358,7 +362,7 @@ impl Http {
         session: &mut Session,
         request: &super::request::Request<'_>,
         answer: Answer,
-        error: &super::echo_query::QueryError,
+        error: &query::QueryError,
         head_len: usize,
         ctx: &mut Context<'_>,
         out: &mut Output,
@@ -401,7 +405,7 @@ impl Http {
 /// The instant a delay counts from: the clock read now, not the turn's
 /// `ctx.now`. A turn that reads ten thousand requests takes milliseconds,
 /// and a delay counted from its start would answer the last of them early
-/// by that much (measured: 2.4 ms early at 10,000 connections). One
+/// by that much (how early, measured: docs/echo.md, "Benchmarks"). One
 /// clock_gettime (vDSO) per delayed request keeps "never before the delay
 /// after the request arrived" exact.
 fn handled_now(ctx: &Context<'_>) -> std::time::Instant {
