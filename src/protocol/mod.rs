@@ -57,7 +57,7 @@ pub mod http;
 mod output;
 pub mod testing;
 
-pub use output::{FileRegion, Output, StreamedBody};
+pub use output::{FileBacked, FileRegion, Output, StreamedBody};
 
 /// What a protocol made of the bytes it was shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1068,7 +1068,7 @@ mod tests {
     //! protocol that answers any input with a large streamed body.
 
     use super::*;
-    use crate::protocol::{FileRegion, Output, StreamedBody};
+    use crate::protocol::{FileBacked, FileRegion, Output, StreamedBody};
     use std::io::Write;
     use std::os::fd::AsFd;
     use std::os::unix::fs::FileExt;
@@ -1110,11 +1110,17 @@ mod tests {
             self.advance(n as u64);
             Ok(n)
         }
-        fn file_region(&self) -> Option<FileRegion<'_>> {
-            Some(FileRegion {
+        fn file_backed(&mut self) -> Option<&mut dyn FileBacked> {
+            Some(self)
+        }
+    }
+
+    impl FileBacked for FilePart {
+        fn file_region(&self) -> FileRegion<'_> {
+            FileRegion {
                 file: self.file.as_fd(),
                 offset: self.offset,
-            })
+            }
         }
         fn advance(&mut self, n: u64) {
             self.offset += n;

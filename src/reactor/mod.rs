@@ -61,7 +61,7 @@ use crate::reactor::connection::{
 };
 use crate::reactor::send_queue::write_before_close;
 use crate::reactor::shutdown::{Cause, ShutdownHandle, ShutdownRequests};
-use crate::reactor::timer::{Timers, deadline_after};
+use crate::reactor::timer::{TimerId, Timers, deadline_after};
 use log::{debug, info, trace, warn};
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
@@ -103,6 +103,12 @@ const PARK_MIN_WAITING: usize = 2;
 
 /// Events fetched per `poll` call.
 const EVENTS_CAPACITY: usize = 1024;
+
+/// Timer entries acted on per turn, at most (see [`Server::fire_timers`]):
+/// as many as the events one `poll` returns, so that ten thousand
+/// deadlines due at once are spread over turns, with polls between them,
+/// like ten thousand readable sockets.
+const TIMERS_PER_TURN: usize = EVENTS_CAPACITY;
 
 /// How often a server with a [`Notifier`] reports its `STATUS=` (and, at
 /// most, how long between two `WATCHDOG=1`, which go at half the service
@@ -184,6 +190,9 @@ pub struct Server<P: Protocol> {
     ready: VecDeque<(usize, u64)>,
     /// Keys closed during this turn, removed after the batch.
     closed: Vec<usize>,
+    /// The timer entries one pass of `fire_timers` acts on (kept to reuse
+    /// its allocation).
+    due_timers: Vec<TimerId>,
     next_serial: u64,
     /// Accepting is paused until then after running out of descriptors.
     accept_paused_until: Option<Instant>,
@@ -276,6 +285,7 @@ impl<P: Protocol> Server<P> {
             scratch: vec![0; 64 * 1024],
             ready: VecDeque::new(),
             closed: Vec::new(),
+            due_timers: Vec::with_capacity(TIMERS_PER_TURN),
             next_serial: 0,
             accept_paused_until: None,
             last_accept_warning: None,
@@ -836,40 +846,66 @@ impl<P: Protocol> Server<P> {
     /// Act on the deadlines that have passed: wake the connections whose
     /// protocol waits for this instant (`Verdict::Wait`) and give them a
     /// turn; close the others (timeouts).
+    ///
+    /// # One pass, bounded
+    ///
+    /// Only the entries due when the pass begins fire in it, at most
+    /// [`TIMERS_PER_TURN`] of them: they are taken out first, then acted
+    /// on. An entry armed while acting (a protocol whose `on_wake` answers
+    /// `Wait` with an instant not after now, which the trait allows) waits
+    /// for the next turn, after a poll, as Redis's `ae.c` skips the time
+    /// events created during the current pass; so does whatever exceeds
+    /// the budget. Either way `poll_timeout` finds an entry already due and
+    /// polls without sleeping, so the other connections are served between
+    /// two passes and nothing is late by more than a turn.
     fn fire_timers(&mut self, now: Instant, wall: SystemTime) {
-        while let Some(id) = self.timers.pop_expired(now) {
-            let Some(conn) = self.connections.get_mut(id.key) else {
-                continue;
+        let mut due = std::mem::take(&mut self.due_timers);
+        due.clear();
+        while due.len() < TIMERS_PER_TURN {
+            let Some(id) = self.timers.pop_expired(now) else {
+                break;
             };
-            if conn.serial != id.serial || !self.timers.settle(&mut conn.timer, id, now) {
-                continue;
-            }
-            let why = match conn.deadline(&self.timeouts).map(|(_, kind)| kind) {
-                Some(DeadlineKind::Wake) => {
-                    conn.wake(now);
-                    // Its deadline is re-armed by the turn (after_change);
-                    // a wake-up due again at once is popped by this loop.
-                    self.drive(id.key, now, wall);
-                    continue;
-                }
-                Some(DeadlineKind::DrainGrace) => {
-                    // The drain closing an idle connection, as `close_idle`
-                    // does: not a timeout.
-                    debug!("conn {}: idle at the end of its drain grace", id.key);
-                    conn.abort("idle at shutdown", now);
-                    queue_removal(&mut self.closed, id.key, conn);
-                    continue;
-                }
-                Some(DeadlineKind::Request) => "request timeout",
-                Some(DeadlineKind::Idle) => "idle timeout",
-                Some(DeadlineKind::Linger) => "linger timeout",
-                None => "timeout",
-            };
-            debug!("conn {}: {why}, closing ({})", id.key, conn.peer());
-            conn.abort(why, now);
-            self.metrics.connections_timed_out += 1;
-            queue_removal(&mut self.closed, id.key, conn);
+            due.push(id);
         }
+        for &id in &due {
+            self.fire_timer(id, now, wall);
+        }
+        self.due_timers = due;
+    }
+
+    /// One entry taken out by [`Server::fire_timers`].
+    fn fire_timer(&mut self, id: TimerId, now: Instant, wall: SystemTime) {
+        let Some(conn) = self.connections.get_mut(id.key) else {
+            return;
+        };
+        if conn.serial != id.serial || !self.timers.settle(&mut conn.timer, id, now) {
+            return;
+        }
+        let why = match conn.deadline(&self.timeouts).map(|(_, kind)| kind) {
+            Some(DeadlineKind::Wake) => {
+                conn.wake(now);
+                // Its deadline is re-armed by the turn (after_change); a
+                // wake-up due again at once fires next turn.
+                self.drive(id.key, now, wall);
+                return;
+            }
+            Some(DeadlineKind::DrainGrace) => {
+                // The drain closing an idle connection, as `close_idle`
+                // does: not a timeout.
+                debug!("conn {}: idle at the end of its drain grace", id.key);
+                conn.abort("idle at shutdown", now);
+                queue_removal(&mut self.closed, id.key, conn);
+                return;
+            }
+            Some(DeadlineKind::Request) => "request timeout",
+            Some(DeadlineKind::Idle) => "idle timeout",
+            Some(DeadlineKind::Linger) => "linger timeout",
+            None => "timeout",
+        };
+        debug!("conn {}: {why}, closing ({})", id.key, conn.peer());
+        conn.abort(why, now);
+        self.metrics.connections_timed_out += 1;
+        queue_removal(&mut self.closed, id.key, conn);
     }
 
     /// Remove the connections closed during this turn.
@@ -1396,6 +1432,126 @@ mod tests {
             server.timers.is_empty(),
             "the closed connection left an entry behind"
         );
+        Ok(())
+    }
+
+    /// No more than [`TIMERS_PER_TURN`] entries are acted on in one pass:
+    /// the rest stay armed, and the next poll does not sleep.
+    #[test]
+    fn one_pass_fires_at_most_its_budget_of_timers() -> io::Result<()> {
+        let config = Config {
+            listen: "127.0.0.1:0".parse().map_err(io::Error::other)?,
+            ..Config::default()
+        };
+        let mut server = Server::bind(config, crate::protocol::echo::Echo)
+            .map_err(|err| io::Error::other(err.to_string()))?;
+        let now = Instant::now();
+        let extra = 5;
+        for serial in 0..(TIMERS_PER_TURN + extra) as u64 {
+            // Entries of connections long gone: each is popped and dropped.
+            let id = TimerId { serial, key: 0 };
+            server
+                .timers
+                .schedule(&mut crate::reactor::timer::TimerSlot::default(), now, id);
+        }
+        server.fire_timers(now, SystemTime::now());
+        assert_eq!(server.timers.len(), extra, "the budget was not kept");
+        assert_eq!(server.poll_timeout(now), Some(Duration::ZERO));
+        server.fire_timers(now, SystemTime::now());
+        assert!(server.timers.is_empty());
+        Ok(())
+    }
+
+    /// A protocol whose `on_wake` waits again until an instant already
+    /// passed, forever, for a connection that sent "spin" (answered "ok"
+    /// before the first wait); anything else comes back, as with echo.
+    struct Spinner;
+
+    impl Protocol for Spinner {
+        type Session = ();
+
+        fn name(&self) -> &'static str {
+            "spinner"
+        }
+
+        fn open(&mut self, _peer: SocketAddr) {}
+
+        fn on_input(
+            &mut self,
+            _: &mut (),
+            input: &[u8],
+            ctx: &mut Context<'_>,
+            out: &mut Output,
+        ) -> crate::protocol::Verdict {
+            use crate::protocol::Verdict;
+            if input.is_empty() {
+                return Verdict::NeedMore;
+            }
+            if input.starts_with(b"spin") {
+                out.extend(b"ok");
+                return Verdict::Wait(input.len(), ctx.now);
+            }
+            out.extend(input);
+            Verdict::Continue(input.len())
+        }
+
+        fn on_wake(
+            &mut self,
+            _: &mut (),
+            ctx: &mut Context<'_>,
+            _: &mut Output,
+        ) -> crate::protocol::Verdict {
+            crate::protocol::Verdict::Wait(0, ctx.now)
+        }
+    }
+
+    /// A wake-up that re-arms at once (allowed by the trait) must not hold
+    /// the loop: another client is still answered, and the loop still
+    /// stops when asked.
+    #[test]
+    fn a_wake_up_that_rearms_at_once_does_not_stop_the_loop() -> io::Result<()> {
+        use std::io::Write;
+        let config = Config {
+            listen: "127.0.0.1:0".parse().map_err(io::Error::other)?,
+            ..Config::default()
+        };
+        // The server is not Send: build it in the thread that runs it.
+        let (tell, told) = std::sync::mpsc::channel();
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let result = Server::bind(config, Spinner)
+                .map_err(|err| io::Error::other(err.to_string()))
+                .and_then(|server| {
+                    let _ = tell.send((server.local_addr(), server.shutdown_handle()));
+                    server.run()
+                });
+            let _ = done.send(result);
+        });
+        let limit = Duration::from_secs(10);
+        let (addr, handle) = told.recv_timeout(limit).map_err(io::Error::other)?;
+
+        let mut spinning = std::net::TcpStream::connect(addr)?;
+        spinning.set_read_timeout(Some(limit))?;
+        spinning.write_all(b"spin")?;
+        // "ok" is written in the turn that arms the first wait, which fires
+        // in that same turn: from here on the connection is spinning.
+        let mut ok = [0u8; 2];
+        spinning.read_exact(&mut ok)?;
+        let mut other = std::net::TcpStream::connect(addr)?;
+        other.set_read_timeout(Some(limit))?;
+        other.write_all(b"hello")?;
+        let mut answer = [0u8; 5];
+        let read = other.read_exact(&mut answer);
+        // A second request exits at once, without waiting for the
+        // spinning connection. (If the loop is stuck, its thread is left
+        // behind: the test has failed anyway.)
+        handle.shutdown()?;
+        handle.shutdown()?;
+        read.map_err(|err| io::Error::other(format!("the loop is stuck: {err}")))?;
+        assert_eq!(&answer, b"hello");
+        finished
+            .recv_timeout(limit)
+            .map_err(|_| io::Error::other("the loop did not stop"))??;
         Ok(())
     }
 }
