@@ -13,6 +13,7 @@ use reactord::config::{
     MAX_REQUEST_BYTES_CEILING, parse_defer_accept, parse_shutdown_timeout, parse_timeout,
     parse_workers,
 };
+use reactord::process::loop_hooks::LoopHooks;
 use reactord::process::service::Notifier;
 use reactord::process::supervisor::{
     Signal, Supervisor, SupervisorConfig, WorkerCommand, WorkerParts,
@@ -442,14 +443,18 @@ fn serve_worker<P: Protocol>(
         _ => AcceptWakeup::Exclusive,
     };
     server
-        .serve_as_worker(parts.counters, wakeup)
+        .serve_as_worker(parts.counters.clone(), wakeup)
         .map_err(|err| format!("cannot share the listening socket: {err}"))?;
     server.note_after_listening(format!(
         "worker {} (pid {}) serving its supervisor's socket",
         parts.slot,
         std::process::id()
     ));
-    server.notify_with(parts.notifier);
+    server.hook_into(
+        LoopHooks::default()
+            .notify(parts.notifier)
+            .publish_to(parts.counters),
+    );
     pass_signals_to(&mut server).map_err(|err| format!("cannot handle SIGINT/SIGTERM: {err}"))?;
     server
         .run()
@@ -474,7 +479,7 @@ fn serve_single<P: Protocol>(
         None => Server::bind(config, protocol).map_err(|err| err.to_string())?,
     };
     if let Some(notifier) = inherited.notifier {
-        server.notify_with(notifier);
+        server.hook_into(LoopHooks::default().notify(notifier));
     }
     // Before `run` logs `listening on`: whoever reads that line may signal
     // at once, and a SIGTERM without a handler would kill the process.

@@ -51,6 +51,7 @@
 //!   0. A second signal kills them at once.
 
 use crate::process::service::Notifier;
+use crate::process::status::StatusTick;
 use crate::process::worker_metrics::WorkerCounters;
 use crate::reactor::timer::deadline_after;
 use log::{error, info, warn};
@@ -93,8 +94,6 @@ const MIN_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// How long after the workers' own shutdown timeout they are killed.
 const STOP_GRACE: Duration = Duration::from_secs(5);
-/// STATUS= (and WATCHDOG=1) period.
-const STATUS_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Signal stream tokens count down from here; worker channels are their
 /// slot numbers.
@@ -243,7 +242,8 @@ pub struct Supervisor {
     stop_deadline: Option<Instant>,
     /// Whether every worker of the first generation has been ready once.
     started: bool,
-    next_status: Instant,
+    /// When the next STATUS= (and WATCHDOG=1) is due.
+    status: StatusTick,
 }
 
 impl Supervisor {
@@ -276,7 +276,7 @@ impl Supervisor {
             backoff: Backoff::default(),
             stop_deadline: None,
             started: false,
-            next_status: Instant::now(),
+            status: StatusTick::at(Instant::now()),
             config,
         })
     }
@@ -363,7 +363,7 @@ impl Supervisor {
             // look every turn.
             self.reap()?;
             self.start_due_replacements(now);
-            if now >= self.next_status {
+            if now >= self.status.due() {
                 self.report_status(now);
             }
             if self.stop_deadline.is_some() {
@@ -381,7 +381,7 @@ impl Supervisor {
     }
 
     fn poll_timeout(&self, now: Instant) -> Duration {
-        let mut next = self.next_status;
+        let mut next = self.status.due();
         for &due in &self.replacements {
             next = next.min(due);
         }
@@ -673,24 +673,13 @@ impl Supervisor {
     }
 
     fn report_status(&mut self, now: Instant) {
-        let interval = match self.notifier.as_ref().and_then(Notifier::watchdog) {
-            Some(watchdog) => STATUS_INTERVAL.min(watchdog / 2),
-            None => STATUS_INTERVAL,
-        };
-        self.next_status = deadline_after(now, interval);
-        let Some(notifier) = &self.notifier else {
-            return;
-        };
         let running = self.workers.iter().flatten().count();
         let open = self.counters.totals().get(1).copied().unwrap_or(0);
-        let watchdog = if notifier.watchdog().is_some() {
-            "\nWATCHDOG=1"
-        } else {
-            ""
-        };
-        notifier.notify(&format!(
-            "STATUS={running} workers, {open} connections open{watchdog}"
-        ));
+        self.status.report(
+            self.notifier.as_ref(),
+            now,
+            &format!("{running} workers, {open} connections open"),
+        );
     }
 
     /// SIGKILL every worker and reap them.

@@ -25,7 +25,9 @@
 //! expects of a counter); only the gauge of open connections is reset,
 //! since a dead worker's connections are gone.
 
-use crate::metrics::Metrics;
+use crate::metrics::{
+    MAX_PROTOCOL_COUNTERS, Metrics, ProcessShare, REACTOR_COUNTERS, ServerTotals,
+};
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::ptr::NonNull;
@@ -34,13 +36,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// Values per slot after the pid: the reactor's seven counters, then up to
 /// 24 of the protocol's own (HTTP: responses by status class, /echo's
 /// counters, the open-file cache's).
-pub const VALUES: usize = 31;
+pub const VALUES: usize = REACTOR_VALUES + PROTOCOL_VALUES;
 
-/// The reactor's counters at the start of a slot, in [`Metrics`] order.
-pub const REACTOR_VALUES: usize = 7;
+/// The reactor's counters at the start of a slot, in [`Metrics::values`]
+/// order.
+pub const REACTOR_VALUES: usize = REACTOR_COUNTERS;
 
 /// Room for a protocol's own counters in each slot.
-pub const PROTOCOL_VALUES: usize = VALUES - REACTOR_VALUES;
+pub const PROTOCOL_VALUES: usize = MAX_PROTOCOL_COUNTERS;
 
 /// Index of `connections_active` in a slot (the only gauge).
 const ACTIVE: usize = 1;
@@ -200,15 +203,7 @@ impl WorkerCounters {
         let Some(slot) = self.own.and_then(|own| self.slot(own)) else {
             return;
         };
-        let values = [
-            metrics.connections_accepted,
-            metrics.connections_active,
-            metrics.connections_closed,
-            metrics.connections_rejected,
-            metrics.connections_timed_out,
-            metrics.bytes_read,
-            metrics.bytes_written,
-        ];
+        let values = metrics.values();
         for ((cell, value), carried) in slot.values.iter().zip(values).zip(self.carried) {
             cell.store(carried.wrapping_add(value), Ordering::Relaxed);
         }
@@ -260,6 +255,43 @@ impl WorkerCounters {
             }
         }
         totals
+    }
+}
+
+/// /metrics under `--workers`: every slot added up.
+impl ServerTotals for WorkerCounters {
+    fn publish(&self, own: &Metrics) {
+        WorkerCounters::publish(self, own);
+    }
+
+    fn publish_protocol(&self, own: &[u64]) {
+        WorkerCounters::publish_protocol(self, own);
+    }
+
+    fn reactor_totals(&self) -> [u64; REACTOR_COUNTERS] {
+        let mut values = [0u64; REACTOR_COUNTERS];
+        for (value, total) in values.iter_mut().zip(self.totals()) {
+            *value = total;
+        }
+        values
+    }
+
+    fn protocol_totals(&self, totals: &mut [u64]) {
+        let sums = self.totals();
+        for (value, total) in totals.iter_mut().zip(sums.iter().skip(REACTOR_VALUES)) {
+            *value = *total;
+        }
+    }
+
+    fn each_process(&self, row: &mut dyn FnMut(ProcessShare)) {
+        for slot in self.read() {
+            row(ProcessShare {
+                index: slot.index,
+                pid: slot.pid,
+                accepted: slot.values.first().copied().unwrap_or(0),
+                active: slot.values.get(ACTIVE).copied().unwrap_or(0),
+            });
+        }
     }
 }
 

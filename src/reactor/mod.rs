@@ -44,6 +44,7 @@
 
 pub(crate) mod buffer;
 pub(crate) mod connection;
+pub mod hooks;
 pub(crate) mod send_queue;
 pub(crate) mod shutdown;
 #[cfg(test)]
@@ -51,14 +52,13 @@ pub(crate) mod test_sockets;
 pub(crate) mod timer;
 
 use crate::config::Config;
-use crate::metrics::Metrics;
-use crate::process::service::Notifier;
-use crate::process::worker_metrics::WorkerCounters;
+use crate::metrics::{Metrics, ServerTotals};
 use crate::protocol::{Context, Output, Protocol};
 use crate::reactor::buffer::BufferPool;
 use crate::reactor::connection::{
     Connection, DeadlineKind, Env, State, Timeouts, Turn, interrupted, would_block,
 };
+use crate::reactor::hooks::{Hooks, LoopStatus};
 use crate::reactor::send_queue::write_before_close;
 use crate::reactor::shutdown::{Cause, ShutdownHandle, ShutdownRequests};
 use crate::reactor::timer::{TimerId, Timers, deadline_after};
@@ -109,11 +109,6 @@ const EVENTS_CAPACITY: usize = 1024;
 /// deadlines due at once are spread over turns, with polls between them,
 /// like ten thousand readable sockets.
 const TIMERS_PER_TURN: usize = EVENTS_CAPACITY;
-
-/// How often a server with a [`Notifier`] reports its `STATUS=` (and, at
-/// most, how long between two `WATCHDOG=1`, which go at half the service
-/// manager's interval when that is shorter).
-const STATUS_INTERVAL: Duration = Duration::from_secs(1);
 
 /// How long a worker's drain lets idle connections bring one more request
 /// (answered with `Connection: close`) before it closes them: see
@@ -212,11 +207,11 @@ pub struct Server<P: Protocol> {
     /// Logged after the `listening on` line: where the socket came from,
     /// when it was not bound here.
     listen_note: Option<String>,
-    /// The service manager (or supervisor) to tell about readiness,
-    /// stopping and status; None costs nothing.
-    notifier: Option<Notifier>,
-    /// When the next `STATUS=`/`WATCHDOG=1` is due (only with a notifier).
-    next_status: Option<Instant>,
+    /// What the process around the loop hears from it (see `hooks`); None
+    /// costs nothing.
+    hooks: Option<Box<dyn Hooks>>,
+    /// When the hooks' next tick is due (see [`Hooks::next_tick`]).
+    next_tick: Option<Instant>,
     /// A worker's listening socket is shared with the other workers (see
     /// [`Server::serve_as_worker`]): the drain hands the backlog over
     /// instead of refusing it.
@@ -224,9 +219,6 @@ pub struct Server<P: Protocol> {
     /// The listener is registered with `EPOLLEXCLUSIVE` (a worker's shared
     /// socket): registering it again after parking must say so too.
     exclusive_listener: bool,
-    /// When `next_status` is due: one check per turn, and None (no check
-    /// at all) for a plain single process.
-    chores_at: Option<Instant>,
 }
 
 impl<P: Protocol> Server<P> {
@@ -294,11 +286,10 @@ impl<P: Protocol> Server<P> {
             listener_parked_until: None,
             accepted_this_turn: false,
             listen_note: None,
-            notifier: None,
-            next_status: None,
+            hooks: None,
+            next_tick: None,
             shared_listener: false,
             exclusive_listener: false,
-            chores_at: None,
         })
     }
 
@@ -313,9 +304,10 @@ impl<P: Protocol> Server<P> {
     }
 
     /// Serve as one of several worker processes on one listening socket
-    /// (`--workers`): count into `counters`' slot so /metrics shows the
-    /// whole server, let one worker wake per new connection, and drain
-    /// without dropping anything the socket holds.
+    /// (`--workers`): show the whole server's counters from `totals` on
+    /// /metrics, let one worker wake per new connection, and drain without
+    /// dropping anything the socket holds. (Copying this worker's counters
+    /// out is the process layer's [`Hooks::after_turn`].)
     ///
     /// # One wake-up per connection
     ///
@@ -355,10 +347,10 @@ impl<P: Protocol> Server<P> {
     /// for a worker that accepts.
     pub fn serve_as_worker(
         &mut self,
-        counters: Arc<WorkerCounters>,
+        totals: Arc<dyn ServerTotals>,
         wakeup: AcceptWakeup,
     ) -> io::Result<()> {
-        self.metrics.share_with_workers(counters);
+        self.metrics.add_up_with(totals);
         self.hand_over_on_drain();
         if let Some(listener) = self.listener.as_mut()
             && wakeup == AcceptWakeup::Exclusive
@@ -377,12 +369,11 @@ impl<P: Protocol> Server<P> {
         self.listen_note = Some(note.into());
     }
 
-    /// Tell `notifier` about this server's life: `READY=1` once listening,
-    /// `STATUS=` with the connections open once a second, `WATCHDOG=1`
-    /// from the loop itself when the notifier has a watchdog interval (so
-    /// a stuck loop is noticed), and `STOPPING=1` when the drain begins.
-    pub fn notify_with(&mut self, notifier: Notifier) {
-        self.notifier = Some(notifier);
+    /// Let the process around the loop hear from it through `hooks`
+    /// (see [`Hooks`]): the binary's service-manager notifications and a
+    /// worker's shared counters.
+    pub fn hook_into(&mut self, hooks: impl Hooks + 'static) {
+        self.hooks = Some(Box::new(hooks));
     }
 
     /// The address actually bound (with the real port when port 0 was asked).
@@ -441,10 +432,9 @@ impl<P: Protocol> Server<P> {
         if let Some(note) = &self.listen_note {
             info!("{note}");
         }
-        if let Some(notifier) = &self.notifier {
-            notifier.notify("READY=1");
-            self.next_status = Some(deadline_after(Instant::now(), self.status_interval()));
-            self.plan_chores();
+        if let Some(hooks) = &mut self.hooks {
+            hooks.listening(Instant::now());
+            self.next_tick = hooks.next_tick();
         }
         let mut events = Events::with_capacity(EVENTS_CAPACITY);
         loop {
@@ -493,12 +483,11 @@ impl<P: Protocol> Server<P> {
             self.fire_timers(now, wall);
             self.remove_closed();
             self.park_or_unpark_listener(now);
-            if self.chores_at.is_some_and(|due| due <= now) {
-                self.run_chores(now);
+            if self.next_tick.is_some_and(|due| due <= now) {
+                self.tick(now);
             }
-            if let Some(workers) = self.metrics.workers() {
-                workers.publish(&self.metrics);
-                workers.publish_protocol(self.protocol.counters());
+            if let Some(hooks) = &mut self.hooks {
+                hooks.after_turn(&self.metrics, self.protocol.counters());
             }
             self.protocol.end_of_turn();
 
@@ -529,7 +518,7 @@ impl<P: Protocol> Server<P> {
             self.accept_paused_until,
             self.listener_parked_until,
             self.shutdown_deadline,
-            self.chores_at,
+            self.next_tick,
         ]
         .into_iter()
         .flatten()
@@ -537,52 +526,22 @@ impl<P: Protocol> Server<P> {
         .map(|at| at.saturating_duration_since(now))
     }
 
-    /// The periodic work that is not about one connection: the status
-    /// report (with a notifier). (A worker's drain grace is a deadline of
-    /// each idle connection: see `Timeouts::drain_grace`.)
-    fn run_chores(&mut self, now: Instant) {
-        if self.next_status.is_some_and(|due| due <= now) {
-            self.report_status(now);
-        }
-        self.plan_chores();
-    }
-
-    /// Recompute `chores_at` after `next_status` moved.
-    fn plan_chores(&mut self) {
-        self.chores_at = self.next_status;
-    }
-
-    /// How often `report_status` runs: once a second, or at half the
-    /// watchdog interval when that is shorter (systemd's advice).
-    fn status_interval(&self) -> Duration {
-        match self.notifier.as_ref().and_then(Notifier::watchdog) {
-            Some(watchdog) => STATUS_INTERVAL.min(watchdog / 2),
-            None => STATUS_INTERVAL,
-        }
-    }
-
-    /// Send `STATUS=` (and `WATCHDOG=1` if one is expected) and schedule
-    /// the next: the loop's own timer drives it, so if the loop is stuck
-    /// the watchdog stops and the service manager notices.
-    fn report_status(&mut self, now: Instant) {
-        let Some(notifier) = &self.notifier else {
+    /// The hooks' periodic call (a status line and a watchdog ping), from
+    /// the loop itself. (A worker's drain grace is a deadline of each idle
+    /// connection: see `Timeouts::drain_grace`.)
+    fn tick(&mut self, now: Instant) {
+        let Some(hooks) = &mut self.hooks else {
+            self.next_tick = None;
             return;
         };
-        let state = if self.shutdown_deadline.is_some() {
-            "draining"
-        } else {
-            "serving"
-        };
-        let watchdog = if notifier.watchdog().is_some() {
-            "\nWATCHDOG=1"
-        } else {
-            ""
-        };
-        notifier.notify(&format!(
-            "STATUS={state}, {} connections open{watchdog}",
-            self.connections.len()
-        ));
-        self.next_status = Some(deadline_after(now, self.status_interval()));
+        hooks.tick(
+            now,
+            LoopStatus {
+                draining: self.shutdown_deadline.is_some(),
+                connections_open: self.connections.len(),
+            },
+        );
+        self.next_tick = hooks.next_tick();
     }
 
     /// Accept until `WouldBlock`.
@@ -985,8 +944,8 @@ impl<P: Protocol> Server<P> {
     /// Stop accepting, close idle connections, let the others finish.
     fn begin_shutdown(&mut self, now: Instant) {
         self.shutdown_deadline = Some(deadline_after(now, self.config.shutdown_timeout));
-        if let Some(notifier) = &self.notifier {
-            notifier.notify("STOPPING=1");
+        if let Some(hooks) = &mut self.hooks {
+            hooks.draining();
         }
         // A parked listener is not watched already. Otherwise a worker must
         // stop watching: its shared socket stays open in the other
