@@ -484,6 +484,15 @@ fn serve_single<P: Protocol>(
     // Before `run` logs `listening on`: whoever reads that line may signal
     // at once, and a SIGTERM without a handler would kill the process.
     pass_signals_to(&mut server).map_err(|err| format!("cannot handle SIGINT/SIGTERM: {err}"))?;
+    // SIGHUP's default action would kill the process (exit 129, no log
+    // line). A single process logs it and reloads what it can; under a
+    // supervisor, SIGHUP goes to the supervisor, which restarts workers.
+    server
+        .reload_when_readable(
+            signal_stream(SIGHUP).map_err(|err| format!("cannot handle SIGHUP: {err}"))?,
+            "SIGHUP",
+        )
+        .map_err(|err| format!("cannot handle SIGHUP: {err}"))?;
     server
         .run()
         .map_err(|err| format!("event loop failed: {err}"))

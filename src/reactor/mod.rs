@@ -79,12 +79,30 @@ const LISTENER: Token = Token(usize::MAX);
 /// The token of the shutdown waker, which every [`ShutdownHandle`] wakes.
 const SHUTDOWN: Token = Token(usize::MAX - 1);
 
-/// The token of the first shutdown stream (see
-/// [`Server::shutdown_when_readable`]); the others count down from it.
-const FIRST_SHUTDOWN_STREAM: usize = usize::MAX - 2;
+/// The token of the first signal stream (see
+/// [`Server::shutdown_when_readable`] and [`Server::reload_when_readable`]);
+/// the others count down from it.
+const FIRST_SIGNAL_STREAM: usize = usize::MAX - 2;
 
-/// Shutdown streams a server takes, at most (one per signal is the use).
-const MAX_SHUTDOWN_STREAMS: usize = 8;
+/// Signal streams a server takes, at most (one per signal is the use).
+const MAX_SIGNAL_STREAMS: usize = 8;
+
+/// What a byte on a signal stream asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SignalMeaning {
+    /// Shut down (see [`Server::shutdown_when_readable`]).
+    Shutdown,
+    /// Reload (see [`Server::reload_when_readable`]).
+    Reload,
+}
+
+/// A stream whose every byte is one delivery of a signal.
+struct SignalStream {
+    stream: mio::net::UnixStream,
+    /// The signal's name, for the log.
+    name: &'static str,
+    meaning: SignalMeaning,
+}
 
 /// The smallest read buffer, whatever the protocol declares.
 const MIN_READ_BUFFER: usize = 16 * 1024;
@@ -169,9 +187,9 @@ pub struct Server<P: Protocol> {
     /// Where [`ShutdownHandle`]s leave their requests; its waker fires
     /// [`SHUTDOWN`] events.
     shutdown: ShutdownRequests,
-    /// Streams whose every byte is a shutdown request, with the name it is
-    /// logged under (the binary's signal self-pipes).
-    shutdown_streams: Vec<(mio::net::UnixStream, &'static str)>,
+    /// Streams whose every byte is a delivery of a signal (the binary's
+    /// signal self-pipes).
+    signal_streams: Vec<SignalStream>,
     connections: Slab<Connection<P::Session>>,
     protocol: P,
     config: Config,
@@ -261,7 +279,7 @@ impl<P: Protocol> Server<P> {
             listener: Some(listener),
             local_addr,
             shutdown,
-            shutdown_streams: Vec::new(),
+            signal_streams: Vec::new(),
             connections: Slab::with_capacity(1024),
             protocol,
             timeouts: Timeouts {
@@ -402,19 +420,46 @@ impl<P: Protocol> Server<P> {
     /// per request).
     pub fn shutdown_when_readable(
         &mut self,
-        mut stream: mio::net::UnixStream,
+        stream: mio::net::UnixStream,
         name: &'static str,
     ) -> io::Result<()> {
-        let index = self.shutdown_streams.len();
-        if index >= MAX_SHUTDOWN_STREAMS {
-            return Err(io::Error::other("too many shutdown streams"));
+        self.watch_signal_stream(stream, name, SignalMeaning::Shutdown)
+    }
+
+    /// Treat every byte that arrives on `stream` as a request to reload
+    /// what can be reloaded without a restart, logged as "NAME received"
+    /// (SIGHUP, for the binary's single process). Nothing can be yet, and
+    /// the log line says so; certificates will be once HTTPS lands. Never
+    /// a shutdown: the server goes on serving. Delivered as
+    /// [`Server::shutdown_when_readable`] describes.
+    pub fn reload_when_readable(
+        &mut self,
+        stream: mio::net::UnixStream,
+        name: &'static str,
+    ) -> io::Result<()> {
+        self.watch_signal_stream(stream, name, SignalMeaning::Reload)
+    }
+
+    fn watch_signal_stream(
+        &mut self,
+        mut stream: mio::net::UnixStream,
+        name: &'static str,
+        meaning: SignalMeaning,
+    ) -> io::Result<()> {
+        let index = self.signal_streams.len();
+        if index >= MAX_SIGNAL_STREAMS {
+            return Err(io::Error::other("too many signal streams"));
         }
         self.poll.registry().register(
             &mut stream,
-            Token(FIRST_SHUTDOWN_STREAM - index),
+            Token(FIRST_SIGNAL_STREAM - index),
             Interest::READABLE,
         )?;
-        self.shutdown_streams.push((stream, name));
+        self.signal_streams.push(SignalStream {
+            stream,
+            name,
+            meaning,
+        });
         Ok(())
     }
 
@@ -457,8 +502,8 @@ impl<P: Protocol> Server<P> {
                             return Ok(());
                         }
                     }
-                    Token(token) if token > FIRST_SHUTDOWN_STREAM - MAX_SHUTDOWN_STREAMS => {
-                        self.read_shutdown_stream(FIRST_SHUTDOWN_STREAM - token);
+                    Token(token) if token > FIRST_SIGNAL_STREAM - MAX_SIGNAL_STREAMS => {
+                        self.read_signal_stream(FIRST_SIGNAL_STREAM - token);
                         if self.on_shutdown_requests(now) == LoopControl::ExitNow {
                             self.protocol.end_of_turn();
                             return Ok(());
@@ -894,25 +939,38 @@ impl<P: Protocol> Server<P> {
         }
     }
 
-    /// Drain a shutdown stream: each byte is one request (a signal that
-    /// arrived twice before we looked is two). Read until `WouldBlock`, as
+    /// Drain a signal stream: each byte is one delivery (a signal that
+    /// arrived twice before we looked is two shutdown requests; reloads
+    /// are not counted, one is as good as two). Read until `WouldBlock`, as
     /// edge-triggered readiness asks.
-    fn read_shutdown_stream(&mut self, index: usize) {
-        let Some((stream, name)) = self.shutdown_streams.get_mut(index) else {
+    fn read_signal_stream(&mut self, index: usize) {
+        let Some(signal) = self.signal_streams.get_mut(index) else {
             return;
         };
         let mut bytes = [0u8; 16];
+        let mut delivered = 0;
         loop {
-            match stream.read(&mut bytes) {
-                Ok(0) => return,
-                Ok(n) => {
-                    for _ in 0..n {
-                        self.shutdown.note(Cause::Signal(name));
-                    }
-                }
+            match signal.stream.read(&mut bytes) {
+                Ok(0) => break,
+                Ok(n) => delivered += n,
                 Err(err) if interrupted(&err) => continue,
-                Err(_) => return,
+                Err(_) => break,
             }
+        }
+        if delivered == 0 {
+            return;
+        }
+        match signal.meaning {
+            SignalMeaning::Shutdown => {
+                for _ in 0..delivered {
+                    self.shutdown.note(Cause::Signal(signal.name));
+                }
+            }
+            SignalMeaning::Reload => info!(
+                "{} received: nothing to reload yet (certificates will be, once HTTPS \
+                 lands); still serving",
+                signal.name
+            ),
         }
     }
 
