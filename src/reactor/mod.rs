@@ -3,15 +3,21 @@
 //! Each turn of the loop:
 //!
 //! 1. **Poll** for readiness, sleeping at most until the nearest deadline
-//!    (or not at all if the ready list has work).
-//! 2. **Dispatch** each event by its token: the listener accepts, the
-//!    shutdown waker begins (or cuts short) the drain, and a connection
-//!    token (its slab key) drives that connection as far as the socket
-//!    allows.
+//!    (or not at all if the ready list has work): `poll_timeout`.
+//! 2. **Dispatch** each event by its token (`dispatch`): the listener
+//!    accepts, the shutdown waker and the signal streams begin (or cut
+//!    short) the drain, and a connection token (its slab key) drives that
+//!    connection as far as the socket allows.
 //! 3. **Continue** the connections on the ready list, which ran out of
-//!    budget last time (fairness, see `connection`).
-//! 4. **Fire** the deadlines that are due.
-//! 5. **Remove** the connections that closed during this turn.
+//!    budget last time (fairness, see `connection`): `run_ready_list`.
+//! 4. **Fire** the deadlines that are due, a bounded number per turn
+//!    (`fire_timers`).
+//! 5. **Remove** the connections that closed during this turn
+//!    (`remove_closed`).
+//! 6. **Before sleep** (`before_sleep`, Redis's `beforesleep`): park or
+//!    unpark the listener, the process's hooks (`hooks`), the protocol's
+//!    end of turn.
+//! 7. **Stop** once a drain is over (`drain_is_over`).
 //!
 //! # Stale events
 //!
@@ -25,26 +31,14 @@
 //!
 //! # Parking the listener
 //!
-//! Without `--defer-accept` the kernel reports a connection when its
-//! handshake completes, before its request. A server that keeps up with a
-//! connection-per-request load is often asleep at that moment, so it would
-//! wake twice per connection: once to accept it, once more when the request
-//! arrives; on loopback each wake-up costs more than the accept itself. So
-//! when a turn accepted connections and at least [`PARK_MIN_WAITING`]
-//! accepted connections are waiting for their first bytes, the listener is
-//! deregistered ("parked"): those bytes will wake the loop anyway, and while
-//! parked every turn accepts (until `WouldBlock`, as ever) before sleeping.
-//! The listener is registered again as soon as no accepted connection is
-//! waiting, or after [`LISTENER_PARK`] at the latest, so a new client waits
-//! at most that long even when the waiting connections stay silent; epoll
-//! reports readiness the listener already has when it is registered, so
-//! nothing queued meanwhile is missed. Measured on the greeting scenario:
-//! 0.55 → 0.11 context switches and about a fifth less server CPU per
-//! connection, for two `epoll_ctl` per park period (docs/benchmarks.md).
+//! See `listener`: while enough accepted connections have not been heard
+//! from, the listener is deregistered and every turn accepts instead.
 
 pub(crate) mod buffer;
 pub(crate) mod connection;
 pub mod hooks;
+pub(crate) mod listener;
+pub(crate) mod os;
 pub(crate) mod send_queue;
 pub(crate) mod shutdown;
 #[cfg(test)]
@@ -56,14 +50,14 @@ use crate::metrics::{Metrics, ServerTotals};
 use crate::protocol::{Context, Output, Protocol};
 use crate::reactor::buffer::BufferPool;
 use crate::reactor::connection::{
-    Connection, DeadlineKind, Env, State, Timeouts, Turn, interrupted, would_block,
+    Connection, DeadlineKind, Env, State, Timeouts, Turn, interrupted,
 };
 use crate::reactor::hooks::{Hooks, LoopStatus};
+use crate::reactor::listener::{LISTENER, Listener, bind_listener};
 use crate::reactor::send_queue::write_before_close;
 use crate::reactor::shutdown::{Cause, ShutdownHandle, ShutdownRequests};
 use crate::reactor::timer::{TimerId, Timers, deadline_after};
 use log::{debug, info, trace, warn};
-use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 use std::collections::VecDeque;
@@ -73,9 +67,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-/// The listener's token. Connection tokens are slab keys, which start at 0
-/// and never come near these.
-const LISTENER: Token = Token(usize::MAX);
 /// The token of the shutdown waker, which every [`ShutdownHandle`] wakes.
 const SHUTDOWN: Token = Token(usize::MAX - 1);
 
@@ -107,18 +98,6 @@ struct SignalStream {
 /// The smallest read buffer, whatever the protocol declares.
 const MIN_READ_BUFFER: usize = 16 * 1024;
 
-/// How long the listener may stay parked (see "Parking the listener" in
-/// the module docs): the most a new connection can wait to be accepted
-/// while the loop waits for the first bytes of others.
-const LISTENER_PARK: Duration = Duration::from_millis(1);
-
-/// Park the listener only when at least this many accepted connections
-/// wait for their first bytes. Parking and unparking cost an `epoll_ctl`
-/// each; with one connection at a time (a sequential client) they would be
-/// paid per connection and save nothing, since the next connection only
-/// comes after the last one is answered.
-const PARK_MIN_WAITING: usize = 2;
-
 /// Events fetched per `poll` call.
 const EVENTS_CAPACITY: usize = 1024;
 
@@ -132,11 +111,6 @@ const TIMERS_PER_TURN: usize = EVENTS_CAPACITY;
 /// (answered with `Connection: close`) before it closes them: see
 /// [`Server::serve_as_worker`].
 const DRAIN_IDLE_GRACE: Duration = Duration::from_secs(1);
-
-/// After `accept` fails for lack of a resource (descriptors, memory), how
-/// long to stop accepting. The pending connection keeps the listener
-/// readable, so retrying at once would spin the loop at 100% CPU.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Why the server could not start.
 #[derive(Debug)]
@@ -180,9 +154,8 @@ pub enum AcceptWakeup {
 /// The server: a bound listener and an event loop, ready to [`Server::run`].
 pub struct Server<P: Protocol> {
     poll: Poll,
-    /// None once shutdown has begun: the listening socket is closed at once,
-    /// so new clients are refused by the kernel instead of queuing.
-    listener: Option<TcpListener>,
+    /// The listening socket, its registration, pauses and parking.
+    listener: Listener,
     local_addr: SocketAddr,
     /// Where [`ShutdownHandle`]s leave their requests; its waker fires
     /// [`SHUTDOWN`] events.
@@ -207,21 +180,9 @@ pub struct Server<P: Protocol> {
     /// its allocation).
     due_timers: Vec<TimerId>,
     next_serial: u64,
-    /// Accepting is paused until then after running out of descriptors.
-    accept_paused_until: Option<Instant>,
-    /// Last time we warned about pausing accepts (rate limit).
-    last_accept_warning: Option<Instant>,
     /// Set by the first shutdown request: the time by which everything must
     /// be done. While it is set, the server is draining.
     shutdown_deadline: Option<Instant>,
-    /// Connections accepted and registered whose first bytes have not
-    /// arrived: each will wake the loop when they do.
-    waiting_for_first_bytes: usize,
-    /// While the listener is parked (deregistered), when it must be
-    /// registered again at the latest.
-    listener_parked_until: Option<Instant>,
-    /// Connections were accepted during this turn.
-    accepted_this_turn: bool,
     /// Logged after the `listening on` line: where the socket came from,
     /// when it was not bound here.
     listen_note: Option<String>,
@@ -230,13 +191,6 @@ pub struct Server<P: Protocol> {
     hooks: Option<Box<dyn Hooks>>,
     /// When the hooks' next tick is due (see [`Hooks::next_tick`]).
     next_tick: Option<Instant>,
-    /// A worker's listening socket is shared with the other workers (see
-    /// [`Server::serve_as_worker`]): the drain hands the backlog over
-    /// instead of refusing it.
-    shared_listener: bool,
-    /// The listener is registered with `EPOLLEXCLUSIVE` (a worker's shared
-    /// socket): registering it again after parking must say so too.
-    exclusive_listener: bool,
 }
 
 impl<P: Protocol> Server<P> {
@@ -262,12 +216,9 @@ impl<P: Protocol> Server<P> {
         listener: std::net::TcpListener,
     ) -> Result<Server<P>, StartError> {
         config.validate().map_err(StartError::Config)?;
-        let mut listener = TcpListener::from_std(listener);
         let local_addr = listener.local_addr().map_err(StartError::Setup)?;
         let poll = Poll::new().map_err(StartError::Setup)?;
-        poll.registry()
-            .register(&mut listener, LISTENER, Interest::READABLE)
-            .map_err(StartError::Setup)?;
+        let listener = Listener::new(&poll, listener).map_err(StartError::Setup)?;
         let shutdown =
             ShutdownRequests::new(poll.registry(), SHUTDOWN).map_err(StartError::Setup)?;
         // The protocol declares what it may need buffered; reads are never
@@ -276,7 +227,7 @@ impl<P: Protocol> Server<P> {
         let read_buffer = protocol.max_buffered_input().max(MIN_READ_BUFFER);
         Ok(Server {
             poll,
-            listener: Some(listener),
+            listener,
             local_addr,
             shutdown,
             signal_streams: Vec::new(),
@@ -297,17 +248,10 @@ impl<P: Protocol> Server<P> {
             closed: Vec::new(),
             due_timers: Vec::with_capacity(TIMERS_PER_TURN),
             next_serial: 0,
-            accept_paused_until: None,
-            last_accept_warning: None,
             shutdown_deadline: None,
-            waiting_for_first_bytes: 0,
-            listener_parked_until: None,
-            accepted_this_turn: false,
             listen_note: None,
             hooks: None,
             next_tick: None,
-            shared_listener: false,
-            exclusive_listener: false,
         })
     }
 
@@ -318,7 +262,7 @@ impl<P: Protocol> Server<P> {
     /// this for a socket inherited from systemd, so `systemctl restart`
     /// leaves the queued connections to the next process.
     pub fn hand_over_on_drain(&mut self) {
-        self.shared_listener = true;
+        self.listener.shared = true;
     }
 
     /// Serve as one of several worker processes on one listening socket
@@ -370,12 +314,8 @@ impl<P: Protocol> Server<P> {
     ) -> io::Result<()> {
         self.metrics.add_up_with(totals);
         self.hand_over_on_drain();
-        if let Some(listener) = self.listener.as_mut()
-            && wakeup == AcceptWakeup::Exclusive
-        {
-            self.poll.registry().deregister(listener)?;
-            add_exclusive(&self.poll, listener)?;
-            self.exclusive_listener = true;
+        if wakeup == AcceptWakeup::Exclusive {
+            self.listener.make_exclusive(&self.poll)?;
         }
         Ok(())
     }
@@ -467,8 +407,39 @@ impl<P: Protocol> Server<P> {
     /// connections in flight have finished (or the shutdown timeout
     /// expires), or until a second request says to stop at once. Without a
     /// handle it runs forever: the library installs no signal handlers (the
-    /// `reactord` binary passes SIGINT and SIGTERM on to a handle).
+    /// `reactord` binary passes SIGINT and SIGTERM on through
+    /// [`Server::shutdown_when_readable`]). Each turn is the steps listed
+    /// in the module docs, one call each.
     pub fn run(mut self) -> io::Result<()> {
+        self.announce();
+        let mut events = Events::with_capacity(EVENTS_CAPACITY);
+        loop {
+            let timeout = self.poll_timeout(Instant::now());
+            if let Err(err) = self.poll.poll(&mut events, timeout) {
+                if interrupted(&err) {
+                    continue;
+                }
+                return Err(err);
+            }
+            let now = Instant::now();
+            let wall = SystemTime::now();
+            if self.dispatch(&events, now, wall) == LoopControl::ExitNow {
+                self.protocol.end_of_turn();
+                return Ok(());
+            }
+            self.run_ready_list(now, wall);
+            self.fire_timers(now, wall);
+            self.remove_closed();
+            self.before_sleep(now);
+            if self.drain_is_over(now) {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Before the first turn: the `listening on` line (and its note), and
+    /// the hooks' [`Hooks::listening`].
+    fn announce(&mut self) {
         info!(
             "listening on {} ({})",
             self.local_addr,
@@ -481,75 +452,75 @@ impl<P: Protocol> Server<P> {
             hooks.listening(Instant::now());
             self.next_tick = hooks.next_tick();
         }
-        let mut events = Events::with_capacity(EVENTS_CAPACITY);
-        loop {
-            let timeout = self.poll_timeout(Instant::now());
-            if let Err(err) = self.poll.poll(&mut events, timeout) {
-                if interrupted(&err) {
-                    continue;
-                }
-                return Err(err);
-            }
-            let now = Instant::now();
-            let wall = SystemTime::now();
+    }
 
-            for event in events.iter() {
-                match event.token() {
-                    LISTENER => self.accept(now, wall),
-                    SHUTDOWN => {
-                        if self.on_shutdown_requests(now) == LoopControl::ExitNow {
-                            self.protocol.end_of_turn();
-                            return Ok(());
-                        }
-                    }
-                    Token(token) if token > FIRST_SIGNAL_STREAM - MAX_SIGNAL_STREAMS => {
-                        self.read_signal_stream(FIRST_SIGNAL_STREAM - token);
-                        if self.on_shutdown_requests(now) == LoopControl::ExitNow {
-                            self.protocol.end_of_turn();
-                            return Ok(());
-                        }
-                    }
-                    Token(key) => {
-                        if let Some(conn) = self.connections.get_mut(key) {
-                            conn.on_event(event);
-                            self.drive(key, now, wall);
-                        }
+    /// Step 2: act on each event by its token. The listener accepts; the
+    /// shutdown waker and the signal streams begin (or cut short) the
+    /// drain, or ask for a reload; a connection's token drives it as far
+    /// as its socket allows. Then, while the listener is parked (or a
+    /// pause of accepts has just ended), accept without an event.
+    fn dispatch(&mut self, events: &Events, now: Instant, wall: SystemTime) -> LoopControl {
+        for event in events.iter() {
+            match event.token() {
+                LISTENER => self.accept(now, wall),
+                SHUTDOWN => {
+                    if self.on_shutdown_requests(now) == LoopControl::ExitNow {
+                        return LoopControl::ExitNow;
                     }
                 }
-            }
-            self.run_ready_list(now, wall);
-            if self.listener_parked_until.is_some() {
-                self.accept(now, wall);
-            }
-            if self.accept_paused_until.is_some_and(|until| until <= now) {
-                self.accept_paused_until = None;
-                self.accept(now, wall);
-            }
-            self.fire_timers(now, wall);
-            self.remove_closed();
-            self.park_or_unpark_listener(now);
-            if self.next_tick.is_some_and(|due| due <= now) {
-                self.tick(now);
-            }
-            if let Some(hooks) = &mut self.hooks {
-                hooks.after_turn(&self.metrics, self.protocol.counters());
-            }
-            self.protocol.end_of_turn();
-
-            if let Some(deadline) = self.shutdown_deadline {
-                if self.connections.is_empty() {
-                    info!("shutdown complete");
-                    return Ok(());
+                Token(token) if token > FIRST_SIGNAL_STREAM - MAX_SIGNAL_STREAMS => {
+                    self.read_signal_stream(FIRST_SIGNAL_STREAM - token);
+                    if self.on_shutdown_requests(now) == LoopControl::ExitNow {
+                        return LoopControl::ExitNow;
+                    }
                 }
-                if now >= deadline {
-                    warn!(
-                        "shutdown timeout: closing {} connections with work in flight",
-                        self.connections.len()
-                    );
-                    return Ok(());
+                Token(key) => {
+                    if let Some(conn) = self.connections.get_mut(key) {
+                        conn.on_event(event);
+                        self.drive(key, now, wall);
+                    }
                 }
             }
         }
+        if self.listener.accepts_without_event(now) {
+            self.accept(now, wall);
+        }
+        LoopControl::Continue
+    }
+
+    /// Step 6, the chores of every turn that are not about one connection
+    /// (Redis's `beforesleep`): park or unpark the listener, the hooks'
+    /// tick when due and their end of turn (a worker's counters), and the
+    /// protocol's end of turn (HTTP's batched access log).
+    fn before_sleep(&mut self, now: Instant) {
+        self.listener.park_or_unpark(&self.poll, now);
+        if self.next_tick.is_some_and(|due| due <= now) {
+            self.tick(now);
+        }
+        if let Some(hooks) = &mut self.hooks {
+            hooks.after_turn(&self.metrics, self.protocol.counters());
+        }
+        self.protocol.end_of_turn();
+    }
+
+    /// Step 7: whether a drain has ended, because no connection is left
+    /// or because the shutdown timeout has passed (logged either way).
+    fn drain_is_over(&self, now: Instant) -> bool {
+        let Some(deadline) = self.shutdown_deadline else {
+            return false;
+        };
+        if self.connections.is_empty() {
+            info!("shutdown complete");
+            return true;
+        }
+        if now >= deadline {
+            warn!(
+                "shutdown timeout: closing {} connections with work in flight",
+                self.connections.len()
+            );
+            return true;
+        }
+        false
     }
 
     /// How long `poll` may sleep: until the nearest deadline, or not at all
@@ -560,8 +531,7 @@ impl<P: Protocol> Server<P> {
         }
         [
             self.timers.next_wakeup(),
-            self.accept_paused_until,
-            self.listener_parked_until,
+            self.listener.next_deadline(),
             self.shutdown_deadline,
             self.next_tick,
         ]
@@ -589,45 +559,11 @@ impl<P: Protocol> Server<P> {
         self.next_tick = hooks.next_tick();
     }
 
-    /// Accept until `WouldBlock`.
+    /// Accept until the backlog is empty (or accepting pauses).
     fn accept(&mut self, now: Instant, wall: SystemTime) {
-        if self.accept_paused_until.is_some() {
-            return;
+        while let Some((socket, peer)) = self.listener.accept(now) {
+            self.admit(socket, peer, now, wall);
         }
-        loop {
-            let Some(listener) = self.listener.as_ref() else {
-                return;
-            };
-            match listener.accept() {
-                Ok((socket, peer)) => self.admit(socket, peer, now, wall),
-                Err(err) => match after_accept_error(&err) {
-                    AcceptErrorAction::Drained => return,
-                    AcceptErrorAction::TryNext => {
-                        if !interrupted(&err) {
-                            debug!("accept: {err} (that connection is gone; accepting the next)");
-                        }
-                    }
-                    AcceptErrorAction::Pause => {
-                        self.pause_accepting(&err, now);
-                        return;
-                    }
-                },
-            }
-        }
-    }
-
-    /// Stop accepting for [`ACCEPT_BACKOFF`] after an error that leaves the
-    /// pending connection in the backlog (see [`after_accept_error`]), with
-    /// a warning at most once a second.
-    fn pause_accepting(&mut self, err: &io::Error, now: Instant) {
-        if self
-            .last_accept_warning
-            .is_none_or(|at| now.duration_since(at) >= Duration::from_secs(1))
-        {
-            warn!("accept: {err}; pausing accepts for {ACCEPT_BACKOFF:?}");
-            self.last_accept_warning = Some(now);
-        }
-        self.accept_paused_until = Some(deadline_after(now, ACCEPT_BACKOFF));
     }
 
     /// Take in an accepted socket, or refuse it if the server is full.
@@ -667,61 +603,8 @@ impl<P: Protocol> Server<P> {
                 self.after_change(key);
             } else if conn.waiting_for_first_bytes() {
                 conn.counted_as_waiting = true;
-                self.waiting_for_first_bytes += 1;
-                self.accepted_this_turn = true;
+                self.listener.count_unheard();
             }
-        }
-    }
-
-    /// Parking the listener: see the module docs. At the end of a turn,
-    /// park it if this turn accepted connections that are now waiting for
-    /// their first bytes (their arrival will wake the loop, and each wake
-    /// accepts); register it again once no accepted connection is waiting,
-    /// or at the park deadline, whichever comes first. Registering reports
-    /// the listener's readiness at once, so nothing queued meanwhile is
-    /// missed.
-    fn park_or_unpark_listener(&mut self, now: Instant) {
-        let accepted = std::mem::replace(&mut self.accepted_this_turn, false);
-        let Some(listener) = self.listener.as_mut() else {
-            // Shutting down: no listener, nothing to unpark.
-            self.listener_parked_until = None;
-            return;
-        };
-        let registry = self.poll.registry();
-        match self.listener_parked_until {
-            None => {
-                let worth_it = accepted && self.waiting_for_first_bytes >= PARK_MIN_WAITING;
-                if !worth_it {
-                    return;
-                }
-                match unwatch_listener(&self.poll, listener, self.exclusive_listener) {
-                    Ok(()) => {
-                        trace!("listener parked");
-                        self.listener_parked_until = Some(deadline_after(now, LISTENER_PARK));
-                    }
-                    Err(err) => warn!("park the listener: {err}"),
-                }
-            }
-            Some(until) if self.waiting_for_first_bytes == 0 || until <= now => {
-                let registered = if self.exclusive_listener {
-                    add_exclusive(&self.poll, listener)
-                } else {
-                    registry.register(listener, LISTENER, Interest::READABLE)
-                };
-                match registered {
-                    Ok(()) => {
-                        trace!("listener unparked");
-                        self.listener_parked_until = None;
-                    }
-                    // Try again after another park period; meanwhile every
-                    // turn still accepts.
-                    Err(err) => {
-                        warn!("register the listener again: {err}");
-                        self.listener_parked_until = Some(deadline_after(now, LISTENER_PARK));
-                    }
-                }
-            }
-            Some(_) => {}
         }
     }
 
@@ -793,7 +676,7 @@ impl<P: Protocol> Server<P> {
         // While shutting down, a connection that has finished its request
         // closes instead of waiting for another.
         if self.shutdown_deadline.is_some()
-            && closes_at_drain(conn, &*env.protocol, self.shared_listener)
+            && closes_at_drain(conn, &*env.protocol, self.listener.shared)
         {
             conn.close_when_flushed();
             turn = conn.drive(&mut env);
@@ -814,7 +697,7 @@ impl<P: Protocol> Server<P> {
         // parked.
         if conn.counted_as_waiting && !conn.waiting_for_first_bytes() {
             conn.counted_as_waiting = false;
-            self.waiting_for_first_bytes = self.waiting_for_first_bytes.saturating_sub(1);
+            self.listener.heard_from();
         }
         let id = conn.timer_id();
         match conn.deadline(&self.timeouts) {
@@ -924,7 +807,7 @@ impl<P: Protocol> Server<P> {
             }
             let mut conn = self.connections.remove(key);
             if conn.counted_as_waiting {
-                self.waiting_for_first_bytes = self.waiting_for_first_bytes.saturating_sub(1);
+                self.listener.heard_from();
             }
             let id = conn.timer_id();
             self.timers.cancel(&mut conn.timer, id);
@@ -1005,29 +888,15 @@ impl<P: Protocol> Server<P> {
         if let Some(hooks) = &mut self.hooks {
             hooks.draining();
         }
-        // A parked listener is not watched already. Otherwise a worker must
-        // stop watching: its shared socket stays open in the other
-        // processes, so closing our descriptor would leave it in our epoll
-        // set, taking exclusive wake-ups this loop no longer acts on.
-        if let Some(listener) = self.listener.as_mut() {
-            if self.listener_parked_until.is_some() {
-                debug!("drain: stopped watching the listening socket (it was parked)");
-            } else {
-                match unwatch_listener(&self.poll, listener, self.exclusive_listener) {
-                    Ok(()) => debug!("drain: stopped watching the listening socket"),
-                    Err(err) => warn!("drain: cannot stop watching the listening socket: {err}"),
-                }
-            }
-        }
-        self.accept_paused_until = None;
-        if self.shared_listener {
+        self.listener.stop_watching(&self.poll);
+        if self.listener.shared {
             // See `serve_as_worker`: take what is queued, the other workers
             // get the rest.
             self.accept(now, SystemTime::now());
         }
-        self.listener = None;
+        self.listener.close();
         self.protocol.begin_drain();
-        if self.shared_listener {
+        if self.listener.shared {
             self.start_drain_grace(now);
             return;
         }
@@ -1096,82 +965,6 @@ fn closes_at_drain<P: Protocol>(
     !shared_listener && conn.is_idle(protocol)
 }
 
-/// Register `listener` (not registered now) on `poll` for readable edges
-/// with `EPOLLEXCLUSIVE` (see [`Server::serve_as_worker`]), in place of
-/// mio's registration: when the worker starts, and when it unparks the
-/// listener (see "Parking the listener" in the module docs).
-#[cfg(any(target_os = "linux", target_os = "android"))]
-fn add_exclusive(poll: &Poll, listener: &mut TcpListener) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let mut event = libc::epoll_event {
-        events: (libc::EPOLLIN | libc::EPOLLET | libc::EPOLLEXCLUSIVE) as u32,
-        // mio reads an event's token from this field.
-        u64: LISTENER.0 as u64,
-    };
-    // SAFETY: epoll_ctl reads one epoll_event we own; both descriptors are
-    // open for the duration of the call.
-    let rc = unsafe {
-        libc::epoll_ctl(
-            poll.as_raw_fd(),
-            libc::EPOLL_CTL_ADD,
-            listener.as_raw_fd(),
-            &mut event,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
-/// Stop watching `listener` (to park it, or for a drain) the way it was
-/// registered: a raw `EPOLL_CTL_DEL` after [`add_exclusive`], mio's
-/// `deregister` otherwise. (mio's `deregister` can't undo a registration
-/// made behind its back: debug builds of mio track their registrations and
-/// refuse, so the listener would stay watched.)
-fn unwatch_listener(poll: &Poll, listener: &mut TcpListener, exclusive: bool) -> io::Result<()> {
-    if exclusive {
-        remove_exclusive(poll, listener)
-    } else {
-        poll.registry().deregister(listener)
-    }
-}
-
-/// Undo [`add_exclusive`]: `EPOLL_CTL_DEL` on the poller's descriptor.
-#[cfg(any(target_os = "linux", target_os = "android"))]
-fn remove_exclusive(poll: &Poll, listener: &mut TcpListener) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-    // SAFETY: EPOLL_CTL_DEL ignores the event pointer (null is allowed
-    // since Linux 2.6.9); both descriptors are open for the call.
-    let rc = unsafe {
-        libc::epoll_ctl(
-            poll.as_raw_fd(),
-            libc::EPOLL_CTL_DEL,
-            listener.as_raw_fd(),
-            std::ptr::null_mut(),
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
-/// Elsewhere `add_exclusive` was mio's registration.
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn remove_exclusive(poll: &Poll, listener: &mut TcpListener) -> io::Result<()> {
-    poll.registry().deregister(listener)
-}
-
-/// Elsewhere the plain registration: every worker wakes.
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn add_exclusive(poll: &Poll, listener: &mut TcpListener) -> io::Result<()> {
-    poll.registry()
-        .register(listener, LISTENER, Interest::READABLE)
-}
-
 /// What the loop does after looking at the shutdown requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum LoopControl {
@@ -1194,182 +987,9 @@ pub fn listen(config: &Config) -> Result<std::net::TcpListener, StartError> {
     })
 }
 
-/// Build the listening socket with socket2, for the options mio's `bind`
-/// doesn't offer: the backlog (mio fixes it at 128, too small for a burst
-/// of connections) and SO_REUSEPORT.
-fn bind_listener(config: &Config) -> io::Result<std::net::TcpListener> {
-    use socket2::{Domain, Protocol as IpProtocol, Socket, Type};
-    let addr = config.listen;
-    let socket = Socket::new(
-        Domain::for_address(addr),
-        Type::STREAM,
-        Some(IpProtocol::TCP),
-    )?;
-    // Lets a restarted server bind while old connections sit in TIME_WAIT.
-    socket.set_reuse_address(true)?;
-    if config.reuse_port {
-        socket.set_reuse_port(true)?;
-    }
-    if addr.is_ipv6() {
-        socket.set_only_v6(true)?;
-    }
-    // Responses are written whole (a batch at a time), so Nagle's algorithm
-    // would only delay them. Accepted sockets inherit TCP_NODELAY from the
-    // listener (Linux and the BSDs copy it; a test below checks), which
-    // saves a setsockopt per connection.
-    socket.set_tcp_nodelay(true)?;
-    if let Some(wait) = config.defer_accept {
-        set_defer_accept(&socket, wait)?;
-    }
-    socket.set_nonblocking(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(config.backlog)?;
-    Ok(socket.into())
-}
-
-/// TCP_DEFER_ACCEPT, which socket2 does not wrap. The kernel counts the
-/// wait in SYN-ACK retransmissions, rounding the seconds up to the next one.
-#[cfg(any(target_os = "linux", target_os = "android"))]
-fn set_defer_accept(socket: &socket2::Socket, wait: Duration) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let seconds = libc::c_int::try_from(wait.as_secs().max(1)).unwrap_or(libc::c_int::MAX);
-    // SAFETY: setsockopt reads `size_of::<c_int>()` bytes from a live c_int.
-    let rc = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::IPPROTO_TCP,
-            libc::TCP_DEFER_ACCEPT,
-            (&seconds as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
-/// `Config::validate` refuses --defer-accept elsewhere.
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn set_defer_accept(_: &socket2::Socket, _: Duration) -> io::Result<()> {
-    Err(io::ErrorKind::Unsupported.into())
-}
-
-/// What the accept loop does after `accept(2)` failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum AcceptErrorAction {
-    /// `WouldBlock`: the backlog is empty; the next edge says when to come
-    /// back.
-    Drained,
-    /// Accept the next connection at once: a signal interrupted the call,
-    /// or the error belonged to one pending connection and took it out of
-    /// the backlog, so the next call makes progress.
-    TryNext,
-    /// Stop accepting for [`ACCEPT_BACKOFF`]: the error is about us, not
-    /// the client (no descriptors, no memory, no buffers), the pending
-    /// connection stays in the backlog, and retrying at once would spin.
-    Pause,
-}
-
-/// Classify an `accept(2)` error.
-///
-/// # Never spin on the listener
-///
-/// A connection that failed before we took it is consumed by the failing
-/// call: ECONNABORTED (reset while queued), EPERM (a firewall rule), EPROTO,
-/// and the network errors Linux passes on from the new socket, which
-/// accept(2) says to treat like EAGAIN (ENETDOWN, ENOPROTOOPT, EHOSTDOWN,
-/// ENONET, EHOSTUNREACH, ENETUNREACH). The next call then makes progress,
-/// so the loop goes on. Everything else (EMFILE, ENFILE, ENOBUFS, ENOMEM,
-/// and whatever we don't know) leaves the connection queued and the
-/// listener readable, and the same call would fail the same way at once:
-/// retried, it would hold the loop at 100% CPU, so it pauses.
-///
-/// The cost of a wrong guess decides the doubtful cases: pausing after an
-/// error that was only one client's costs that moment's clients up to
-/// [`ACCEPT_BACKOFF`]; retrying a persistent one never ends. So EOPNOTSUPP,
-/// which accept(2) lists as a network error but which also means "this
-/// socket is not a stream listener" (it would never go away), pauses.
-fn after_accept_error(err: &io::Error) -> AcceptErrorAction {
-    if would_block(err) {
-        return AcceptErrorAction::Drained;
-    }
-    if interrupted(err) {
-        return AcceptErrorAction::TryNext;
-    }
-    match err.raw_os_error() {
-        Some(
-            libc::ECONNABORTED
-            | libc::EPERM
-            | libc::EPROTO
-            | libc::ENETDOWN
-            | libc::ENOPROTOOPT
-            | libc::EHOSTDOWN
-            | libc::EHOSTUNREACH
-            | libc::ENETUNREACH,
-        ) => AcceptErrorAction::TryNext,
-        // "Machine is not on the network": Linux's own errno.
-        #[cfg(any(target_os = "linux", target_os = "android"))]
-        Some(libc::ENONET) => AcceptErrorAction::TryNext,
-        _ => AcceptErrorAction::Pause,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The reactor relies on accepted sockets inheriting TCP_NODELAY from
-    /// the listener instead of setting it on each one.
-    #[test]
-    fn accepted_sockets_inherit_nodelay() -> io::Result<()> {
-        let config = Config {
-            listen: "127.0.0.1:0".parse().map_err(io::Error::other)?,
-            ..Config::default()
-        };
-        let listener = bind_listener(&config)?;
-        let _client = std::net::TcpStream::connect(listener.local_addr()?)?;
-        listener.set_nonblocking(false)?;
-        let (accepted, _) = listener.accept()?;
-        assert!(accepted.nodelay()?, "TCP_NODELAY was not inherited");
-        Ok(())
-    }
-
-    /// Each class of accept(2) error, and the ones that used to be retried
-    /// at once although they persist (ENOBUFS, ENOMEM).
-    #[test]
-    fn accept_errors_that_consume_the_connection_continue_and_the_others_pause() {
-        use AcceptErrorAction::{Drained, Pause, TryNext};
-        let cases = [
-            (libc::EAGAIN, Drained),
-            (libc::EWOULDBLOCK, Drained),
-            (libc::EINTR, TryNext),
-            (libc::ECONNABORTED, TryNext),
-            (libc::EPERM, TryNext),
-            (libc::EPROTO, TryNext),
-            (libc::ENETDOWN, TryNext),
-            (libc::ENOPROTOOPT, TryNext),
-            (libc::EHOSTDOWN, TryNext),
-            #[cfg(any(target_os = "linux", target_os = "android"))]
-            (libc::ENONET, TryNext),
-            (libc::EHOSTUNREACH, TryNext),
-            (libc::ENETUNREACH, TryNext),
-            (libc::EOPNOTSUPP, Pause),
-            (libc::EMFILE, Pause),
-            (libc::ENFILE, Pause),
-            (libc::ENOBUFS, Pause),
-            (libc::ENOMEM, Pause),
-            (libc::EBADF, Pause),
-            (libc::EINVAL, Pause),
-        ];
-        for (errno, expected) in cases {
-            let err = io::Error::from_raw_os_error(errno);
-            assert_eq!(after_accept_error(&err), expected, "{err}");
-        }
-        let no_errno = io::Error::other("not from the kernel");
-        assert_eq!(after_accept_error(&no_errno), Pause);
-    }
 
     /// Wait (on the poller, at most 10 s) until the listener has a
     /// connection, accept it, and return its slab key.
