@@ -1,7 +1,7 @@
 //! How the process layer hears from a server's loop: the [`Hooks`] the
 //! binary plugs into a single process (service-manager notifications) and
 //! into each worker (notifications to its supervisor, and its shared
-//! counters copied out once per turn).
+//! counters copied out once per loop iteration).
 
 use crate::metrics::Metrics;
 use crate::process::service::Notifier;
@@ -33,7 +33,7 @@ impl LoopHooks {
     }
 
     /// A worker: copy its counters (the reactor's and the protocol's)
-    /// into its slot of `counters` at the end of every turn, so any
+    /// into its slot of `counters` at the end of every loop iteration, so any
     /// worker's /metrics can add them up.
     pub fn publish_to(mut self, counters: Arc<WorkerCounters>) -> LoopHooks {
         self.counters = Some(counters);
@@ -69,7 +69,7 @@ impl Hooks for LoopHooks {
         );
     }
 
-    fn after_turn(&mut self, metrics: &Metrics, protocol_counters: &[u64]) {
+    fn before_sleep(&mut self, metrics: &Metrics, protocol_counters: &[u64]) {
         if let Some(counters) = &self.counters {
             counters.publish(metrics);
             counters.publish_protocol(protocol_counters);

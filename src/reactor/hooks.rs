@@ -4,11 +4,11 @@
 //! The loop knows nothing of service managers, supervisors or shared
 //! memory; imports run one way, process → reactor → protocol. What those
 //! need from a running loop (a worker's counters copied out after every
-//! turn, `READY=1` once listening, a status line and a watchdog ping once
+//! loop iteration, `READY=1` once listening, a status line and a watchdog ping once
 //! a second from the loop itself, `STOPPING=1` when the drain begins) the
 //! loop offers as calls on this trait, and `src/process` implements it. A
 //! server without hooks (a plain single process) checks one `Option` per
-//! turn and pays nothing else.
+//! loop iteration and pays nothing else.
 
 use crate::metrics::Metrics;
 use std::time::Instant;
@@ -32,10 +32,10 @@ pub trait Hooks {
     /// ticking, which is what a watchdog wants to see.
     fn tick(&mut self, _now: Instant, _status: LoopStatus) {}
 
-    /// The end of a turn (the before-sleep step): `metrics` and the
+    /// The end of a loop iteration (its before-sleep step): `metrics` and the
     /// protocol's own counters (`Protocol::counters`) as they stand, for a
     /// worker to copy where the others can add them up.
-    fn after_turn(&mut self, _metrics: &Metrics, _protocol_counters: &[u64]) {}
+    fn before_sleep(&mut self, _metrics: &Metrics, _protocol_counters: &[u64]) {}
 
     /// The drain has begun (`STOPPING=1`).
     fn draining(&mut self) {}

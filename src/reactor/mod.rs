@@ -3,16 +3,16 @@
 //! Each turn of the loop:
 //!
 //! 1. **Poll** for readiness, sleeping at most until the nearest deadline
-//!    (or not at all if the ready list has work): `poll_timeout`.
+//!    (or not at all if the out-of-budget list has work): `poll_timeout`.
 //! 2. **Dispatch** each event by its token (`dispatch`): the listener
 //!    accepts, the shutdown waker and the signal streams begin (or cut
 //!    short) the drain, and a connection token (its slab key) drives that
 //!    connection as far as the socket allows.
-//! 3. **Continue** the connections on the ready list, which ran out of
-//!    budget last time (fairness, see `connection`): `run_ready_list`.
-//! 4. **Fire** the deadlines that are due, a bounded number per turn
+//! 3. **Continue** the connections on the out-of-budget list, which ran out of
+//!    budget last time (fairness, see `connection`): `run_out_of_budget`.
+//! 4. **Fire** the deadlines that are due, a bounded number per iteration
 //!    (`fire_timers`).
-//! 5. **Remove** the connections that closed during this turn
+//! 5. **Remove** the connections that closed during this iteration
 //!    (`remove_closed`).
 //! 6. **Before sleep** (`before_sleep`, Redis's `beforesleep`): park or
 //!    unpark the listener, the process's hooks (`hooks`), the protocol's
@@ -50,7 +50,7 @@ use crate::metrics::{Metrics, ServerTotals};
 use crate::protocol::{Context, Output, Protocol};
 use crate::reactor::buffer::BufferPool;
 use crate::reactor::connection::{
-    Connection, DeadlineKind, Env, State, Timeouts, Turn, interrupted,
+    Connection, DeadlineKind, Env, Progress, State, Timeouts, interrupted,
 };
 use crate::reactor::hooks::{Hooks, LoopStatus};
 use crate::reactor::listener::{LISTENER, Listener, bind_listener};
@@ -101,11 +101,11 @@ const MIN_READ_BUFFER: usize = 16 * 1024;
 /// Events fetched per `poll` call.
 const EVENTS_CAPACITY: usize = 1024;
 
-/// Timer entries acted on per turn, at most (see [`Server::fire_timers`]):
+/// Timer entries acted on per loop iteration, at most (see [`Server::fire_timers`]):
 /// as many as the events one `poll` returns, so that ten thousand
 /// deadlines due at once are spread over turns, with polls between them,
 /// like ten thousand readable sockets.
-const TIMERS_PER_TURN: usize = EVENTS_CAPACITY;
+const TIMERS_PER_ITERATION: usize = EVENTS_CAPACITY;
 
 /// How long a worker's drain lets idle connections bring one more request
 /// (answered with `Connection: close`) before it closes them: see
@@ -173,7 +173,7 @@ pub struct Server<P: Protocol> {
     /// Read target for bytes that are thrown away (closing connections).
     scratch: Vec<u8>,
     /// Connections that ran out of budget with work left: (key, serial).
-    ready: VecDeque<(usize, u64)>,
+    out_of_budget: VecDeque<(usize, u64)>,
     /// Keys closed during this turn, removed after the batch.
     closed: Vec<usize>,
     /// The timer entries one pass of `fire_timers` acts on (kept to reuse
@@ -244,9 +244,9 @@ impl<P: Protocol> Server<P> {
             timers: Timers::new(),
             pool: BufferPool::new(read_buffer, 1024),
             scratch: vec![0; 64 * 1024],
-            ready: VecDeque::new(),
+            out_of_budget: VecDeque::new(),
             closed: Vec::new(),
-            due_timers: Vec::with_capacity(TIMERS_PER_TURN),
+            due_timers: Vec::with_capacity(TIMERS_PER_ITERATION),
             next_serial: 0,
             shutdown_deadline: None,
             listen_note: None,
@@ -269,7 +269,7 @@ impl<P: Protocol> Server<P> {
     /// (`--workers`): show the whole server's counters from `totals` on
     /// /metrics, let one worker wake per new connection, and drain without
     /// dropping anything the socket holds. (Copying this worker's counters
-    /// out is the process layer's [`Hooks::after_turn`].)
+    /// out is the process layer's [`Hooks::before_sleep`].)
     ///
     /// # One wake-up per connection
     ///
@@ -356,8 +356,8 @@ impl<P: Protocol> Server<P> {
     /// `reactord` binary uses), and the read end here. The loop sees the
     /// byte as one more readiness event. A thread in the process would
     /// also cost every syscall of the loop: glibc's wrappers take a slower
-    /// path once a process has two threads (callgrind: ~60 instructions
-    /// per request).
+    /// path once a process has two threads (measured with callgrind:
+    /// docs/benchmarks.md, "Figures cited by code comments").
     pub fn shutdown_when_readable(
         &mut self,
         stream: mio::net::UnixStream,
@@ -427,7 +427,7 @@ impl<P: Protocol> Server<P> {
                 self.protocol.end_of_turn();
                 return Ok(());
             }
-            self.run_ready_list(now, wall);
+            self.run_out_of_budget(now, wall);
             self.fire_timers(now, wall);
             self.remove_closed();
             self.before_sleep(now);
@@ -498,7 +498,7 @@ impl<P: Protocol> Server<P> {
             self.tick(now);
         }
         if let Some(hooks) = &mut self.hooks {
-            hooks.after_turn(&self.metrics, self.protocol.counters());
+            hooks.before_sleep(&self.metrics, self.protocol.counters());
         }
         self.protocol.end_of_turn();
     }
@@ -524,9 +524,9 @@ impl<P: Protocol> Server<P> {
     }
 
     /// How long `poll` may sleep: until the nearest deadline, or not at all
-    /// if connections are waiting on the ready list.
+    /// if connections are waiting on the out-of-budget list.
     fn poll_timeout(&self, now: Instant) -> Option<Duration> {
-        if !self.ready.is_empty() {
+        if !self.out_of_budget.is_empty() {
             return Some(Duration::ZERO);
         }
         [
@@ -681,8 +681,8 @@ impl<P: Protocol> Server<P> {
             conn.close_when_flushed();
             turn = conn.drive(&mut env);
         }
-        if turn == Turn::MoreWork && conn.enter_ready_list() {
-            self.ready.push_back((key, conn.serial));
+        if turn == Progress::MoreWork && conn.enter_out_of_budget() {
+            self.out_of_budget.push_back((key, conn.serial));
         }
         self.after_change(key);
     }
@@ -711,12 +711,12 @@ impl<P: Protocol> Server<P> {
         }
     }
 
-    /// Give each connection on the ready list another turn. Connections that
+    /// Give each connection on the out-of-budget list another turn. Connections that
     /// still have work go to the back of the list for the next loop turn,
     /// after that turn's events: nobody waits behind a busy client.
-    fn run_ready_list(&mut self, now: Instant, wall: SystemTime) {
-        for _ in 0..self.ready.len() {
-            let Some((key, serial)) = self.ready.pop_front() else {
+    fn run_out_of_budget(&mut self, now: Instant, wall: SystemTime) {
+        for _ in 0..self.out_of_budget.len() {
+            let Some((key, serial)) = self.out_of_budget.pop_front() else {
                 break;
             };
             let Some(conn) = self.connections.get_mut(key) else {
@@ -725,7 +725,7 @@ impl<P: Protocol> Server<P> {
             if conn.serial != serial {
                 continue;
             }
-            conn.leave_ready_list();
+            conn.leave_out_of_budget();
             self.drive(key, now, wall);
         }
     }
@@ -737,18 +737,18 @@ impl<P: Protocol> Server<P> {
     /// # One pass, bounded
     ///
     /// Only the entries due when the pass begins fire in it, at most
-    /// [`TIMERS_PER_TURN`] of them: they are taken out first, then acted
+    /// [`TIMERS_PER_ITERATION`] of them: they are taken out first, then acted
     /// on. An entry armed while acting (a protocol whose `on_wake` answers
     /// `Wait` with an instant not after now, which the trait allows) waits
-    /// for the next turn, after a poll, as Redis's `ae.c` skips the time
+    /// for the next iteration, after a poll, as Redis's `ae.c` skips the time
     /// events created during the current pass; so does whatever exceeds
     /// the budget. Either way `poll_timeout` finds an entry already due and
     /// polls without sleeping, so the other connections are served between
-    /// two passes and nothing is late by more than a turn.
+    /// two passes and nothing is late by more than an iteration.
     fn fire_timers(&mut self, now: Instant, wall: SystemTime) {
         let mut due = std::mem::take(&mut self.due_timers);
         due.clear();
-        while due.len() < TIMERS_PER_TURN {
+        while due.len() < TIMERS_PER_ITERATION {
             let Some(id) = self.timers.pop_expired(now) else {
                 break;
             };
@@ -772,7 +772,7 @@ impl<P: Protocol> Server<P> {
             Some(DeadlineKind::Wake) => {
                 conn.wake(now);
                 // Its deadline is re-armed by the turn (after_change); a
-                // wake-up due again at once fires next turn.
+                // wake-up due again at once fires next iteration.
                 self.drive(id.key, now, wall);
                 return;
             }
@@ -1072,7 +1072,7 @@ mod tests {
         Ok(())
     }
 
-    /// No more than [`TIMERS_PER_TURN`] entries are acted on in one pass:
+    /// No more than [`TIMERS_PER_ITERATION`] entries are acted on in one pass:
     /// the rest stay armed, and the next poll does not sleep.
     #[test]
     fn one_pass_fires_at_most_its_budget_of_timers() -> io::Result<()> {
@@ -1084,7 +1084,7 @@ mod tests {
             .map_err(|err| io::Error::other(err.to_string()))?;
         let now = Instant::now();
         let extra = 5;
-        for serial in 0..(TIMERS_PER_TURN + extra) as u64 {
+        for serial in 0..(TIMERS_PER_ITERATION + extra) as u64 {
             // Entries of connections long gone: each is popped and dropped.
             let id = TimerId { serial, key: 0 };
             server
@@ -1170,8 +1170,9 @@ mod tests {
         let mut spinning = std::net::TcpStream::connect(addr)?;
         spinning.set_read_timeout(Some(limit))?;
         spinning.write_all(b"spin")?;
-        // "ok" is written in the turn that arms the first wait, which fires
-        // in that same turn: from here on the connection is spinning.
+        // "ok" is written in the loop iteration that arms the first wait,
+        // which fires in that same iteration: from here on the connection
+        // is spinning.
         let mut ok = [0u8; 2];
         spinning.read_exact(&mut ok)?;
         let mut other = std::net::TcpStream::connect(addr)?;
