@@ -169,9 +169,26 @@ pub(crate) enum State {
     /// The last response was sent and our write side shut down (FIN sent);
     /// discarding whatever the client still sends until its EOF or the
     /// linger timeout, so that closing doesn't turn into a reset.
-    Closing,
+    Closing {
+        /// When it entered `Closing`: the linger timeout counts from here.
+        since: Instant,
+    },
     /// Done. The reactor removes the connection at the end of the batch.
     Closed,
+}
+
+impl State {
+    /// The state's name, for log lines and for telling states apart
+    /// whatever data they carry.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            State::Reading => "Reading",
+            State::Writing => "Writing",
+            State::Waiting => "Waiting",
+            State::Closing { .. } => "Closing",
+            State::Closed => "Closed",
+        }
+    }
 }
 
 /// What a call to [`Connection::drive`] left behind.
@@ -233,8 +250,6 @@ pub(crate) struct Env<'a, P> {
 pub(crate) struct Connection<S> {
     /// Slab key and mio token, for log lines.
     key: usize,
-    /// Unique for the life of the process, unlike `key` (see `timer`).
-    pub(crate) serial: u64,
     socket: TcpStream,
     peer: SocketAddr,
     state: State,
@@ -249,6 +264,36 @@ pub(crate) struct Connection<S> {
     /// Responses produced and not yet written, and the calls that write
     /// them (see `send_queue`).
     send_queue: SendQueue,
+    /// What the socket can do now, as its events and calls have said.
+    io: Readiness,
+    /// The protocol asked to close (or input ended): close once output is sent.
+    close_after_flush: bool,
+    /// When the request now being read started (for a new connection: when
+    /// it was accepted). None between requests.
+    request_started: Option<Instant>,
+    /// Last time bytes moved in either direction.
+    last_progress: Instant,
+    /// The protocol said `Wait`: the instant to wake it at. Set until the
+    /// timer fires (see [`State::Waiting`]).
+    wake_at: Option<Instant>,
+    /// The timer fired: the protocol is owed an `on_wake` call, before any
+    /// input is shown to it.
+    woken: bool,
+    /// A read has returned something (bytes or EOF): the client has spoken.
+    heard_from: bool,
+    /// Closed at once after its last response, with nothing unread (see
+    /// `close_after_last_response`): bytes that arrive before the close
+    /// itself must be read away first (`discard_late_input`).
+    closed_at_once: bool,
+    /// The reactor's bookkeeping about this connection.
+    pub(crate) slot: ReactorSlot,
+}
+
+/// What the socket can do now: the readiness flags, kept from its events
+/// and from what its calls returned (edge-triggered: see architecture.md
+/// §2).
+#[derive(Debug, Default, Clone, Copy)]
+struct Readiness {
     /// The last event said readable and no read has since said
     /// `WouldBlock`, returned 0 bytes (EOF), or, on Linux, come back short
     /// (`SHORT_READ_DRAINS`; in `read` and `discard_input`).
@@ -260,37 +305,26 @@ pub(crate) struct Connection<S> {
     read_closed_hint: bool,
     /// A read returned 0: the client will send nothing more.
     peer_closed: bool,
-    /// The protocol asked to close (or input ended): close once output is sent.
-    close_after_flush: bool,
-    /// When the request now being read started (for a new connection: when
-    /// it was accepted). None between requests.
-    request_started: Option<Instant>,
-    /// Last time bytes moved in either direction.
-    last_progress: Instant,
-    /// When the connection entered `Closing`.
-    closing_since: Option<Instant>,
-    /// The protocol said `Wait`: the instant to wake it at. Set until the
-    /// timer fires (see [`State::Waiting`]).
-    wake_at: Option<Instant>,
-    /// The timer fired: the protocol is owed an `on_wake` call, before any
-    /// input is shown to it.
-    woken: bool,
+}
+
+/// The reactor's bookkeeping about one connection, which the connection
+/// itself never reads: who it is across slot reuse, its timer entry, and
+/// which of the reactor's lists it is on.
+#[derive(Debug, Default)]
+pub(crate) struct ReactorSlot {
+    /// Unique for the life of the process, unlike the slab key (see
+    /// `timer`).
+    pub(crate) serial: u64,
     /// This connection's entry in the reactor's timers.
     pub(crate) timer: TimerSlot,
-    /// True while the connection is on the reactor's out-of-budget list, so it is
-    /// listed once however often it runs out of budget.
-    queued: bool,
-    /// True once the reactor has listed it for removal after the batch.
-    removal_queued: bool,
-    /// A read has returned something (bytes or EOF): the client has spoken.
-    heard_from: bool,
-    /// Closed at once after its last response, with nothing unread (see
-    /// `close_after_last_response`): bytes that arrive before the close
-    /// itself must be read away first (`discard_late_input`).
-    closed_at_once: bool,
-    /// The reactor counts this connection among those whose first bytes
-    /// will wake the loop (see "Parking the listener" in `reactor`).
-    pub(crate) counted_as_waiting: bool,
+    /// On the reactor's out-of-budget list, so it is listed once however
+    /// often it runs out of budget.
+    pub(crate) queued: bool,
+    /// Listed for removal after the batch.
+    pub(crate) removal_queued: bool,
+    /// Counted among the accepted connections not yet heard from, which
+    /// keep the listener parked (see `listener`).
+    pub(crate) counted_as_unheard: bool,
 }
 
 impl<S> Connection<S> {
@@ -306,7 +340,6 @@ impl<S> Connection<S> {
     ) -> Self {
         Connection {
             key,
-            serial,
             socket,
             peer,
             state: State::Reading,
@@ -314,22 +347,18 @@ impl<S> Connection<S> {
             input: InputBuffer::default(),
             unparsed_input: false,
             send_queue: SendQueue::default(),
-            readable: false,
-            writable: false,
-            read_closed_hint: false,
-            peer_closed: false,
+            io: Readiness::default(),
             close_after_flush: false,
             request_started: Some(now),
             last_progress: now,
-            closing_since: None,
             wake_at: None,
             woken: false,
-            timer: TimerSlot::default(),
-            queued: false,
-            removal_queued: false,
             heard_from: false,
             closed_at_once: false,
-            counted_as_waiting: false,
+            slot: ReactorSlot {
+                serial,
+                ..ReactorSlot::default()
+            },
         }
     }
 
@@ -338,8 +367,8 @@ impl<S> Connection<S> {
     /// that registration would only report back. A new socket's send buffer
     /// is empty, so it can take a first write too.
     pub(crate) fn assume_ready(&mut self) {
-        self.readable = true;
-        self.writable = true;
+        self.io.readable = true;
+        self.io.writable = true;
     }
 
     /// Register the socket with the poller, for both directions, edge-
@@ -358,18 +387,18 @@ impl<S> Connection<S> {
     /// The reactor is putting this connection on its out-of-budget list: true if it
     /// wasn't there already (then it must be pushed).
     pub(crate) fn enter_out_of_budget(&mut self) -> bool {
-        !std::mem::replace(&mut self.queued, true)
+        !std::mem::replace(&mut self.slot.queued, true)
     }
 
     /// The reactor took this connection off its out-of-budget list.
     pub(crate) fn leave_out_of_budget(&mut self) {
-        self.queued = false;
+        self.slot.queued = false;
     }
 
     /// The reactor is listing this (closed) connection for removal: true if
     /// it wasn't listed already.
     pub(crate) fn mark_for_removal(&mut self) -> bool {
-        !std::mem::replace(&mut self.removal_queued, true)
+        !std::mem::replace(&mut self.slot.removal_queued, true)
     }
 
     pub(crate) fn state(&self) -> State {
@@ -378,13 +407,13 @@ impl<S> Connection<S> {
 
     /// Open, and nothing read from the client yet: its first bytes will
     /// raise an event.
-    pub(crate) fn waiting_for_first_bytes(&self) -> bool {
+    pub(crate) fn not_heard_from(&self) -> bool {
         !self.heard_from && self.state != State::Closed
     }
 
     pub(crate) fn timer_id(&self) -> TimerId {
         TimerId {
-            serial: self.serial,
+            serial: self.slot.serial,
             key: self.key,
         }
     }
@@ -415,13 +444,13 @@ impl<S> Connection<S> {
             self.state,
         );
         if event.is_readable() || event.is_read_closed() || event.is_error() {
-            self.readable = true;
+            self.io.readable = true;
         }
         if event.is_read_closed() {
-            self.read_closed_hint = true;
+            self.io.read_closed_hint = true;
         }
         if event.is_writable() || event.is_write_closed() || event.is_error() {
-            self.writable = true;
+            self.io.writable = true;
         }
     }
 
@@ -430,12 +459,17 @@ impl<S> Connection<S> {
     /// it does not decide it. The decisions are made by the steps of
     /// `drive_until_blocked`, by `discard_input`, and by the reactor
     /// (timers, shutdown); see the table in docs/architecture.md.
-    pub(crate) fn transition(&mut self, to: State, why: &str, now: Instant) {
+    pub(crate) fn transition(&mut self, to: State, why: &str) {
         let from = self.state;
-        if from == to || from == State::Closed {
+        if from.name() == to.name() || from == State::Closed {
             return;
         }
-        trace!("conn {}: {from:?} -> {to:?} ({why})", self.key);
+        trace!(
+            "conn {}: {} -> {} ({why})",
+            self.key,
+            from.name(),
+            to.name()
+        );
         match to {
             // Reading after Writing: the client took our output, so reading
             // (which we stopped, for backpressure) resumes. Reading after
@@ -444,14 +478,13 @@ impl<S> Connection<S> {
             State::Reading | State::Writing | State::Waiting => {}
             // The response is out: send FIN now, so the client sees the end
             // of the response even while we keep draining its input.
-            State::Closing => {
-                self.closing_since = Some(now);
+            State::Closing { .. } => {
                 self.input.clear();
                 // A client that already sent its EOF needs no FIN first:
                 // `discard_input`, in this same turn, sees `peer_closed` and
                 // goes to Closed, and the close(2) in the reactor's
                 // `remove_closed`, after the batch, sends it.
-                if !self.peer_closed
+                if !self.io.peer_closed
                     && let Err(err) = self.socket.shutdown(Shutdown::Write)
                 {
                     debug!("conn {}: shutdown(write) failed: {err}", self.key);
@@ -467,8 +500,8 @@ impl<S> Connection<S> {
     }
 
     /// Close at once, for a timeout or shutdown deadline.
-    pub(crate) fn abort(&mut self, why: &str, now: Instant) {
-        self.transition(State::Closed, why, now);
+    pub(crate) fn abort(&mut self, why: &str) {
+        self.transition(State::Closed, why);
     }
 
     /// The instant a `Verdict::Wait` named has come: the protocol is owed
@@ -477,7 +510,7 @@ impl<S> Connection<S> {
         self.wake_at = None;
         self.woken = true;
         self.last_progress = now;
-        self.transition(State::Reading, "timer fired", now);
+        self.transition(State::Reading, "timer fired");
     }
 
     /// Close gracefully once pending output is sent (server shutting down).
@@ -493,7 +526,7 @@ impl<S> Connection<S> {
     /// would send a reset instead of their responses.
     pub(crate) fn is_idle<P: Protocol<Session = S>>(&self, protocol: &P) -> bool {
         self.state == State::Reading
-            && !self.readable
+            && !self.io.readable
             && self.input.is_empty()
             && self.send_queue.is_empty()
             && !self.close_after_flush
@@ -542,9 +575,9 @@ impl<S> Connection<S> {
             // Only the wake-up: it is bounded by the protocol (--max-echo-
             // delay), and the client can't be slow while we are.
             State::Waiting => self.wake_at.map(|at| (at, DeadlineKind::Wake)),
-            State::Closing => self
-                .closing_since
-                .map(|since| (deadline_after(since, timeouts.linger), DeadlineKind::Linger)),
+            State::Closing { since } => {
+                Some((deadline_after(since, timeouts.linger), DeadlineKind::Linger))
+            }
             State::Closed => None,
         }
     }
@@ -584,7 +617,7 @@ impl<S> Connection<S> {
         loop {
             match self.state {
                 State::Closed | State::Waiting => return Progress::Done,
-                State::Closing => return self.discard_input(env, &mut reads_left),
+                State::Closing { .. } => return self.discard_input(env, &mut reads_left),
                 State::Reading | State::Writing => {}
             }
             // 1. Send what is pending.
@@ -606,7 +639,7 @@ impl<S> Connection<S> {
             }
             // 4. The client sent EOF and every complete request is answered:
             //    the protocol has the last word, then we close.
-            if self.peer_closed {
+            if self.io.peer_closed {
                 self.give_the_last_word(env);
                 continue;
             }
@@ -630,27 +663,27 @@ impl<S> Connection<S> {
             match self.flush(env, write_budget) {
                 Ok(Flushed::All) => {}
                 Ok(Flushed::WouldBlock) => {
-                    self.transition(State::Writing, "socket send buffer full", env.now);
+                    self.transition(State::Writing, "socket send buffer full");
                     return Some(Progress::Done);
                 }
                 Ok(Flushed::BudgetSpent) => {
                     // The socket is still writable (no WouldBlock), so
                     // no edge will come: the out-of-budget list brings us back.
-                    self.transition(State::Writing, "write budget spent", env.now);
+                    self.transition(State::Writing, "write budget spent");
                     return Some(Progress::MoreWork);
                 }
                 Err(err) => {
                     debug!("conn {}: write failed: {err}", self.key);
-                    self.transition(State::Closed, "write error", env.now);
+                    self.transition(State::Closed, "write error");
                     return Some(Progress::Done);
                 }
             }
         }
         if self.wake_at.is_some() {
-            self.transition(State::Waiting, "output drained, protocol waits", env.now);
+            self.transition(State::Waiting, "output drained, protocol waits");
             return Some(Progress::Done);
         }
-        self.transition(State::Reading, "output drained", env.now);
+        self.transition(State::Reading, "output drained");
         None
     }
 
@@ -666,23 +699,19 @@ impl<S> Connection<S> {
         // protocol expects nothing more: close(2), after the batch, sends a
         // plain FIN after the response, no reset.
         if self.input.is_empty()
-            && !self.readable
+            && !self.io.readable
             && !env.protocol.expects_more_input(&self.session)
         {
             self.closed_at_once = true;
-            self.transition(
-                State::Closed,
-                "last response sent, nothing more expected",
-                env.now,
-            );
+            self.transition(State::Closed, "last response sent, nothing more expected");
             return Some(Progress::Done);
         }
-        let why = if self.peer_closed {
+        let why = if self.io.peer_closed {
             "client closed, all sent"
         } else {
             "last response sent"
         };
-        self.transition(State::Closing, why, env.now);
+        self.transition(State::Closing { since: env.now }, why);
         None
     }
 
@@ -732,7 +761,7 @@ impl<S> Connection<S> {
     /// should go on (bytes, EOF, or `WouldBlock` to be noticed next round);
     /// Some when the turn ends here.
     fn read_more<P>(&mut self, env: &mut Env<'_, P>, reads_left: &mut u32) -> Option<Progress> {
-        if !self.readable {
+        if !self.io.readable {
             return Some(Progress::Done);
         }
         if *reads_left == 0 {
@@ -747,12 +776,12 @@ impl<S> Connection<S> {
                 // (`Protocol::max_buffered_input`): a protocol broke its
                 // contract. Close this connection rather than spin.
                 debug!("conn {}: request does not fit the read buffer", self.key);
-                self.transition(State::Closed, "read buffer full", env.now);
+                self.transition(State::Closed, "read buffer full");
                 Some(Progress::Done)
             }
             Err(err) => {
                 debug!("conn {}: read failed: {err}", self.key);
-                self.transition(State::Closed, "read error", env.now);
+                self.transition(State::Closed, "read error");
                 Some(Progress::Done)
             }
         }
@@ -885,8 +914,8 @@ impl<S> Connection<S> {
                 Ok(0) => {
                     trace!("conn {}: read 0 bytes: end of input", self.key);
                     self.heard_from = true;
-                    self.peer_closed = true;
-                    self.readable = false;
+                    self.io.peer_closed = true;
+                    self.io.readable = false;
                     return Ok(ReadOutcome::Eof);
                 }
                 Ok(n) => {
@@ -896,14 +925,14 @@ impl<S> Connection<S> {
                     self.unparsed_input = true;
                     env.metrics.bytes_read += n as u64;
                     self.last_progress = env.now;
-                    if SHORT_READ_DRAINS && n < wanted && !self.read_closed_hint {
-                        self.readable = false;
+                    if SHORT_READ_DRAINS && n < wanted && !self.io.read_closed_hint {
+                        self.io.readable = false;
                     }
                     return Ok(ReadOutcome::Data);
                 }
                 Err(err) if would_block(&err) => {
                     trace!("conn {}: read would block", self.key);
-                    self.readable = false;
+                    self.io.readable = false;
                     return Ok(ReadOutcome::Drained);
                 }
                 Err(err) if interrupted(&err) => continue,
@@ -921,7 +950,7 @@ impl<S> Connection<S> {
         loop {
             let sent = match self.send_queue.next() {
                 Next::Nothing => return Ok(Flushed::All),
-                _ if !self.writable => return Ok(Flushed::WouldBlock),
+                _ if !self.io.writable => return Ok(Flushed::WouldBlock),
                 _ if *budget == 0 => return Ok(Flushed::BudgetSpent),
                 Next::Buffered => self.write_buffered(*budget),
                 Next::FileRegion => self.send_file_chunk(*budget),
@@ -943,7 +972,7 @@ impl<S> Connection<S> {
                         self.key,
                         self.send_queue.pending_len()
                     );
-                    self.writable = false;
+                    self.io.writable = false;
                     return Ok(Flushed::WouldBlock);
                 }
                 Err(err) if interrupted(&err) => {}
@@ -987,11 +1016,11 @@ impl<S> Connection<S> {
     /// the linger deadline).
     fn discard_input<P>(&mut self, env: &mut Env<'_, P>, reads_left: &mut u32) -> Progress {
         loop {
-            if self.peer_closed {
-                self.transition(State::Closed, "client closed its side", env.now);
+            if self.io.peer_closed {
+                self.transition(State::Closed, "client closed its side");
                 return Progress::Done;
             }
-            if !self.readable {
+            if !self.io.readable {
                 return Progress::Done;
             }
             if *reads_left == 0 {
@@ -1004,21 +1033,21 @@ impl<S> Connection<S> {
                         "conn {}: read 0 bytes while closing: end of input",
                         self.key
                     );
-                    self.peer_closed = true;
+                    self.io.peer_closed = true;
                 }
                 Ok(n) => {
                     trace!("conn {}: discarded {n} bytes while closing", self.key);
                     env.metrics.bytes_read += n as u64;
                     // The Linux-only short-read shortcut, as in `read`.
-                    if SHORT_READ_DRAINS && n < env.scratch.len() && !self.read_closed_hint {
-                        self.readable = false;
+                    if SHORT_READ_DRAINS && n < env.scratch.len() && !self.io.read_closed_hint {
+                        self.io.readable = false;
                     }
                 }
-                Err(err) if would_block(&err) => self.readable = false,
+                Err(err) if would_block(&err) => self.io.readable = false,
                 Err(err) if interrupted(&err) => {}
                 Err(err) => {
                     debug!("conn {}: read while closing failed: {err}", self.key);
-                    self.transition(State::Closed, "read error while closing", env.now);
+                    self.transition(State::Closed, "read error while closing");
                     return Progress::Done;
                 }
             }

@@ -599,10 +599,10 @@ impl<P: Protocol> Server<P> {
         if conn.state() != State::Closed {
             if let Err(err) = conn.register(self.poll.registry()) {
                 warn!("register {peer}: {err}");
-                conn.abort("could not register", now);
+                conn.abort("could not register");
                 self.after_change(key);
-            } else if conn.waiting_for_first_bytes() {
-                conn.counted_as_waiting = true;
+            } else if conn.not_heard_from() {
+                conn.slot.counted_as_unheard = true;
                 self.listener.count_unheard();
             }
         }
@@ -682,7 +682,7 @@ impl<P: Protocol> Server<P> {
             turn = conn.drive(&mut env);
         }
         if turn == Progress::MoreWork && conn.enter_out_of_budget() {
-            self.out_of_budget.push_back((key, conn.serial));
+            self.out_of_budget.push_back((key, conn.slot.serial));
         }
         self.after_change(key);
     }
@@ -695,15 +695,15 @@ impl<P: Protocol> Server<P> {
         };
         // Heard from its client, or closed: it no longer keeps the listener
         // parked.
-        if conn.counted_as_waiting && !conn.waiting_for_first_bytes() {
-            conn.counted_as_waiting = false;
+        if conn.slot.counted_as_unheard && !conn.not_heard_from() {
+            conn.slot.counted_as_unheard = false;
             self.listener.heard_from();
         }
         let id = conn.timer_id();
         match conn.deadline(&self.timeouts) {
-            Some((due, _)) => self.timers.schedule(&mut conn.timer, due, id),
+            Some((due, _)) => self.timers.schedule(&mut conn.slot.timer, due, id),
             None => {
-                self.timers.cancel(&mut conn.timer, id);
+                self.timers.cancel(&mut conn.slot.timer, id);
                 if conn.state() == State::Closed {
                     queue_removal(&mut self.closed, key, conn);
                 }
@@ -722,7 +722,7 @@ impl<P: Protocol> Server<P> {
             let Some(conn) = self.connections.get_mut(key) else {
                 continue;
             };
-            if conn.serial != serial {
+            if conn.slot.serial != serial {
                 continue;
             }
             conn.leave_out_of_budget();
@@ -765,7 +765,7 @@ impl<P: Protocol> Server<P> {
         let Some(conn) = self.connections.get_mut(id.key) else {
             return;
         };
-        if conn.serial != id.serial || !self.timers.settle(&mut conn.timer, id, now) {
+        if conn.slot.serial != id.serial || !self.timers.settle(&mut conn.slot.timer, id, now) {
             return;
         }
         let why = match conn.deadline(&self.timeouts).map(|(_, kind)| kind) {
@@ -780,7 +780,7 @@ impl<P: Protocol> Server<P> {
                 // The drain closing an idle connection, as `close_idle`
                 // does: not a timeout.
                 debug!("conn {}: idle at the end of its drain grace", id.key);
-                conn.abort("idle at shutdown", now);
+                conn.abort("idle at shutdown");
                 queue_removal(&mut self.closed, id.key, conn);
                 return;
             }
@@ -790,7 +790,7 @@ impl<P: Protocol> Server<P> {
             None => "timeout",
         };
         debug!("conn {}: {why}, closing ({})", id.key, conn.peer());
-        conn.abort(why, now);
+        conn.abort(why);
         self.metrics.connections_timed_out += 1;
         queue_removal(&mut self.closed, id.key, conn);
     }
@@ -806,11 +806,11 @@ impl<P: Protocol> Server<P> {
                 continue;
             }
             let mut conn = self.connections.remove(key);
-            if conn.counted_as_waiting {
+            if conn.slot.counted_as_unheard {
                 self.listener.heard_from();
             }
             let id = conn.timer_id();
-            self.timers.cancel(&mut conn.timer, id);
+            self.timers.cancel(&mut conn.slot.timer, id);
             conn.release_buffers(&mut self.pool);
             conn.discard_late_input(&mut self.scratch);
             // No deregister: closing the descriptor (dropping `conn`) removes
@@ -900,7 +900,7 @@ impl<P: Protocol> Server<P> {
             self.start_drain_grace(now);
             return;
         }
-        self.close_idle(now);
+        self.close_idle();
     }
 
     /// A worker's drain: from now on a connection idle between requests
@@ -915,7 +915,7 @@ impl<P: Protocol> Server<P> {
         for (_, conn) in self.connections.iter_mut() {
             let id = conn.timer_id();
             if let Some((due, _)) = conn.deadline(&self.timeouts) {
-                self.timers.schedule(&mut conn.timer, due, id);
+                self.timers.schedule(&mut conn.slot.timer, due, id);
             }
         }
     }
@@ -923,7 +923,7 @@ impl<P: Protocol> Server<P> {
     /// Close the connections that have nothing in flight (at the start of
     /// a single process's drain; a worker's closes them one by one, after
     /// their grace).
-    fn close_idle(&mut self, now: Instant) {
+    fn close_idle(&mut self) {
         // One pass over all connections, once: the only O(n) step, and it
         // happens once per process. An idle connection has nothing in
         // flight in either direction, so it is closed outright: with its
@@ -932,7 +932,7 @@ impl<P: Protocol> Server<P> {
         // `drive`, since the client may already be sending its next one.)
         for (key, conn) in self.connections.iter_mut() {
             if conn.is_idle(&self.protocol) {
-                conn.abort("idle at shutdown", now);
+                conn.abort("idle at shutdown");
                 queue_removal(&mut self.closed, key, conn);
             }
         }
@@ -1008,7 +1008,7 @@ mod tests {
         server
             .connections
             .iter()
-            .find(|(_, conn)| conn.serial == serial)
+            .find(|(_, conn)| conn.slot.serial == serial)
             .map(|(key, _)| key)
             .ok_or_else(|| io::Error::other("the accepted connection is not in the slab"))
     }
@@ -1016,7 +1016,7 @@ mod tests {
     /// Close a connection and remove it, as a timeout would.
     fn close_and_remove<P: Protocol>(server: &mut Server<P>, key: usize) {
         if let Some(conn) = server.connections.get_mut(key) {
-            conn.abort("test", Instant::now());
+            conn.abort("test");
         }
         server.after_change(key);
         server.remove_closed();
