@@ -169,26 +169,9 @@ pub(crate) enum State {
     /// The last response was sent and our write side shut down (FIN sent);
     /// discarding whatever the client still sends until its EOF or the
     /// linger timeout, so that closing doesn't turn into a reset.
-    Closing {
-        /// When it entered `Closing`: the linger timeout counts from here.
-        since: Instant,
-    },
+    Closing,
     /// Done. The reactor removes the connection at the end of the batch.
     Closed,
-}
-
-impl State {
-    /// The state's name, for log lines and for telling states apart
-    /// whatever data they carry.
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            State::Reading => "Reading",
-            State::Writing => "Writing",
-            State::Waiting => "Waiting",
-            State::Closing { .. } => "Closing",
-            State::Closed => "Closed",
-        }
-    }
 }
 
 /// What a call to [`Connection::drive`] left behind.
@@ -273,6 +256,9 @@ pub(crate) struct Connection<S> {
     request_started: Option<Instant>,
     /// Last time bytes moved in either direction.
     last_progress: Instant,
+    /// When the connection entered `Closing`: the linger timeout counts
+    /// from here.
+    closing_since: Option<Instant>,
     /// The protocol said `Wait`: the instant to wake it at. Set until the
     /// timer fires (see [`State::Waiting`]).
     wake_at: Option<Instant>,
@@ -348,6 +334,7 @@ impl<S> Connection<S> {
             unparsed_input: false,
             send_queue: SendQueue::default(),
             io: Readiness::default(),
+            closing_since: None,
             close_after_flush: false,
             request_started: Some(now),
             last_progress: now,
@@ -461,15 +448,10 @@ impl<S> Connection<S> {
     /// (timers, shutdown); see the table in docs/architecture.md.
     pub(crate) fn transition(&mut self, to: State, why: &str) {
         let from = self.state;
-        if from.name() == to.name() || from == State::Closed {
+        if from == to || from == State::Closed {
             return;
         }
-        trace!(
-            "conn {}: {} -> {} ({why})",
-            self.key,
-            from.name(),
-            to.name()
-        );
+        trace!("conn {}: {from:?} -> {to:?} ({why})", self.key);
         match to {
             // Reading after Writing: the client took our output, so reading
             // (which we stopped, for backpressure) resumes. Reading after
@@ -478,7 +460,7 @@ impl<S> Connection<S> {
             State::Reading | State::Writing | State::Waiting => {}
             // The response is out: send FIN now, so the client sees the end
             // of the response even while we keep draining its input.
-            State::Closing { .. } => {
+            State::Closing => {
                 self.input.clear();
                 // A client that already sent its EOF needs no FIN first:
                 // `discard_input`, in this same turn, sees `peer_closed` and
@@ -575,9 +557,9 @@ impl<S> Connection<S> {
             // Only the wake-up: it is bounded by the protocol (--max-echo-
             // delay), and the client can't be slow while we are.
             State::Waiting => self.wake_at.map(|at| (at, DeadlineKind::Wake)),
-            State::Closing { since } => {
-                Some((deadline_after(since, timeouts.linger), DeadlineKind::Linger))
-            }
+            State::Closing => self
+                .closing_since
+                .map(|since| (deadline_after(since, timeouts.linger), DeadlineKind::Linger)),
             State::Closed => None,
         }
     }
@@ -617,7 +599,7 @@ impl<S> Connection<S> {
         loop {
             match self.state {
                 State::Closed | State::Waiting => return Progress::Done,
-                State::Closing { .. } => return self.discard_input(env, &mut reads_left),
+                State::Closing => return self.discard_input(env, &mut reads_left),
                 State::Reading | State::Writing => {}
             }
             // 1. Send what is pending.
@@ -711,7 +693,12 @@ impl<S> Connection<S> {
         } else {
             "last response sent"
         };
-        self.transition(State::Closing { since: env.now }, why);
+        // Entering Closing starts the linger clock (`closing_since`, read
+        // by `deadline`); nothing else enters it.
+        if self.state != State::Closing {
+            self.closing_since = Some(env.now);
+        }
+        self.transition(State::Closing, why);
         None
     }
 
