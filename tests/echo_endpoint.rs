@@ -440,7 +440,17 @@ fn a_body_over_max_body_bytes_is_413() {
 #[test]
 fn a_client_that_sends_but_does_not_read_is_throttled_not_buffered() {
     const LEN: u64 = 256 << 20;
-    let server = Server::start(&["--max-body-bytes", "1073741824", "--idle-timeout", "1h"]);
+    // Moving 256 MiB takes a debug build about the default request
+    // timeout (10 s) on a loaded machine: this test is about backpressure,
+    // so no timeout may end it.
+    let server = Server::start(&[
+        "--max-body-bytes",
+        "1073741824",
+        "--idle-timeout",
+        "1h",
+        "--request-timeout",
+        "1h",
+    ]);
     let rss_before = server.rss_kib();
     let stream = server.connect();
     let mut writer = stream.try_clone().unwrap();
