@@ -156,13 +156,10 @@ pub struct Server<P: Protocol> {
     poll: Poll,
     /// The listening socket, its registration, pauses and parking.
     listener: Listener,
-    local_addr: SocketAddr,
-    /// Where [`ShutdownHandle`]s leave their requests; its waker fires
-    /// [`SHUTDOWN`] events.
-    shutdown: ShutdownRequests,
-    /// Streams whose every byte is a delivery of a signal (the binary's
-    /// signal self-pipes).
-    signal_streams: Vec<SignalStream>,
+    /// What the `listening on` line says.
+    announcement: Announcement,
+    /// Shutdown requests, signals, and the drain's deadline.
+    stop: Stop,
     connections: Slab<Connection<P::Session>>,
     protocol: P,
     config: Config,
@@ -180,16 +177,37 @@ pub struct Server<P: Protocol> {
     /// its allocation).
     due_timers: Vec<TimerId>,
     next_serial: u64,
-    /// Set by the first shutdown request: the time by which everything must
-    /// be done. While it is set, the server is draining.
-    shutdown_deadline: Option<Instant>,
-    /// Logged after the `listening on` line: where the socket came from,
-    /// when it was not bound here.
-    listen_note: Option<String>,
     /// What the process around the loop hears from it (see `hooks`); None
     /// costs nothing.
-    hooks: Option<Box<dyn Hooks>>,
-    /// When the hooks' next tick is due (see [`Hooks::next_tick`]).
+    hooks: Option<Plugged>,
+}
+
+/// What the `listening on` line says.
+struct Announcement {
+    /// The address actually bound.
+    local_addr: SocketAddr,
+    /// Logged after the `listening on` line: where the socket came from,
+    /// when it was not bound here.
+    note: Option<String>,
+}
+
+/// How the server is asked to stop, and whether it is stopping.
+struct Stop {
+    /// Where [`ShutdownHandle`]s leave their requests; its waker fires
+    /// [`SHUTDOWN`] events.
+    requests: ShutdownRequests,
+    /// Streams whose every byte is a delivery of a signal (the binary's
+    /// signal self-pipes).
+    signal_streams: Vec<SignalStream>,
+    /// Set by the first shutdown request: the time by which everything must
+    /// be done. While it is set, the server is draining.
+    deadline: Option<Instant>,
+}
+
+/// The process's hooks, and when their next tick is due.
+struct Plugged {
+    hooks: Box<dyn Hooks>,
+    /// See [`Hooks::next_tick`].
     next_tick: Option<Instant>,
 }
 
@@ -228,9 +246,15 @@ impl<P: Protocol> Server<P> {
         Ok(Server {
             poll,
             listener,
-            local_addr,
-            shutdown,
-            signal_streams: Vec::new(),
+            announcement: Announcement {
+                local_addr,
+                note: None,
+            },
+            stop: Stop {
+                requests: shutdown,
+                signal_streams: Vec::new(),
+                deadline: None,
+            },
             connections: Slab::with_capacity(1024),
             protocol,
             timeouts: Timeouts {
@@ -248,10 +272,7 @@ impl<P: Protocol> Server<P> {
             closed: Vec::new(),
             due_timers: Vec::with_capacity(TIMERS_PER_ITERATION),
             next_serial: 0,
-            shutdown_deadline: None,
-            listen_note: None,
             hooks: None,
-            next_tick: None,
         })
     }
 
@@ -324,26 +345,29 @@ impl<P: Protocol> Server<P> {
     /// where the socket came from (the binary says "from the service
     /// manager" for an inherited one).
     pub fn note_after_listening(&mut self, note: impl Into<String>) {
-        self.listen_note = Some(note.into());
+        self.announcement.note = Some(note.into());
     }
 
     /// Let the process around the loop hear from it through `hooks`
     /// (see [`Hooks`]): the binary's service-manager notifications and a
     /// worker's shared counters.
     pub fn hook_into(&mut self, hooks: impl Hooks + 'static) {
-        self.hooks = Some(Box::new(hooks));
+        self.hooks = Some(Plugged {
+            hooks: Box::new(hooks),
+            next_tick: None,
+        });
     }
 
     /// The address actually bound (with the real port when port 0 was asked).
     pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+        self.announcement.local_addr
     }
 
     /// A handle that stops this server from any thread, now or once it
     /// runs: see [`ShutdownHandle`]. Take it before `run`, which consumes
     /// the server. Every handle acts on the same server.
     pub fn shutdown_handle(&self) -> ShutdownHandle {
-        self.shutdown.handle()
+        self.stop.requests.handle()
     }
 
     /// Treat every byte that arrives on `stream` as a shutdown request,
@@ -386,7 +410,7 @@ impl<P: Protocol> Server<P> {
         name: &'static str,
         meaning: SignalMeaning,
     ) -> io::Result<()> {
-        let index = self.signal_streams.len();
+        let index = self.stop.signal_streams.len();
         if index >= MAX_SIGNAL_STREAMS {
             return Err(io::Error::other("too many signal streams"));
         }
@@ -395,7 +419,7 @@ impl<P: Protocol> Server<P> {
             Token(FIRST_SIGNAL_STREAM - index),
             Interest::READABLE,
         )?;
-        self.signal_streams.push(SignalStream {
+        self.stop.signal_streams.push(SignalStream {
             stream,
             name,
             meaning,
@@ -442,15 +466,15 @@ impl<P: Protocol> Server<P> {
     fn announce(&mut self) {
         info!(
             "listening on {} ({})",
-            self.local_addr,
+            self.announcement.local_addr,
             self.protocol.name()
         );
-        if let Some(note) = &self.listen_note {
+        if let Some(note) = &self.announcement.note {
             info!("{note}");
         }
-        if let Some(hooks) = &mut self.hooks {
-            hooks.listening(Instant::now());
-            self.next_tick = hooks.next_tick();
+        if let Some(plugged) = &mut self.hooks {
+            plugged.hooks.listening(Instant::now());
+            plugged.next_tick = plugged.hooks.next_tick();
         }
     }
 
@@ -494,11 +518,20 @@ impl<P: Protocol> Server<P> {
     /// protocol's end of turn (HTTP's batched access log).
     fn before_sleep(&mut self, now: Instant) {
         self.listener.park_or_unpark(&self.poll, now);
-        if self.next_tick.is_some_and(|due| due <= now) {
-            self.tick(now);
-        }
-        if let Some(hooks) = &mut self.hooks {
-            hooks.before_sleep(&self.metrics, self.protocol.counters());
+        if let Some(plugged) = &mut self.hooks {
+            if plugged.next_tick.is_some_and(|due| due <= now) {
+                plugged.hooks.tick(
+                    now,
+                    LoopStatus {
+                        draining: self.stop.deadline.is_some(),
+                        connections_open: self.connections.len(),
+                    },
+                );
+                plugged.next_tick = plugged.hooks.next_tick();
+            }
+            plugged
+                .hooks
+                .before_sleep(&self.metrics, self.protocol.counters());
         }
         self.protocol.end_of_turn();
     }
@@ -506,7 +539,7 @@ impl<P: Protocol> Server<P> {
     /// Step 7: whether a drain has ended, because no connection is left
     /// or because the shutdown timeout has passed (logged either way).
     fn drain_is_over(&self, now: Instant) -> bool {
-        let Some(deadline) = self.shutdown_deadline else {
+        let Some(deadline) = self.stop.deadline else {
             return false;
         };
         if self.connections.is_empty() {
@@ -532,31 +565,13 @@ impl<P: Protocol> Server<P> {
         [
             self.timers.next_wakeup(),
             self.listener.next_deadline(),
-            self.shutdown_deadline,
-            self.next_tick,
+            self.stop.deadline,
+            self.hooks.as_ref().and_then(|plugged| plugged.next_tick),
         ]
         .into_iter()
         .flatten()
         .min()
         .map(|at| at.saturating_duration_since(now))
-    }
-
-    /// The hooks' periodic call (a status line and a watchdog ping), from
-    /// the loop itself. (A worker's drain grace is a deadline of each idle
-    /// connection: see `Timeouts::drain_grace`.)
-    fn tick(&mut self, now: Instant) {
-        let Some(hooks) = &mut self.hooks else {
-            self.next_tick = None;
-            return;
-        };
-        hooks.tick(
-            now,
-            LoopStatus {
-                draining: self.shutdown_deadline.is_some(),
-                connections_open: self.connections.len(),
-            },
-        );
-        self.next_tick = hooks.next_tick();
     }
 
     /// Accept until the backlog is empty (or accepting pauses).
@@ -675,7 +690,7 @@ impl<P: Protocol> Server<P> {
         let mut turn = conn.drive(&mut env);
         // While shutting down, a connection that has finished its request
         // closes instead of waiting for another.
-        if self.shutdown_deadline.is_some()
+        if self.stop.deadline.is_some()
             && closes_at_drain(conn, &*env.protocol, self.listener.shared)
         {
             conn.close_when_flushed();
@@ -827,7 +842,7 @@ impl<P: Protocol> Server<P> {
     /// are not counted, one is as good as two). Read until `WouldBlock`, as
     /// edge-triggered readiness asks.
     fn read_signal_stream(&mut self, index: usize) {
-        let Some(signal) = self.signal_streams.get_mut(index) else {
+        let Some(signal) = self.stop.signal_streams.get_mut(index) else {
             return;
         };
         let mut bytes = [0u8; 16];
@@ -846,7 +861,7 @@ impl<P: Protocol> Server<P> {
         match signal.meaning {
             SignalMeaning::Shutdown => {
                 for _ in 0..delivered {
-                    self.shutdown.note(Cause::Signal(signal.name));
+                    self.stop.requests.note(Cause::Signal(signal.name));
                 }
             }
             SignalMeaning::Reload => info!(
@@ -862,8 +877,8 @@ impl<P: Protocol> Server<P> {
     /// wake-up with nothing pending (its request was taken by the previous
     /// look) changes nothing.
     fn on_shutdown_requests(&mut self, now: Instant) -> LoopControl {
-        for cause in self.shutdown.take().causes() {
-            if self.shutdown_deadline.is_some() {
+        for cause in self.stop.requests.take().causes() {
+            if self.stop.deadline.is_some() {
                 info!("{cause} again");
                 warn!(
                     "{}: exiting now with {} connections open",
@@ -884,9 +899,9 @@ impl<P: Protocol> Server<P> {
 
     /// Stop accepting, close idle connections, let the others finish.
     fn begin_shutdown(&mut self, now: Instant) {
-        self.shutdown_deadline = Some(deadline_after(now, self.config.shutdown_timeout));
-        if let Some(hooks) = &mut self.hooks {
-            hooks.draining();
+        self.stop.deadline = Some(deadline_after(now, self.config.shutdown_timeout));
+        if let Some(plugged) = &mut self.hooks {
+            plugged.hooks.draining();
         }
         self.listener.stop_watching(&self.poll);
         if self.listener.shared {
