@@ -65,6 +65,7 @@ pub mod protocol;
 mod reactor;
 
 pub use config::Config;
-pub use protocol::{Context, FileRegion, Output, Protocol, StreamedBody, Verdict};
+pub use protocol::{Context, FileBacked, FileRegion, Output, Protocol, StreamedBody, Verdict};
+pub use reactor::hooks::{Hooks, LoopStatus};
 pub use reactor::shutdown::ShutdownHandle;
 pub use reactor::{AcceptWakeup, Server, StartError, listen};

@@ -13,6 +13,7 @@ use reactord::config::{
     MAX_REQUEST_BYTES_CEILING, parse_defer_accept, parse_shutdown_timeout, parse_timeout,
     parse_workers,
 };
+use reactord::process::loop_hooks::LoopHooks;
 use reactord::process::service::Notifier;
 use reactord::process::supervisor::{
     MIN_HEARTBEAT_TIMEOUT, Signal, Supervisor, SupervisorConfig, WorkerCommand, WorkerParts,
@@ -499,10 +500,14 @@ fn serve_worker<P: Protocol>(
         _ => AcceptWakeup::Exclusive,
     };
     server
-        .serve_as_worker(parts.counters, wakeup)
+        .serve_as_worker(parts.counters.clone(), wakeup)
         .map_err(|err| format!("cannot share the listening socket: {err}"))?;
     server.note_after_listening("serving its supervisor's socket");
-    server.notify_with(parts.notifier);
+    server.hook_into(
+        LoopHooks::default()
+            .notify(parts.notifier)
+            .publish_to(parts.counters),
+    );
     watch_signals(&SERVER_SIGNALS, |stream, name| {
         server.shutdown_when_readable(stream, name)
     })?;
@@ -529,12 +534,18 @@ fn serve_single<P: Protocol>(
         None => Server::bind(config, protocol).map_err(|err| err.to_string())?,
     };
     if let Some(notifier) = inherited.notifier {
-        server.notify_with(notifier);
+        server.hook_into(LoopHooks::default().notify(notifier));
     }
     // Before `run` logs `listening on`: whoever reads that line may signal
     // at once, and a SIGTERM without a handler would kill the process.
     watch_signals(&SERVER_SIGNALS, |stream, name| {
         server.shutdown_when_readable(stream, name)
+    })?;
+    // SIGHUP's default action would kill the process (exit 129, no log
+    // line). A single process logs it and reloads what it can; under a
+    // supervisor, SIGHUP goes to the supervisor, which restarts workers.
+    watch_signals(&RELOAD_SIGNALS, |stream, name| {
+        server.reload_when_readable(stream, name)
     })?;
     server
         .run()
@@ -592,6 +603,9 @@ fn parse_max_echo_delay(text: &str) -> Result<Duration, String> {
 /// requests, logged under their name. The first drains, a second exits at
 /// once.
 const SERVER_SIGNALS: [(c_int, &str); 2] = [(SIGINT, "SIGINT"), (SIGTERM, "SIGTERM")];
+
+/// What a single process reloads on (see `Server::reload_when_readable`).
+const RELOAD_SIGNALS: [(c_int, &str); 1] = [(SIGHUP, "SIGHUP")];
 
 /// The signals the supervisor of `--workers` handles, and what each means
 /// to it.

@@ -1,10 +1,12 @@
 //! The server's counters: what /metrics shows and what the logs summarise.
 //!
 //! Plain integers, not atomics: the whole server is one thread, so the loop
-//! updates them with ordinary additions. With `--workers`, each worker
-//! copies them into its slot of a shared region once per loop turn, and
-//! /metrics adds every worker's up (see `worker_metrics`); a single process
-//! has no region and pays nothing.
+//! updates them with ordinary additions. With `--workers`, the process
+//! layer copies them where the other workers can add them up (its shared
+//! memory, `process::worker_metrics`), and /metrics shows the sums through
+//! [`ServerTotals`], a trait this module defines and the process layer
+//! implements: so this module, the reactor and the protocols never name
+//! the process layer. A single process has no totals and pays nothing.
 //!
 //! These are the reactor's counters, about connections and bytes: the same
 //! for every protocol. A protocol sees them read-only (`Context::metrics`
@@ -12,10 +14,50 @@
 //! gauge; what only a protocol knows (HTTP's responses by status class)
 //! it counts itself and appends to its own /metrics page.
 
-use crate::process::worker_metrics::WorkerCounters;
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Instant;
+
+/// How many counters [`Metrics::values`] holds: the reactor's share of a
+/// worker's slot.
+pub const REACTOR_COUNTERS: usize = 7;
+
+/// How many counters of its own a protocol may share
+/// (`Protocol::counters`): what a worker's slot has room for after the
+/// reactor's.
+pub const MAX_PROTOCOL_COUNTERS: usize = 24;
+
+/// The whole server's counters when it is several processes (`--workers`):
+/// the process layer implements it over its shared memory, and a
+/// [`Metrics`] that holds one (see [`Metrics::add_up_with`]) shows its sums
+/// on /metrics instead of this process's own counts.
+pub trait ServerTotals: std::fmt::Debug {
+    /// Make this process's reactor counters part of the totals now.
+    fn publish(&self, own: &Metrics);
+    /// Make this process's protocol counters part of the totals now.
+    fn publish_protocol(&self, own: &[u64]);
+    /// The reactor's counters, summed over every process, in
+    /// [`Metrics::values`] order.
+    fn reactor_totals(&self) -> [u64; REACTOR_COUNTERS];
+    /// The protocol's counters, summed over every process, into `totals`
+    /// (as many as it holds).
+    fn protocol_totals(&self, totals: &mut [u64]);
+    /// Each process's share, for the per-worker families, in index order.
+    fn each_process(&self, row: &mut dyn FnMut(ProcessShare));
+}
+
+/// One process's line in the per-worker families of /metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcessShare {
+    /// Its slot: the `worker` label.
+    pub index: usize,
+    /// Its pid: the `pid` label.
+    pub pid: u64,
+    /// Connections it accepted.
+    pub accepted: u64,
+    /// Connections it has open.
+    pub active: u64,
+}
 
 /// Counters since start, kept by the reactor.
 #[derive(Debug, Clone)]
@@ -36,10 +78,10 @@ pub struct Metrics {
     pub bytes_read: u64,
     /// Bytes written to clients.
     pub bytes_written: u64,
-    /// With `--workers`: the region where every worker's counters meet, so
-    /// /metrics shows the whole server (see `worker_metrics`). None for a
-    /// single process, which then pays nothing for it.
-    workers: Option<Arc<WorkerCounters>>,
+    /// With `--workers`: where every worker's counters meet, so /metrics
+    /// shows the whole server. None for a single process, which then pays
+    /// nothing for it.
+    totals: Option<Arc<dyn ServerTotals>>,
 }
 
 impl Metrics {
@@ -54,26 +96,37 @@ impl Metrics {
             connections_timed_out: 0,
             bytes_read: 0,
             bytes_written: 0,
-            workers: None,
+            totals: None,
         }
     }
 
-    /// Report the whole server's counters, from every worker's slot of
-    /// `workers`, instead of this process's alone.
-    pub fn share_with_workers(&mut self, workers: Arc<WorkerCounters>) {
-        self.workers = Some(workers);
+    /// Report the whole server's counters, from `totals`, instead of this
+    /// process's alone.
+    pub fn add_up_with(&mut self, totals: Arc<dyn ServerTotals>) {
+        self.totals = Some(totals);
     }
 
-    /// The shared region, with `--workers`.
-    pub fn workers(&self) -> Option<&WorkerCounters> {
-        self.workers.as_deref()
+    /// The reactor's counters, in the order [`ServerTotals`] keeps them.
+    pub fn values(&self) -> [u64; REACTOR_COUNTERS] {
+        [
+            self.connections_accepted,
+            self.connections_active,
+            self.connections_closed,
+            self.connections_rejected,
+            self.connections_timed_out,
+            self.bytes_read,
+            self.bytes_written,
+        ]
     }
 
-    /// Copy these counters into this worker's slot (nothing for a single
-    /// process). The reactor calls it once per turn.
-    pub fn publish(&self) {
-        if let Some(workers) = &self.workers {
-            workers.publish(self);
+    /// For a protocol's /metrics: replace `own`, this process's protocol
+    /// counters, by the whole server's sums (with `--workers`; this
+    /// process's are made part of them first, so they are current). A
+    /// single process leaves `own` as it is.
+    pub fn add_up_protocol(&self, own: &mut [u64]) {
+        if let Some(totals) = &self.totals {
+            totals.publish_protocol(own);
+            totals.protocol_totals(own);
         }
     }
 
@@ -84,30 +137,16 @@ impl Metrics {
     /// families with a `worker` label (the worker's slot) and its `pid`
     /// show how the connections are spread: accepted and open.
     pub fn write_prometheus(&self, now: Instant, out: &mut Vec<u8>) {
-        let own = [
-            self.connections_accepted,
-            self.connections_active,
-            self.connections_closed,
-            self.connections_rejected,
-            self.connections_timed_out,
-            self.bytes_read,
-            self.bytes_written,
-        ];
-        let values = match &self.workers {
-            Some(workers) => {
-                workers.publish(self);
-                let totals = workers.totals();
-                let mut values = [0u64; 7];
-                for (value, total) in values.iter_mut().zip(totals) {
-                    *value = total;
-                }
-                values
+        let values = match &self.totals {
+            Some(totals) => {
+                totals.publish(self);
+                totals.reactor_totals()
             }
-            None => own,
+            None => self.values(),
         };
         self.write_values(values, out);
-        if let Some(workers) = &self.workers {
-            write_per_worker(workers, out);
+        if let Some(totals) = &self.totals {
+            write_per_worker(&**totals, out);
         }
         let uptime = now.saturating_duration_since(self.started).as_secs_f64();
         let _ = write!(
@@ -118,8 +157,8 @@ impl Metrics {
         );
     }
 
-    /// The seven counters, in the order of `write_prometheus`'s `own`.
-    fn write_values(&self, values: [u64; 7], out: &mut Vec<u8>) {
+    /// The seven counters, in [`Metrics::values`] order.
+    fn write_values(&self, values: [u64; REACTOR_COUNTERS], out: &mut Vec<u8>) {
         let [
             accepted,
             active,
@@ -129,7 +168,7 @@ impl Metrics {
             bytes_read,
             bytes_written,
         ] = values;
-        let counters: [(&str, &str, &str, u64); 7] = [
+        let counters: [(&str, &str, &str, u64); REACTOR_COUNTERS] = [
             (
                 "reactord_connections_accepted_total",
                 "counter",
@@ -184,31 +223,33 @@ impl Metrics {
 }
 
 /// The per-worker families: connections accepted and open, by worker.
-fn write_per_worker(workers: &WorkerCounters, out: &mut Vec<u8>) {
-    let families = [
+fn write_per_worker(totals: &dyn ServerTotals, out: &mut Vec<u8>) {
+    type Pick = fn(&ProcessShare) -> u64;
+    let families: [(&str, &str, &str, Pick); 2] = [
         (
             "reactord_worker_connections_accepted_total",
             "counter",
             "Connections accepted, by worker.",
-            0,
+            |share| share.accepted,
         ),
         (
             "reactord_worker_connections_active",
             "gauge",
             "Connections currently open, by worker.",
-            1,
+            |share| share.active,
         ),
     ];
-    for (name, kind, help, index) in families {
+    for (name, kind, help, pick) in families {
         let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n");
-        for slot in workers.read() {
-            let value = slot.values.get(index).copied().unwrap_or(0);
+        totals.each_process(&mut |share| {
             let _ = writeln!(
                 out,
-                "{name}{{worker=\"{}\",pid=\"{}\"}} {value}",
-                slot.index, slot.pid
+                "{name}{{worker=\"{}\",pid=\"{}\"}} {}",
+                share.index,
+                share.pid,
+                pick(&share)
             );
-        }
+        });
     }
 }
 

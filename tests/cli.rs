@@ -84,6 +84,32 @@ fn sigint_exits_zero() {
 
 /// An idle client has no response in flight, so it must not hold up a
 /// graceful shutdown (the default --shutdown-timeout is 10 s; we allow 5).
+/// SIGHUP never kills a single process (its default action would, with
+/// exit 129 and no log line): it is logged, the server goes on answering,
+/// and SIGTERM still ends it with exit 0.
+#[test]
+fn sighup_is_logged_and_the_server_keeps_serving() {
+    let mut server = Server::start(&["--protocol", "echo"]);
+    server.signal(libc::SIGHUP);
+    assert!(
+        server.wait_for_log("SIGHUP received: nothing to reload yet", IO_TIMEOUT),
+        "no SIGHUP line; stderr:\n{}",
+        server.stderr_text()
+    );
+    let mut stream = server.connect();
+    stream.write_all(b"still here\n").unwrap();
+    stream.shutdown(Shutdown::Write).unwrap();
+    let reply = read_to_end_with_timeout(&mut stream, IO_TIMEOUT).unwrap();
+    assert_eq!(reply, b"still here\n");
+    server.sigterm();
+    let status = server.wait_exit(EXIT_TIMEOUT);
+    assert!(
+        status.is_some_and(|s| s.code() == Some(0)),
+        "after SIGHUP then SIGTERM: {status:?}; stderr:\n{}",
+        server.stderr_text()
+    );
+}
+
 #[test]
 fn sigterm_exits_zero_promptly_while_a_silent_greeting_client_is_connected() {
     let mut server = Server::start(&["--protocol", "greeting", "--log-level", "trace"]);

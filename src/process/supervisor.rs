@@ -59,6 +59,7 @@
 //!   0. A second signal kills them at once.
 
 use crate::process::service::Notifier;
+use crate::process::status::{STATUS_INTERVAL, StatusTick};
 use crate::process::worker_metrics::WorkerCounters;
 use crate::reactor::timer::deadline_after;
 use log::{error, info, warn};
@@ -101,9 +102,6 @@ const MIN_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// How long after the workers' own shutdown timeout they are killed.
 const STOP_GRACE: Duration = Duration::from_secs(5);
-/// The tick's period: STATUS= (and WATCHDOG=1), and the readiness and
-/// heartbeat checks.
-const STATUS_INTERVAL: Duration = Duration::from_secs(1);
 
 /// `--worker-ready-timeout`'s default: how long a new worker may take to
 /// say `READY=1`. Generous (a worker is ready in milliseconds; systemd
@@ -293,7 +291,9 @@ pub struct Supervisor {
     stop_deadline: Option<Instant>,
     /// Whether every worker of the first generation has been ready once.
     started: bool,
-    next_status: Instant,
+    /// When the next STATUS= (and WATCHDOG=1) is due, and with it the
+    /// next tick (see [`Supervisor::tick`]).
+    status: StatusTick,
     /// When the last tick ran (see [`LATE_TICK`]).
     last_tick: Option<Instant>,
 }
@@ -329,7 +329,7 @@ impl Supervisor {
             backoff: Backoff::default(),
             stop_deadline: None,
             started: false,
-            next_status: Instant::now(),
+            status: StatusTick::at(Instant::now()),
             last_tick: None,
             config,
         })
@@ -417,7 +417,7 @@ impl Supervisor {
             // look every turn.
             self.reap()?;
             self.start_due_replacements(now);
-            if now >= self.next_status {
+            if now >= self.status.due() {
                 self.tick(now);
             }
             if self.stop_deadline.is_some() {
@@ -435,7 +435,7 @@ impl Supervisor {
     }
 
     fn poll_timeout(&self, now: Instant) -> Duration {
-        let mut next = self.next_status;
+        let mut next = self.status.due();
         for &due in &self.replacements {
             next = next.min(due);
         }
@@ -880,24 +880,13 @@ impl Supervisor {
     }
 
     fn report_status(&mut self, now: Instant) {
-        let interval = match self.notifier.as_ref().and_then(Notifier::watchdog) {
-            Some(watchdog) => STATUS_INTERVAL.min(watchdog / 2),
-            None => STATUS_INTERVAL,
-        };
-        self.next_status = deadline_after(now, interval);
-        let Some(notifier) = &self.notifier else {
-            return;
-        };
         let running = self.workers.iter().flatten().count();
         let open = self.counters.connections_active();
-        let watchdog = if notifier.watchdog().is_some() {
-            "\nWATCHDOG=1"
-        } else {
-            ""
-        };
-        notifier.notify(&format!(
-            "STATUS={running} workers, {open} connections open{watchdog}"
-        ));
+        self.status.report(
+            self.notifier.as_ref(),
+            now,
+            &format!("{running} workers, {open} connections open"),
+        );
     }
 
     /// SIGKILL every worker and reap them.

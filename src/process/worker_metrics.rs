@@ -36,7 +36,9 @@
 //! expects of a counter); only the gauge of open connections is reset,
 //! since a dead worker's connections are gone.
 
-use crate::metrics::Metrics;
+use crate::metrics::{
+    MAX_PROTOCOL_COUNTERS, Metrics, ProcessShare, REACTOR_COUNTERS, ServerTotals,
+};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::ptr::NonNull;
@@ -45,16 +47,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// Values per slot after the pid: the reactor's seven counters, then up to
 /// 24 of the protocol's own (HTTP: responses by status class, /echo's
 /// counters, the open-file cache's).
-pub const VALUES: usize = 31;
+pub const VALUES: usize = REACTOR_VALUES + PROTOCOL_VALUES;
 
-/// The reactor's counters at the start of a slot, in [`Metrics`] order.
-pub const REACTOR_VALUES: usize = 7;
+/// The reactor's counters at the start of a slot, in [`Metrics::values`]
+/// order.
+pub const REACTOR_VALUES: usize = REACTOR_COUNTERS;
 
 /// Room for a protocol's own counters in each slot.
-pub const PROTOCOL_VALUES: usize = VALUES - REACTOR_VALUES;
+pub const PROTOCOL_VALUES: usize = MAX_PROTOCOL_COUNTERS;
 
 /// Index of `connections_active` in a slot (the only gauge): its place in
-/// [`reactor_values`].
+/// [`Metrics::values`] (a test checks it).
 const ACTIVE: usize = 1;
 
 /// One worker's counters: a pid, a heartbeat and [`VALUES`] numbers,
@@ -218,7 +221,7 @@ impl WorkerCounters {
         let beat = slot.heartbeat.load(Ordering::Relaxed);
         slot.heartbeat
             .store(beat.wrapping_add(1), Ordering::Relaxed);
-        let values = reactor_values(metrics);
+        let values = metrics.values();
         for ((cell, value), carried) in slot.values.iter().zip(values).zip(self.carried) {
             cell.store(carried.wrapping_add(value), Ordering::Relaxed);
         }
@@ -286,6 +289,43 @@ impl WorkerCounters {
     }
 }
 
+/// /metrics under `--workers`: every slot added up.
+impl ServerTotals for WorkerCounters {
+    fn publish(&self, own: &Metrics) {
+        WorkerCounters::publish(self, own);
+    }
+
+    fn publish_protocol(&self, own: &[u64]) {
+        WorkerCounters::publish_protocol(self, own);
+    }
+
+    fn reactor_totals(&self) -> [u64; REACTOR_COUNTERS] {
+        let mut values = [0u64; REACTOR_COUNTERS];
+        for (value, total) in values.iter_mut().zip(self.totals()) {
+            *value = total;
+        }
+        values
+    }
+
+    fn protocol_totals(&self, totals: &mut [u64]) {
+        let sums = self.totals();
+        for (value, total) in totals.iter_mut().zip(sums.iter().skip(REACTOR_VALUES)) {
+            *value = *total;
+        }
+    }
+
+    fn each_process(&self, row: &mut dyn FnMut(ProcessShare)) {
+        for slot in self.read() {
+            row(ProcessShare {
+                index: slot.index,
+                pid: slot.pid,
+                accepted: slot.values.first().copied().unwrap_or(0),
+                active: slot.values.get(ACTIVE).copied().unwrap_or(0),
+            });
+        }
+    }
+}
+
 impl Drop for WorkerCounters {
     fn drop(&mut self) {
         if let Ok(len) = region_len(self.slots) {
@@ -294,20 +334,6 @@ impl Drop for WorkerCounters {
             let _ = unsafe { rustix::mm::munmap(self.base.as_ptr().cast(), len) };
         }
     }
-}
-
-/// The reactor's counters in slot order: [`ACTIVE`] is the place of
-/// `connections_active` here.
-fn reactor_values(metrics: &Metrics) -> [u64; REACTOR_VALUES] {
-    [
-        metrics.connections_accepted,
-        metrics.connections_active,
-        metrics.connections_closed,
-        metrics.connections_rejected,
-        metrics.connections_timed_out,
-        metrics.bytes_read,
-        metrics.bytes_written,
-    ]
 }
 
 fn region_len(slots: usize) -> io::Result<usize> {
@@ -339,6 +365,13 @@ fn memfd() -> io::Result<OwnedFd> {
 mod tests {
     use super::*;
     use std::time::Instant;
+
+    #[test]
+    fn active_is_the_place_of_connections_active_in_a_slot() {
+        let mut metrics = Metrics::new(Instant::now());
+        metrics.connections_active = 42;
+        assert_eq!(metrics.values()[ACTIVE], 42);
+    }
 
     #[test]
     fn two_mappings_of_one_region_see_each_others_slots() -> io::Result<()> {

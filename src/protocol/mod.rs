@@ -57,7 +57,7 @@ pub mod http;
 mod output;
 pub mod testing;
 
-pub use output::{FileRegion, Output, StreamedBody};
+pub use output::{FileBacked, FileRegion, Output, StreamedBody};
 
 /// What a protocol made of the bytes it was shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -224,9 +224,10 @@ pub trait Protocol {
 
     /// The protocol's own counters (HTTP: responses by status class,
     /// /echo's, the open-file cache's), at most
-    /// `worker_metrics::PROTOCOL_VALUES` of them. With `--workers` the
-    /// reactor copies them into the worker's shared slot once per turn, so
-    /// any worker's /metrics can add up everyone's. `&mut` so that a
+    /// [`crate::metrics::MAX_PROTOCOL_COUNTERS`] of them. With `--workers`
+    /// the reactor hands them to the process layer once per turn, which
+    /// shares them with the other workers, so any worker's /metrics can
+    /// add up everyone's (`Metrics::add_up_protocol`). `&mut` so that a
     /// protocol may gather them into one array first. None by default.
     fn counters(&mut self) -> &[u64] {
         &[]

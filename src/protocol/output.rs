@@ -30,27 +30,37 @@ pub trait StreamedBody {
     /// response can no longer be framed correctly.
     fn read_chunk(&mut self, buf: &mut [u8]) -> io::Result<usize>;
 
-    /// For a body that is a region of a file: the file, borrowed, and the
-    /// offset of the next byte. Where the platform has sendfile(2) (Linux)
-    /// the connection then sends the body straight from the page cache to
-    /// the socket, with no copy through our memory, and reports what it sent
-    /// with [`StreamedBody::advance`]. Elsewhere it uses
-    /// [`StreamedBody::read_chunk`] as for any other body. None (the
-    /// default) means "always use read_chunk".
+    /// For a body that is a region of a file: the file's side of it. Where
+    /// the platform has sendfile(2) (Linux) the connection then sends the
+    /// body straight from the page cache to the socket, with no copy
+    /// through our memory. Elsewhere it uses [`StreamedBody::read_chunk`]
+    /// as for any other body. None (the default) means "always use
+    /// read_chunk".
+    ///
+    /// A separate trait so that a body cannot offer a region without also
+    /// saying how to move past the bytes sent from it: [`FileBacked`]
+    /// requires both.
+    fn file_backed(&mut self) -> Option<&mut dyn FileBacked> {
+        None
+    }
+}
+
+/// The file behind a [`StreamedBody`] that can be sent with sendfile(2):
+/// where its next byte is, and how to move past bytes sent from there.
+pub trait FileBacked {
+    /// The file, borrowed, and the offset of the next byte to send.
     ///
     /// The descriptor is borrowed, not a raw number: it stays open for as
     /// long as the connection uses it, which is what makes handing it to the
     /// kernel sound without any `unsafe` on the body's side.
-    fn file_region(&self) -> Option<FileRegion<'_>> {
-        None
-    }
+    fn file_region(&self) -> FileRegion<'_>;
 
     /// `n` bytes of the body were sent directly from
-    /// [`StreamedBody::file_region`]: move past them, so that `remaining`
-    /// and the region's offset both account for them. A body that returns a
-    /// region must implement this; one that didn't would be sent from the
-    /// same offset again and again, so the connection closes instead.
-    fn advance(&mut self, _n: u64) {}
+    /// [`FileBacked::file_region`]: move past them, so that the body's
+    /// `remaining` and the region's offset both account for them. (One
+    /// that didn't would be sent from the same offset again and again, so
+    /// the connection closes instead.)
+    fn advance(&mut self, n: u64);
 }
 
 /// Where the rest of a file-backed [`StreamedBody`] lies: which file, from
@@ -122,11 +132,6 @@ impl Output {
     /// True while a streamed body is attached.
     pub fn has_body(&self) -> bool {
         self.body.is_some()
-    }
-
-    /// The streamed body, if any.
-    pub(crate) fn body(&self) -> Option<&(dyn StreamedBody + 'static)> {
-        self.body.as_deref()
     }
 
     /// The streamed body, if any, to pull from.

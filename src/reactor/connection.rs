@@ -89,9 +89,9 @@
 //! and writes at most [`WRITE_BUDGET_PER_TURN`] bytes. A client that sends
 //! faster than we answer, or reads a big file as fast as we send it, would
 //! otherwise keep the loop on its socket forever; instead `drive` returns
-//! [`Turn::MoreWork`] and the reactor puts the connection on its ready list,
+//! [`Progress::MoreWork`] and the reactor puts the connection on its out-of-budget list,
 //! to be continued after every other connection with events has had its
-//! turn. The ready list is what brings it back: a socket that still had room
+//! turn. The out-of-budget list is what brings it back: a socket that still had room
 //! (no `WouldBlock`) raises no new edge.
 
 use crate::metrics::Metrics;
@@ -120,23 +120,18 @@ pub(crate) const READS_PER_TURN: u32 = 16;
 ///
 /// Without it a client that reads as fast as we write (a big file over
 /// loopback) keeps `drive` in `flush` until the kernel's send buffer fills,
-/// which for a fast enough reader is never. In a measurement here a small
-/// request on another connection waited up to 28 ms behind one curl
-/// download; behind a reader that never falls behind, it would wait for the
-/// whole file.
+/// which for a fast enough reader is never: a small request on another
+/// connection would wait for the whole file.
 ///
-/// Why 1 MiB: at the 2-4 GB/s at which loopback moved a file here, that
-/// is 250-500 µs of sending, which is how long a small request can wait per
-/// busy download in front of it (nginx's `sendfile_max_chunk` lets one
-/// connection send 2 MiB per turn); and it is one sendfile(2) per turn
-/// ([`SENDFILE_CHUNK`]). One 8 GiB download to curl went as fast with
-/// 64 KiB, 256 KiB, 1 MiB or no budget, but 64 keep-alive clients of a
-/// 1 MiB file did not: with 256 KiB each response took five sendfiles in
-/// five turns (the head takes a few bytes of the first turn's budget), and
-/// the server's CPU per request was a quarter higher than with 1 MiB, two
-/// sendfiles per response (docs/benchmarks.md, "Static files"). Over a
-/// network slower than loopback, the kernel's buffer fills first and the
-/// budget never binds.
+/// Why 1 MiB: at loopback speed that is a fraction of a millisecond of
+/// sending, which is how long a small request can wait per busy download
+/// in front of it (nginx's `sendfile_max_chunk` lets one connection send
+/// 2 MiB per turn); and it is one sendfile(2) per turn
+/// ([`SENDFILE_CHUNK`]). Smaller budgets cost more CPU per request for
+/// files of about this size (more sendfiles and turns per response). The
+/// measurements behind both are in docs/benchmarks.md ("Figures cited by
+/// code comments", and "Static files"). Over a network slower than
+/// loopback, the kernel's buffer fills first and the budget never binds.
 pub(crate) const WRITE_BUDGET_PER_TURN: usize = 1024 * 1024;
 
 /// Once this much output is pending, the protocol is not handed more input
@@ -166,7 +161,7 @@ pub(crate) enum State {
     Reading,
     /// Output is pending: the kernel would not take it all (waiting for a
     /// writable edge), or this turn's write budget ran out (waiting on the
-    /// ready list). Nothing is read meanwhile: that is backpressure.
+    /// out-of-budget list). Nothing is read meanwhile: that is backpressure.
     Writing,
     /// All output sent; the protocol waits for an instant (see above).
     /// Nothing is read meanwhile.
@@ -181,7 +176,7 @@ pub(crate) enum State {
 
 /// What a call to [`Connection::drive`] left behind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Turn {
+pub(crate) enum Progress {
     /// Nothing more can be done until the next readiness event or timeout.
     Done,
     /// A budget (reads or bytes written) ran out with work left: come back
@@ -238,8 +233,6 @@ pub(crate) struct Env<'a, P> {
 pub(crate) struct Connection<S> {
     /// Slab key and mio token, for log lines.
     key: usize,
-    /// Unique for the life of the process, unlike `key` (see `timer`).
-    pub(crate) serial: u64,
     socket: TcpStream,
     peer: SocketAddr,
     state: State,
@@ -254,6 +247,39 @@ pub(crate) struct Connection<S> {
     /// Responses produced and not yet written, and the calls that write
     /// them (see `send_queue`).
     send_queue: SendQueue,
+    /// What the socket can do now, as its events and calls have said.
+    io: Readiness,
+    /// The protocol asked to close (or input ended): close once output is sent.
+    close_after_flush: bool,
+    /// When the request now being read started (for a new connection: when
+    /// it was accepted). None between requests.
+    request_started: Option<Instant>,
+    /// Last time bytes moved in either direction.
+    last_progress: Instant,
+    /// When the connection entered `Closing`: the linger timeout counts
+    /// from here.
+    closing_since: Option<Instant>,
+    /// The protocol said `Wait`: the instant to wake it at. Set until the
+    /// timer fires (see [`State::Waiting`]).
+    wake_at: Option<Instant>,
+    /// The timer fired: the protocol is owed an `on_wake` call, before any
+    /// input is shown to it.
+    woken: bool,
+    /// A read has returned something (bytes or EOF): the client has spoken.
+    heard_from: bool,
+    /// Closed at once after its last response, with nothing unread (see
+    /// `close_after_last_response`): bytes that arrive before the close
+    /// itself must be read away first (`discard_late_input`).
+    closed_at_once: bool,
+    /// The reactor's bookkeeping about this connection.
+    pub(crate) slot: ReactorSlot,
+}
+
+/// What the socket can do now: the readiness flags, kept from its events
+/// and from what its calls returned (edge-triggered: see architecture.md
+/// §2).
+#[derive(Debug, Default, Clone, Copy)]
+struct Readiness {
     /// The last event said readable and no read has since said
     /// `WouldBlock`, returned 0 bytes (EOF), or, on Linux, come back short
     /// (`SHORT_READ_DRAINS`; in `read` and `discard_input`).
@@ -265,37 +291,26 @@ pub(crate) struct Connection<S> {
     read_closed_hint: bool,
     /// A read returned 0: the client will send nothing more.
     peer_closed: bool,
-    /// The protocol asked to close (or input ended): close once output is sent.
-    close_after_flush: bool,
-    /// When the request now being read started (for a new connection: when
-    /// it was accepted). None between requests.
-    request_started: Option<Instant>,
-    /// Last time bytes moved in either direction.
-    last_progress: Instant,
-    /// When the connection entered `Closing`.
-    closing_since: Option<Instant>,
-    /// The protocol said `Wait`: the instant to wake it at. Set until the
-    /// timer fires (see [`State::Waiting`]).
-    wake_at: Option<Instant>,
-    /// The timer fired: the protocol is owed an `on_wake` call, before any
-    /// input is shown to it.
-    woken: bool,
+}
+
+/// The reactor's bookkeeping about one connection, which the connection
+/// itself never reads: who it is across slot reuse, its timer entry, and
+/// which of the reactor's lists it is on.
+#[derive(Debug, Default)]
+pub(crate) struct ReactorSlot {
+    /// Unique for the life of the process, unlike the slab key (see
+    /// `timer`).
+    pub(crate) serial: u64,
     /// This connection's entry in the reactor's timers.
     pub(crate) timer: TimerSlot,
-    /// True while the connection is on the reactor's ready list, so it is
-    /// listed once however often it runs out of budget.
-    queued: bool,
-    /// True once the reactor has listed it for removal after the batch.
-    removal_queued: bool,
-    /// A read has returned something (bytes or EOF): the client has spoken.
-    heard_from: bool,
-    /// Closed at once after its last response, with nothing unread (see
-    /// `close_after_last_response`): bytes that arrive before the close
-    /// itself must be read away first (`discard_late_input`).
-    closed_at_once: bool,
-    /// The reactor counts this connection among those whose first bytes
-    /// will wake the loop (see "Parking the listener" in `reactor`).
-    pub(crate) counted_as_waiting: bool,
+    /// On the reactor's out-of-budget list, so it is listed once however
+    /// often it runs out of budget.
+    pub(crate) queued: bool,
+    /// Listed for removal after the batch.
+    pub(crate) removal_queued: bool,
+    /// Counted among the accepted connections not yet heard from, which
+    /// keep the listener parked (see `listener`).
+    pub(crate) counted_as_unheard: bool,
 }
 
 impl<S> Connection<S> {
@@ -311,7 +326,6 @@ impl<S> Connection<S> {
     ) -> Self {
         Connection {
             key,
-            serial,
             socket,
             peer,
             state: State::Reading,
@@ -319,22 +333,19 @@ impl<S> Connection<S> {
             input: InputBuffer::default(),
             unparsed_input: false,
             send_queue: SendQueue::default(),
-            readable: false,
-            writable: false,
-            read_closed_hint: false,
-            peer_closed: false,
+            io: Readiness::default(),
+            closing_since: None,
             close_after_flush: false,
             request_started: Some(now),
             last_progress: now,
-            closing_since: None,
             wake_at: None,
             woken: false,
-            timer: TimerSlot::default(),
-            queued: false,
-            removal_queued: false,
             heard_from: false,
             closed_at_once: false,
-            counted_as_waiting: false,
+            slot: ReactorSlot {
+                serial,
+                ..ReactorSlot::default()
+            },
         }
     }
 
@@ -343,8 +354,8 @@ impl<S> Connection<S> {
     /// that registration would only report back. A new socket's send buffer
     /// is empty, so it can take a first write too.
     pub(crate) fn assume_ready(&mut self) {
-        self.readable = true;
-        self.writable = true;
+        self.io.readable = true;
+        self.io.writable = true;
     }
 
     /// Register the socket with the poller, for both directions, edge-
@@ -360,21 +371,21 @@ impl<S> Connection<S> {
         )
     }
 
-    /// The reactor is putting this connection on its ready list: true if it
+    /// The reactor is putting this connection on its out-of-budget list: true if it
     /// wasn't there already (then it must be pushed).
-    pub(crate) fn enter_ready_list(&mut self) -> bool {
-        !std::mem::replace(&mut self.queued, true)
+    pub(crate) fn enter_out_of_budget(&mut self) -> bool {
+        !std::mem::replace(&mut self.slot.queued, true)
     }
 
-    /// The reactor took this connection off its ready list.
-    pub(crate) fn leave_ready_list(&mut self) {
-        self.queued = false;
+    /// The reactor took this connection off its out-of-budget list.
+    pub(crate) fn leave_out_of_budget(&mut self) {
+        self.slot.queued = false;
     }
 
     /// The reactor is listing this (closed) connection for removal: true if
     /// it wasn't listed already.
     pub(crate) fn mark_for_removal(&mut self) -> bool {
-        !std::mem::replace(&mut self.removal_queued, true)
+        !std::mem::replace(&mut self.slot.removal_queued, true)
     }
 
     pub(crate) fn state(&self) -> State {
@@ -383,13 +394,13 @@ impl<S> Connection<S> {
 
     /// Open, and nothing read from the client yet: its first bytes will
     /// raise an event.
-    pub(crate) fn waiting_for_first_bytes(&self) -> bool {
+    pub(crate) fn not_heard_from(&self) -> bool {
         !self.heard_from && self.state != State::Closed
     }
 
     pub(crate) fn timer_id(&self) -> TimerId {
         TimerId {
-            serial: self.serial,
+            serial: self.slot.serial,
             key: self.key,
         }
     }
@@ -420,13 +431,13 @@ impl<S> Connection<S> {
             self.state,
         );
         if event.is_readable() || event.is_read_closed() || event.is_error() {
-            self.readable = true;
+            self.io.readable = true;
         }
         if event.is_read_closed() {
-            self.read_closed_hint = true;
+            self.io.read_closed_hint = true;
         }
         if event.is_writable() || event.is_write_closed() || event.is_error() {
-            self.writable = true;
+            self.io.writable = true;
         }
     }
 
@@ -435,7 +446,7 @@ impl<S> Connection<S> {
     /// it does not decide it. The decisions are made by the steps of
     /// `drive_until_blocked`, by `discard_input`, and by the reactor
     /// (timers, shutdown); see the table in docs/architecture.md.
-    pub(crate) fn transition(&mut self, to: State, why: &str, now: Instant) {
+    pub(crate) fn transition(&mut self, to: State, why: &str) {
         let from = self.state;
         if from == to || from == State::Closed {
             return;
@@ -450,13 +461,12 @@ impl<S> Connection<S> {
             // The response is out: send FIN now, so the client sees the end
             // of the response even while we keep draining its input.
             State::Closing => {
-                self.closing_since = Some(now);
                 self.input.clear();
                 // A client that already sent its EOF needs no FIN first:
                 // `discard_input`, in this same turn, sees `peer_closed` and
                 // goes to Closed, and the close(2) in the reactor's
                 // `remove_closed`, after the batch, sends it.
-                if !self.peer_closed
+                if !self.io.peer_closed
                     && let Err(err) = self.socket.shutdown(Shutdown::Write)
                 {
                     debug!("conn {}: shutdown(write) failed: {err}", self.key);
@@ -472,8 +482,8 @@ impl<S> Connection<S> {
     }
 
     /// Close at once, for a timeout or shutdown deadline.
-    pub(crate) fn abort(&mut self, why: &str, now: Instant) {
-        self.transition(State::Closed, why, now);
+    pub(crate) fn abort(&mut self, why: &str) {
+        self.transition(State::Closed, why);
     }
 
     /// The instant a `Verdict::Wait` named has come: the protocol is owed
@@ -482,7 +492,7 @@ impl<S> Connection<S> {
         self.wake_at = None;
         self.woken = true;
         self.last_progress = now;
-        self.transition(State::Reading, "timer fired", now);
+        self.transition(State::Reading, "timer fired");
     }
 
     /// Close gracefully once pending output is sent (server shutting down).
@@ -498,7 +508,7 @@ impl<S> Connection<S> {
     /// would send a reset instead of their responses.
     pub(crate) fn is_idle<P: Protocol<Session = S>>(&self, protocol: &P) -> bool {
         self.state == State::Reading
-            && !self.readable
+            && !self.io.readable
             && self.input.is_empty()
             && self.send_queue.is_empty()
             && !self.close_after_flush
@@ -568,7 +578,7 @@ impl<S> Connection<S> {
     /// protocol the last word; (5) read more. It stops when the kernel says
     /// `WouldBlock`, the connection waits (Writing, Waiting) or closes, or a
     /// budget (reads or bytes written) runs out.
-    pub(crate) fn drive<P: Protocol<Session = S>>(&mut self, env: &mut Env<'_, P>) -> Turn {
+    pub(crate) fn drive<P: Protocol<Session = S>>(&mut self, env: &mut Env<'_, P>) -> Progress {
         let turn = self.drive_until_blocked(env);
         // An idle connection holds no buffers (see `buffer`).
         self.input.release_if_empty(env.pool);
@@ -583,12 +593,12 @@ impl<S> Connection<S> {
     /// idle connections at shutdown in `close_idle`). All are carried out
     /// by [`Connection::transition`]. The table in docs/architecture.md
     /// lists each with its condition and flags.
-    fn drive_until_blocked<P: Protocol<Session = S>>(&mut self, env: &mut Env<'_, P>) -> Turn {
+    fn drive_until_blocked<P: Protocol<Session = S>>(&mut self, env: &mut Env<'_, P>) -> Progress {
         let mut reads_left = READS_PER_TURN;
         let mut write_budget = WRITE_BUDGET_PER_TURN;
         loop {
             match self.state {
-                State::Closed | State::Waiting => return Turn::Done,
+                State::Closed | State::Waiting => return Progress::Done,
                 State::Closing => return self.discard_input(env, &mut reads_left),
                 State::Reading | State::Writing => {}
             }
@@ -611,7 +621,7 @@ impl<S> Connection<S> {
             }
             // 4. The client sent EOF and every complete request is answered:
             //    the protocol has the last word, then we close.
-            if self.peer_closed {
+            if self.io.peer_closed {
                 self.give_the_last_word(env);
                 continue;
             }
@@ -626,32 +636,36 @@ impl<S> Connection<S> {
     /// produced; we wait for a writable edge only if the kernel's buffer is
     /// full, and yield (MoreWork) once this turn has written its budget.
     /// None when everything is out (the connection is then `Reading`).
-    fn send_pending<P>(&mut self, env: &mut Env<'_, P>, write_budget: &mut usize) -> Option<Turn> {
+    fn send_pending<P>(
+        &mut self,
+        env: &mut Env<'_, P>,
+        write_budget: &mut usize,
+    ) -> Option<Progress> {
         if !self.send_queue.is_empty() {
             match self.flush(env, write_budget) {
                 Ok(Flushed::All) => {}
                 Ok(Flushed::WouldBlock) => {
-                    self.transition(State::Writing, "socket send buffer full", env.now);
-                    return Some(Turn::Done);
+                    self.transition(State::Writing, "socket send buffer full");
+                    return Some(Progress::Done);
                 }
                 Ok(Flushed::BudgetSpent) => {
                     // The socket is still writable (no WouldBlock), so
-                    // no edge will come: the ready list brings us back.
-                    self.transition(State::Writing, "write budget spent", env.now);
-                    return Some(Turn::MoreWork);
+                    // no edge will come: the out-of-budget list brings us back.
+                    self.transition(State::Writing, "write budget spent");
+                    return Some(Progress::MoreWork);
                 }
                 Err(err) => {
                     debug!("conn {}: write failed: {err}", self.key);
-                    self.transition(State::Closed, "write error", env.now);
-                    return Some(Turn::Done);
+                    self.transition(State::Closed, "write error");
+                    return Some(Progress::Done);
                 }
             }
         }
         if self.wake_at.is_some() {
-            self.transition(State::Waiting, "output drained, protocol waits", env.now);
-            return Some(Turn::Done);
+            self.transition(State::Waiting, "output drained, protocol waits");
+            return Some(Progress::Done);
         }
-        self.transition(State::Reading, "output drained", env.now);
+        self.transition(State::Reading, "output drained");
         None
     }
 
@@ -661,29 +675,30 @@ impl<S> Connection<S> {
     fn close_after_last_response<P: Protocol<Session = S>>(
         &mut self,
         env: &mut Env<'_, P>,
-    ) -> Option<Turn> {
+    ) -> Option<Progress> {
         // Nothing unread here or in the kernel (`readable` is false: the
         // last read said WouldBlock or, on Linux, was short), and the
         // protocol expects nothing more: close(2), after the batch, sends a
         // plain FIN after the response, no reset.
         if self.input.is_empty()
-            && !self.readable
+            && !self.io.readable
             && !env.protocol.expects_more_input(&self.session)
         {
             self.closed_at_once = true;
-            self.transition(
-                State::Closed,
-                "last response sent, nothing more expected",
-                env.now,
-            );
-            return Some(Turn::Done);
+            self.transition(State::Closed, "last response sent, nothing more expected");
+            return Some(Progress::Done);
         }
-        let why = if self.peer_closed {
+        let why = if self.io.peer_closed {
             "client closed, all sent"
         } else {
             "last response sent"
         };
-        self.transition(State::Closing, why, env.now);
+        // Entering Closing starts the linger clock (`closing_since`, read
+        // by `deadline`); nothing else enters it.
+        if self.state != State::Closing {
+            self.closing_since = Some(env.now);
+        }
+        self.transition(State::Closing, why);
         None
     }
 
@@ -732,12 +747,12 @@ impl<S> Connection<S> {
     /// Step 5: one read, within the turn's read budget. None when the loop
     /// should go on (bytes, EOF, or `WouldBlock` to be noticed next round);
     /// Some when the turn ends here.
-    fn read_more<P>(&mut self, env: &mut Env<'_, P>, reads_left: &mut u32) -> Option<Turn> {
-        if !self.readable {
-            return Some(Turn::Done);
+    fn read_more<P>(&mut self, env: &mut Env<'_, P>, reads_left: &mut u32) -> Option<Progress> {
+        if !self.io.readable {
+            return Some(Progress::Done);
         }
         if *reads_left == 0 {
-            return Some(Turn::MoreWork);
+            return Some(Progress::MoreWork);
         }
         *reads_left -= 1;
         match self.read(env) {
@@ -748,13 +763,13 @@ impl<S> Connection<S> {
                 // (`Protocol::max_buffered_input`): a protocol broke its
                 // contract. Close this connection rather than spin.
                 debug!("conn {}: request does not fit the read buffer", self.key);
-                self.transition(State::Closed, "read buffer full", env.now);
-                Some(Turn::Done)
+                self.transition(State::Closed, "read buffer full");
+                Some(Progress::Done)
             }
             Err(err) => {
                 debug!("conn {}: read failed: {err}", self.key);
-                self.transition(State::Closed, "read error", env.now);
-                Some(Turn::Done)
+                self.transition(State::Closed, "read error");
+                Some(Progress::Done)
             }
         }
     }
@@ -886,8 +901,8 @@ impl<S> Connection<S> {
                 Ok(0) => {
                     trace!("conn {}: read 0 bytes: end of input", self.key);
                     self.heard_from = true;
-                    self.peer_closed = true;
-                    self.readable = false;
+                    self.io.peer_closed = true;
+                    self.io.readable = false;
                     return Ok(ReadOutcome::Eof);
                 }
                 Ok(n) => {
@@ -897,14 +912,14 @@ impl<S> Connection<S> {
                     self.unparsed_input = true;
                     env.metrics.bytes_read += n as u64;
                     self.last_progress = env.now;
-                    if SHORT_READ_DRAINS && n < wanted && !self.read_closed_hint {
-                        self.readable = false;
+                    if SHORT_READ_DRAINS && n < wanted && !self.io.read_closed_hint {
+                        self.io.readable = false;
                     }
                     return Ok(ReadOutcome::Data);
                 }
                 Err(err) if would_block(&err) => {
                     trace!("conn {}: read would block", self.key);
-                    self.readable = false;
+                    self.io.readable = false;
                     return Ok(ReadOutcome::Drained);
                 }
                 Err(err) if interrupted(&err) => continue,
@@ -922,7 +937,7 @@ impl<S> Connection<S> {
         loop {
             let sent = match self.send_queue.next() {
                 Next::Nothing => return Ok(Flushed::All),
-                _ if !self.writable => return Ok(Flushed::WouldBlock),
+                _ if !self.io.writable => return Ok(Flushed::WouldBlock),
                 _ if *budget == 0 => return Ok(Flushed::BudgetSpent),
                 Next::Buffered => self.write_buffered(*budget),
                 Next::FileRegion => self.send_file_chunk(*budget),
@@ -944,7 +959,7 @@ impl<S> Connection<S> {
                         self.key,
                         self.send_queue.pending_len()
                     );
-                    self.writable = false;
+                    self.io.writable = false;
                     return Ok(Flushed::WouldBlock);
                 }
                 Err(err) if interrupted(&err) => {}
@@ -986,17 +1001,17 @@ impl<S> Connection<S> {
     /// In `Closing`: read and throw away whatever the client still sends,
     /// until its EOF (then close) or `WouldBlock` (wait for the next event or
     /// the linger deadline).
-    fn discard_input<P>(&mut self, env: &mut Env<'_, P>, reads_left: &mut u32) -> Turn {
+    fn discard_input<P>(&mut self, env: &mut Env<'_, P>, reads_left: &mut u32) -> Progress {
         loop {
-            if self.peer_closed {
-                self.transition(State::Closed, "client closed its side", env.now);
-                return Turn::Done;
+            if self.io.peer_closed {
+                self.transition(State::Closed, "client closed its side");
+                return Progress::Done;
             }
-            if !self.readable {
-                return Turn::Done;
+            if !self.io.readable {
+                return Progress::Done;
             }
             if *reads_left == 0 {
-                return Turn::MoreWork;
+                return Progress::MoreWork;
             }
             *reads_left -= 1;
             match self.socket.read(env.scratch) {
@@ -1005,22 +1020,22 @@ impl<S> Connection<S> {
                         "conn {}: read 0 bytes while closing: end of input",
                         self.key
                     );
-                    self.peer_closed = true;
+                    self.io.peer_closed = true;
                 }
                 Ok(n) => {
                     trace!("conn {}: discarded {n} bytes while closing", self.key);
                     env.metrics.bytes_read += n as u64;
                     // The Linux-only short-read shortcut, as in `read`.
-                    if SHORT_READ_DRAINS && n < env.scratch.len() && !self.read_closed_hint {
-                        self.readable = false;
+                    if SHORT_READ_DRAINS && n < env.scratch.len() && !self.io.read_closed_hint {
+                        self.io.readable = false;
                     }
                 }
-                Err(err) if would_block(&err) => self.readable = false,
+                Err(err) if would_block(&err) => self.io.readable = false,
                 Err(err) if interrupted(&err) => {}
                 Err(err) => {
                     debug!("conn {}: read while closing failed: {err}", self.key);
-                    self.transition(State::Closed, "read error while closing", env.now);
-                    return Turn::Done;
+                    self.transition(State::Closed, "read error while closing");
+                    return Progress::Done;
                 }
             }
         }
@@ -1036,7 +1051,7 @@ enum Flushed {
     /// go on.
     WouldBlock,
     /// [`WRITE_BUDGET_PER_TURN`] is spent and the socket may take more: no
-    /// edge would come, so the connection goes on the ready list.
+    /// edge would come, so the connection goes on the out-of-budget list.
     BudgetSpent,
 }
 
@@ -1063,537 +1078,11 @@ pub(crate) fn interrupted(err: &io::Error) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    //! One connection driven over a real loopback socket pair, with a test
-    //! protocol that answers any input with a large streamed body.
-
-    use super::*;
-    use crate::protocol::{FileRegion, Output, StreamedBody};
-    use std::io::Write;
-    use std::os::fd::AsFd;
-    use std::os::unix::fs::FileExt;
-
-    /// Far more than [`WRITE_BUDGET_PER_TURN`].
-    const BIG_BODY: u64 = 32 << 20;
-
-    /// A body of zeros, pulled through the output buffer (the path of
-    /// every body that is not a file region).
-    struct Zeros(u64);
-
-    impl StreamedBody for Zeros {
-        fn remaining(&self) -> u64 {
-            self.0
-        }
-        fn read_chunk(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            let n = buf.len().min(usize::try_from(self.0).unwrap_or(usize::MAX));
-            buf[..n].fill(0);
-            self.0 -= n as u64;
-            Ok(n)
-        }
-    }
-
-    /// A part of a file: sent with sendfile(2) where the platform has it,
-    /// else (or with sendfile turned off) read with pread and written.
-    struct FilePart {
-        file: std::fs::File,
-        offset: u64,
-        remaining: u64,
-    }
-
-    impl StreamedBody for FilePart {
-        fn remaining(&self) -> u64 {
-            self.remaining
-        }
-        fn read_chunk(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            let want = buf.len().min(usize::try_from(self.remaining).unwrap());
-            let n = self.file.read_at(&mut buf[..want], self.offset)?;
-            self.advance(n as u64);
-            Ok(n)
-        }
-        fn file_region(&self) -> Option<FileRegion<'_>> {
-            Some(FileRegion {
-                file: self.file.as_fd(),
-                offset: self.offset,
-            })
-        }
-        fn advance(&mut self, n: u64) {
-            self.offset += n;
-            self.remaining -= n;
-        }
-    }
-
-    /// Answers any input with `head\n` and then one body made by
-    /// `make_body`.
-    struct BigResponse {
-        make_body: Box<dyn Fn() -> Box<dyn StreamedBody>>,
-    }
-
-    impl BigResponse {
-        fn new(make_body: impl Fn() -> Box<dyn StreamedBody> + 'static) -> BigResponse {
-            BigResponse {
-                make_body: Box::new(make_body),
-            }
-        }
-    }
-
-    impl Protocol for BigResponse {
-        type Session = ();
-        fn name(&self) -> &'static str {
-            "big-response"
-        }
-        fn open(&mut self, _peer: SocketAddr) {}
-        fn on_input(
-            &mut self,
-            _session: &mut (),
-            input: &[u8],
-            _ctx: &mut Context<'_>,
-            out: &mut Output,
-        ) -> Verdict {
-            out.extend(b"head\n");
-            out.stream((self.make_body)());
-            Verdict::Continue(input.len())
-        }
-    }
-
-    /// How a file body is sent: the platform's way (sendfile on Linux), or
-    /// the portable way every other unix takes (pread + write).
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    enum FilePath {
-        Native,
-        Portable,
-    }
-
-    use crate::reactor::test_sockets::socket_pair;
-
-    /// How many bytes a fresh loopback connection takes before `WouldBlock`
-    /// while its peer reads nothing (about 4 MiB with Linux's default
-    /// buffer limits): what one turn would write without a budget.
-    fn loopback_capacity() -> usize {
-        let (mut ours, _client) = socket_pair();
-        let chunk = vec![0u8; 64 * 1024];
-        let mut total = 0;
-        loop {
-            match ours.write(&chunk) {
-                Ok(n) => total += n,
-                Err(err) if would_block(&err) => return total,
-                Err(err) => panic!("calibration write: {err}"),
-            }
-        }
-    }
-
-    /// A file of `len` bytes holding `pattern(i)` at offset `i`, already
-    /// removed from the directory (the descriptor keeps it).
-    fn temp_file(name: &str, len: usize, pattern: impl Fn(usize) -> u8) -> std::fs::File {
-        let path = std::env::temp_dir().join(format!("reactord-{name}-{}", std::process::id()));
-        let bytes: Vec<u8> = (0..len).map(pattern).collect();
-        std::fs::write(&path, &bytes).unwrap();
-        let opened = std::fs::File::open(&path).unwrap();
-        std::fs::remove_file(&path).unwrap();
-        opened
-    }
-
-    /// A connection serving `protocol`, with one request already in its
-    /// receive queue, and the client's socket (which must stay open: its
-    /// close would reset).
-    fn requested(path: FilePath) -> (Connection<()>, std::net::TcpStream) {
-        let (ours, mut client) = socket_pair();
-        client.write_all(b"go\n").unwrap();
-        let peer = client.local_addr().unwrap();
-        let mut conn = Connection::new(0, 0, ours, peer, (), Instant::now());
-        if path == FilePath::Portable {
-            conn.send_queue.without_sendfile();
-        }
-        // The request is already in the receive queue; both edges would say
-        // so (as with --defer-accept).
-        conn.assume_ready();
-        (conn, client)
-    }
-
-    /// Drive `conn` once; returns the turn and how many bytes it wrote.
-    fn drive_once(conn: &mut Connection<()>, protocol: &mut BigResponse) -> (Turn, u64) {
-        let now = Instant::now();
-        let mut metrics = Metrics::new(now);
-        let mut pool = BufferPool::new(16 * 1024, 4);
-        let mut scratch = vec![0u8; 1024];
-        let mut env = Env {
-            protocol,
-            metrics: &mut metrics,
-            pool: &mut pool,
-            scratch: &mut scratch,
-            now,
-            wall: SystemTime::now(),
-        };
-        let turn = conn.drive(&mut env);
-        (turn, metrics.bytes_written)
-    }
-
-    /// Send one request to a fresh connection serving `protocol`, drive it
-    /// once. Returns what that turn wrote, the turn, the connection, and
-    /// the client's socket.
-    fn one_turn(
-        mut protocol: BigResponse,
-        path: FilePath,
-    ) -> (u64, Turn, Connection<()>, std::net::TcpStream) {
-        let (mut conn, client) = requested(path);
-        let (turn, written) = drive_once(&mut conn, &mut protocol);
-        (written, turn, conn, client)
-    }
-
-    /// # Fairness (writes)
-    ///
-    /// One turn of a connection whose client would take megabytes writes at
-    /// most the budget, and asks to be continued (the ready list), since no
-    /// writable edge will come while the socket still has room. Every body
-    /// path: bytes through the output buffer, a file with sendfile(2), and
-    /// a file read and written as on platforms without sendfile.
-    #[test]
-    fn one_turn_writes_at_most_the_budget_then_asks_for_more_work() {
-        let capacity = loopback_capacity();
-        assert!(
-            capacity > 2 * WRITE_BUDGET_PER_TURN,
-            "this machine's loopback takes only {capacity} bytes unread; the test needs \
-             more than twice the budget ({WRITE_BUDGET_PER_TURN}) to tell them apart"
-        );
-        let file = std::env::temp_dir().join(format!("reactord-budget-{}", std::process::id()));
-        std::fs::File::create(&file)
-            .unwrap()
-            .set_len(BIG_BODY)
-            .unwrap();
-        // Opened before removal: the descriptor keeps the (sparse) file.
-        let opened = std::sync::Arc::new(std::fs::File::open(&file).unwrap());
-        std::fs::remove_file(&file).unwrap();
-        let file_part = move || -> Box<dyn StreamedBody> {
-            Box::new(FilePart {
-                file: opened.try_clone().unwrap(),
-                offset: 0,
-                remaining: BIG_BODY,
-            })
-        };
-
-        let cases = [
-            (
-                "buffered",
-                BigResponse::new(|| Box::new(Zeros(BIG_BODY))),
-                FilePath::Native,
-            ),
-            (
-                "file, native",
-                BigResponse::new(file_part.clone()),
-                FilePath::Native,
-            ),
-            (
-                "file, pread + write",
-                BigResponse::new(file_part),
-                FilePath::Portable,
-            ),
-        ];
-        for (path, protocol, file_path) in cases {
-            let (written, turn, mut conn, _client) = one_turn(protocol, file_path);
-            assert!(
-                written <= WRITE_BUDGET_PER_TURN as u64,
-                "{path}: one turn wrote {written} bytes, more than the budget \
-                 ({WRITE_BUDGET_PER_TURN}); the socket would take {capacity}"
-            );
-            assert_eq!(turn, Turn::MoreWork, "{path}: {written} bytes written");
-            assert_eq!(conn.state(), State::Writing, "{path}");
-            // The budget stopped it, not the kernel: the socket takes more.
-            let more = conn.socket.write(&[0u8; 1024]);
-            assert!(
-                more.as_ref().is_ok_and(|&n| n > 0),
-                "{path}: the socket was full after {written} bytes: {more:?}"
-            );
-        }
-    }
-
-    /// The turn after a spent budget goes on writing without a new edge.
-    #[test]
-    fn the_next_turn_continues_where_the_budget_stopped() {
-        let mut protocol = BigResponse::new(|| Box::new(Zeros(BIG_BODY)));
-        let (mut conn, _client) = requested(FilePath::Native);
-        let (turn, first) = drive_once(&mut conn, &mut protocol);
-        assert_eq!(turn, Turn::MoreWork);
-        let (turn, second) = drive_once(&mut conn, &mut protocol);
-        assert_eq!(turn, Turn::MoreWork);
-        assert!(
-            second > 0 && second <= WRITE_BUDGET_PER_TURN as u64,
-            "second turn wrote {second} bytes (first {first})"
-        );
-    }
-
-    /// # Platforms
-    ///
-    /// A part of a file (not from its start, not to its end, longer than
-    /// a turn's budget and than a read chunk) arrives whole and in order,
-    /// both sent with sendfile(2) and read and written the portable way
-    /// that platforms without Linux's sendfile take. Each turn's bytes are
-    /// read before the next turn, so the test waits on nothing but data.
-    #[test]
-    fn a_file_body_arrives_whole_and_in_order_with_or_without_sendfile() {
-        const LEN: usize = 3 * WRITE_BUDGET_PER_TURN + 12_345;
-        const START: usize = 1_001;
-        let pattern = |i: usize| (i % 251) as u8;
-        let file = std::sync::Arc::new(temp_file("file-part", START + LEN + 999, pattern));
-        let expected: Vec<u8> = b"head\n"
-            .iter()
-            .copied()
-            .chain((START..START + LEN).map(pattern))
-            .collect();
-        for path in [FilePath::Native, FilePath::Portable] {
-            let file = file.clone();
-            let mut protocol = BigResponse::new(move || {
-                Box::new(FilePart {
-                    file: file.try_clone().unwrap(),
-                    offset: START as u64,
-                    remaining: LEN as u64,
-                })
-            });
-            let (mut conn, mut client) = requested(path);
-            let mut received = Vec::new();
-            while received.len() < expected.len() {
-                let (_, written) = drive_once(&mut conn, &mut protocol);
-                let mut turn = vec![0u8; usize::try_from(written).unwrap()];
-                client.read_exact(&mut turn).unwrap();
-                received.extend_from_slice(&turn);
-                assert!(
-                    written > 0 || conn.send_queue.is_empty(),
-                    "{path:?}: a turn wrote nothing"
-                );
-                // The client made room: as a writable edge would say.
-                conn.assume_ready();
-            }
-            assert!(conn.send_queue.is_empty(), "{path:?}");
-            assert_ne!(conn.state(), State::Closed, "{path:?}");
-            assert_eq!(received.len(), expected.len(), "{path:?}");
-            assert!(received == expected, "{path:?}: the bytes differ");
-        }
-    }
-
-    /// Acknowledges each line at once, then waits an hour before saying
-    /// "done": a protocol that answers `Verdict::Wait`.
-    struct Delayer;
-
-    impl Protocol for Delayer {
-        type Session = ();
-        fn name(&self) -> &'static str {
-            "delayer"
-        }
-        fn open(&mut self, _peer: SocketAddr) {}
-        fn on_input(
-            &mut self,
-            _session: &mut (),
-            input: &[u8],
-            ctx: &mut Context<'_>,
-            out: &mut Output,
-        ) -> Verdict {
-            let Some(end) = input.iter().position(|&b| b == b'\n') else {
-                return Verdict::NeedMore;
-            };
-            out.extend(b"ack ");
-            out.extend(&input[..=end]);
-            Verdict::Wait(end + 1, ctx.now + Duration::from_secs(3600))
-        }
-        fn on_wake(
-            &mut self,
-            _session: &mut (),
-            _ctx: &mut Context<'_>,
-            out: &mut Output,
-        ) -> Verdict {
-            out.extend(b"done\n");
-            Verdict::Continue(0)
-        }
-    }
-
-    fn drive_with<P: Protocol<Session = ()>>(conn: &mut Connection<()>, protocol: &mut P) -> Turn {
-        let now = Instant::now();
-        let mut metrics = Metrics::new(now);
-        let mut pool = BufferPool::new(16 * 1024, 4);
-        let mut scratch = vec![0u8; 1024];
-        let mut env = Env {
-            protocol,
-            metrics: &mut metrics,
-            pool: &mut pool,
-            scratch: &mut scratch,
-            now,
-            wall: SystemTime::now(),
-        };
-        conn.drive(&mut env)
-    }
-
-    fn read_exactly(client: &mut std::net::TcpStream, len: usize) -> String {
-        let mut buf = vec![0u8; len];
-        client.read_exact(&mut buf).unwrap();
-        String::from_utf8(buf).unwrap()
-    }
-
-    /// # Waiting
-    ///
-    /// A protocol's `Wait` parks the connection on its wake-up deadline:
-    /// what came before is sent, the request pipelined behind it is neither
-    /// read nor answered, events change nothing, and only the timer
-    /// (`wake`) moves it on: `on_wake` first, then the next request.
-    #[test]
-    fn a_waiting_connection_answers_nothing_until_its_timer_fires() {
-        let (ours, mut client) = socket_pair();
-        client.write_all(b"one\ntwo\n").unwrap();
-        let peer = client.local_addr().unwrap();
-        let mut conn = Connection::new(0, 0, ours, peer, (), Instant::now());
-        conn.assume_ready();
-        let timeouts = Timeouts {
-            request: Duration::from_secs(1),
-            idle: Duration::from_secs(1),
-            linger: Duration::from_secs(1),
-            drain_grace: None,
-        };
-        let mut protocol = Delayer;
-        assert_eq!(drive_with(&mut conn, &mut protocol), Turn::Done);
-        assert_eq!(conn.state(), State::Waiting);
-        let (due, kind) = conn.deadline(&timeouts).unwrap();
-        assert_eq!(kind, DeadlineKind::Wake);
-        assert!(
-            due > Instant::now() + Duration::from_secs(3000),
-            "not the request timeout"
-        );
-        assert_eq!(read_exactly(&mut client, 8), "ack one\n");
-        // Readiness events while waiting: nothing is read or answered.
-        conn.assume_ready();
-        drive_with(&mut conn, &mut protocol);
-        assert_eq!(conn.state(), State::Waiting);
-        client.set_nonblocking(true).unwrap();
-        let mut byte = [0u8; 1];
-        assert!(client.read(&mut byte).is_err_and(|e| would_block(&e)));
-        client.set_nonblocking(false).unwrap();
-        // The timer fires: what was owed, then the next request, in order.
-        conn.wake(Instant::now());
-        drive_with(&mut conn, &mut protocol);
-        assert_eq!(read_exactly(&mut client, 13), "done\nack two\n");
-        assert_eq!(conn.state(), State::Waiting);
-    }
-
-    /// Answers one line with "bye" and expects nothing more, so its
-    /// connection closes at once (no linger).
-    struct OneLine;
-
-    impl Protocol for OneLine {
-        type Session = ();
-        fn name(&self) -> &'static str {
-            "one-line"
-        }
-        fn open(&mut self, _peer: SocketAddr) {}
-        fn on_input(
-            &mut self,
-            _session: &mut (),
-            input: &[u8],
-            _ctx: &mut Context<'_>,
-            out: &mut Output,
-        ) -> Verdict {
-            let Some(end) = input.iter().position(|&b| b == b'\n') else {
-                return Verdict::NeedMore;
-            };
-            out.extend(b"bye\n");
-            Verdict::Close(end + 1)
-        }
-        fn expects_more_input(&self, _session: &()) -> bool {
-            false
-        }
-    }
-
-    /// A connection closed at once decided that nothing was unread; bytes
-    /// that come between that decision and the close (after the batch)
-    /// are read away, so the client gets its answer and a FIN, not a reset
-    /// (found by review: 2-5 resets in 2,000 greeting connections whose
-    /// clients sent a second line).
-    #[test]
-    fn bytes_that_come_before_a_close_at_once_are_read_away_not_reset() {
-        let (ours, mut client) = socket_pair();
-        client.write_all(b"hello\n").unwrap();
-        let peer = client.local_addr().unwrap();
-        let mut conn = Connection::new(0, 0, ours, peer, (), Instant::now());
-        conn.assume_ready();
-        drive_with(&mut conn, &mut OneLine);
-        assert_eq!(conn.state(), State::Closed);
-        // The client speaks again before the close: wait until its bytes
-        // are in our receive queue.
-        client.write_all(b"late\n").unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let mut peek = [0u8; 8];
-        while !conn.socket.peek(&mut peek).is_ok_and(|n| n > 0) {
-            assert!(Instant::now() < deadline, "the late bytes never arrived");
-            std::thread::yield_now();
-        }
-        conn.discard_late_input(&mut [0u8; 1024]);
-        drop(conn);
-        client
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        assert_eq!(read_exactly(&mut client, 4), "bye\n");
-        let mut rest = [0u8; 16];
-        let end = client.read(&mut rest);
-        assert!(matches!(end, Ok(0)), "{end:?}: a reset instead of a FIN");
-    }
-
-    /// A Config that skipped validation can't crash the deadline either.
-    #[test]
-    fn deadlines_past_the_end_of_the_clock_do_not_panic() {
-        let (ours, client) = socket_pair();
-        let now = Instant::now();
-        let conn: Connection<()> =
-            Connection::new(0, 0, ours, client.local_addr().unwrap(), (), now);
-        let forever = Timeouts {
-            request: Duration::MAX,
-            idle: Duration::MAX,
-            linger: Duration::MAX,
-            drain_grace: None,
-        };
-        let (due, _) = conn.deadline(&forever).unwrap();
-        assert!(due > now);
-    }
-
-    /// A worker's drain grace applies between requests only, and counts
-    /// from the later of the drain's start and the last progress.
-    #[test]
-    fn the_drain_grace_counts_from_when_the_connection_became_idle() {
-        let (ours, client) = socket_pair();
-        let accepted = Instant::now();
-        let mut conn: Connection<()> =
-            Connection::new(0, 0, ours, client.local_addr().unwrap(), (), accepted);
-        let grace = Duration::from_secs(1);
-        let began = accepted + Duration::from_secs(5);
-        let mut timeouts = Timeouts {
-            request: Duration::from_secs(30),
-            idle: Duration::from_secs(60),
-            linger: Duration::from_secs(1),
-            drain_grace: Some((began, grace)),
-        };
-        // Waiting for its first request: the request clock, no grace.
-        assert_eq!(
-            conn.deadline(&timeouts),
-            Some((accepted + timeouts.request, DeadlineKind::Request))
-        );
-        // Idle since before the drain: a second from the drain's start.
-        conn.request_started = None;
-        assert_eq!(
-            conn.deadline(&timeouts),
-            Some((began + grace, DeadlineKind::DrainGrace))
-        );
-        // Became idle during the drain: a second from then.
-        let idle_since = began + Duration::from_millis(700);
-        conn.last_progress = idle_since;
-        assert_eq!(
-            conn.deadline(&timeouts),
-            Some((idle_since + grace, DeadlineKind::DrainGrace))
-        );
-        // A shorter --idle-timeout still wins.
-        timeouts.idle = Duration::from_millis(100);
-        assert_eq!(
-            conn.deadline(&timeouts),
-            Some((idle_since + timeouts.idle, DeadlineKind::Idle))
-        );
-    }
-}
+mod tests;
 /// Every connection, idle or busy, holds its slab entry: that entry is
-/// most of the memory an idle keep-alive connection costs (351 bytes of RSS
-/// per connection at 10,000 before the Waiting state added its 24 bytes,
-/// `benches/idle-memory.sh`; the timer entry is the rest). A field that only some requests need belongs behind a
+/// most of the memory an idle keep-alive connection costs (measured with
+/// `benches/idle-memory.sh`: docs/benchmarks.md; the timer entry is the
+/// rest). A field that only some requests need belongs behind a
 /// pointer (as HTTP's request-body state is), or this bound breaks.
 #[cfg(test)]
 mod size {

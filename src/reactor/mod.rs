@@ -3,15 +3,21 @@
 //! Each turn of the loop:
 //!
 //! 1. **Poll** for readiness, sleeping at most until the nearest deadline
-//!    (or not at all if the ready list has work).
-//! 2. **Dispatch** each event by its token: the listener accepts, the
-//!    shutdown waker begins (or cuts short) the drain, and a connection
-//!    token (its slab key) drives that connection as far as the socket
-//!    allows.
-//! 3. **Continue** the connections on the ready list, which ran out of
-//!    budget last time (fairness, see `connection`).
-//! 4. **Fire** the deadlines that are due.
-//! 5. **Remove** the connections that closed during this turn.
+//!    (or not at all if the out-of-budget list has work): `poll_timeout`.
+//! 2. **Dispatch** each event by its token (`dispatch`): the listener
+//!    accepts, the shutdown waker and the signal streams begin (or cut
+//!    short) the drain, and a connection token (its slab key) drives that
+//!    connection as far as the socket allows.
+//! 3. **Continue** the connections on the out-of-budget list, which ran out of
+//!    budget last time (fairness, see `connection`): `run_out_of_budget`.
+//! 4. **Fire** the deadlines that are due, a bounded number per iteration
+//!    (`fire_timers`).
+//! 5. **Remove** the connections that closed during this iteration
+//!    (`remove_closed`).
+//! 6. **Before sleep** (`before_sleep`, Redis's `beforesleep`): park or
+//!    unpark the listener, the process's hooks (`hooks`), the protocol's
+//!    end of turn.
+//! 7. **Stop** once a drain is over (`drain_is_over`).
 //!
 //! # Stale events
 //!
@@ -25,25 +31,14 @@
 //!
 //! # Parking the listener
 //!
-//! Without `--defer-accept` the kernel reports a connection when its
-//! handshake completes, before its request. A server that keeps up with a
-//! connection-per-request load is often asleep at that moment, so it would
-//! wake twice per connection: once to accept it, once more when the request
-//! arrives; on loopback each wake-up costs more than the accept itself. So
-//! when a turn accepted connections and at least [`PARK_MIN_WAITING`]
-//! accepted connections are waiting for their first bytes, the listener is
-//! deregistered ("parked"): those bytes will wake the loop anyway, and while
-//! parked every turn accepts (until `WouldBlock`, as ever) before sleeping.
-//! The listener is registered again as soon as no accepted connection is
-//! waiting, or after [`LISTENER_PARK`] at the latest, so a new client waits
-//! at most that long even when the waiting connections stay silent; epoll
-//! reports readiness the listener already has when it is registered, so
-//! nothing queued meanwhile is missed. Measured on the greeting scenario:
-//! 0.55 → 0.11 context switches and about a fifth less server CPU per
-//! connection, for two `epoll_ctl` per park period (docs/benchmarks.md).
+//! See `listener`: while enough accepted connections have not been heard
+//! from, the listener is deregistered and every turn accepts instead.
 
 pub(crate) mod buffer;
 pub(crate) mod connection;
+pub mod hooks;
+pub(crate) mod listener;
+pub(crate) mod os;
 pub(crate) mod send_queue;
 pub(crate) mod shutdown;
 #[cfg(test)]
@@ -51,19 +46,18 @@ pub(crate) mod test_sockets;
 pub(crate) mod timer;
 
 use crate::config::Config;
-use crate::metrics::Metrics;
-use crate::process::service::Notifier;
-use crate::process::worker_metrics::WorkerCounters;
+use crate::metrics::{Metrics, ServerTotals};
 use crate::protocol::{Context, Output, Protocol};
 use crate::reactor::buffer::BufferPool;
 use crate::reactor::connection::{
-    Connection, DeadlineKind, Env, State, Timeouts, Turn, interrupted, would_block,
+    Connection, DeadlineKind, Env, Progress, State, Timeouts, interrupted,
 };
+use crate::reactor::hooks::{Hooks, LoopStatus};
+use crate::reactor::listener::{LISTENER, Listener, bind_listener};
 use crate::reactor::send_queue::write_before_close;
 use crate::reactor::shutdown::{Cause, ShutdownHandle, ShutdownRequests};
-use crate::reactor::timer::{Timers, deadline_after};
+use crate::reactor::timer::{TimerId, Timers, deadline_after};
 use log::{debug, info, trace, warn};
-use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 use std::collections::VecDeque;
@@ -73,51 +67,50 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-/// The listener's token. Connection tokens are slab keys, which start at 0
-/// and never come near these.
-const LISTENER: Token = Token(usize::MAX);
 /// The token of the shutdown waker, which every [`ShutdownHandle`] wakes.
 const SHUTDOWN: Token = Token(usize::MAX - 1);
 
-/// The token of the first shutdown stream (see
-/// [`Server::shutdown_when_readable`]); the others count down from it.
-const FIRST_SHUTDOWN_STREAM: usize = usize::MAX - 2;
+/// The token of the first signal stream (see
+/// [`Server::shutdown_when_readable`] and [`Server::reload_when_readable`]);
+/// the others count down from it.
+const FIRST_SIGNAL_STREAM: usize = usize::MAX - 2;
 
-/// Shutdown streams a server takes, at most (one per signal is the use).
-const MAX_SHUTDOWN_STREAMS: usize = 8;
+/// Signal streams a server takes, at most (one per signal is the use).
+const MAX_SIGNAL_STREAMS: usize = 8;
+
+/// What a byte on a signal stream asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SignalMeaning {
+    /// Shut down (see [`Server::shutdown_when_readable`]).
+    Shutdown,
+    /// Reload (see [`Server::reload_when_readable`]).
+    Reload,
+}
+
+/// A stream whose every byte is one delivery of a signal.
+struct SignalStream {
+    stream: mio::net::UnixStream,
+    /// The signal's name, for the log.
+    name: &'static str,
+    meaning: SignalMeaning,
+}
 
 /// The smallest read buffer, whatever the protocol declares.
 const MIN_READ_BUFFER: usize = 16 * 1024;
 
-/// How long the listener may stay parked (see "Parking the listener" in
-/// the module docs): the most a new connection can wait to be accepted
-/// while the loop waits for the first bytes of others.
-const LISTENER_PARK: Duration = Duration::from_millis(1);
-
-/// Park the listener only when at least this many accepted connections
-/// wait for their first bytes. Parking and unparking cost an `epoll_ctl`
-/// each; with one connection at a time (a sequential client) they would be
-/// paid per connection and save nothing, since the next connection only
-/// comes after the last one is answered.
-const PARK_MIN_WAITING: usize = 2;
-
 /// Events fetched per `poll` call.
 const EVENTS_CAPACITY: usize = 1024;
 
-/// How often a server with a [`Notifier`] reports its `STATUS=` (and, at
-/// most, how long between two `WATCHDOG=1`, which go at half the service
-/// manager's interval when that is shorter).
-const STATUS_INTERVAL: Duration = Duration::from_secs(1);
+/// Timer entries acted on per loop iteration, at most (see [`Server::fire_timers`]):
+/// as many as the events one `poll` returns, so that ten thousand
+/// deadlines due at once are spread over turns, with polls between them,
+/// like ten thousand readable sockets.
+const TIMERS_PER_ITERATION: usize = EVENTS_CAPACITY;
 
 /// How long a worker's drain lets idle connections bring one more request
 /// (answered with `Connection: close`) before it closes them: see
 /// [`Server::serve_as_worker`].
 const DRAIN_IDLE_GRACE: Duration = Duration::from_secs(1);
-
-/// After `accept` fails for lack of a resource (descriptors, memory), how
-/// long to stop accepting. The pending connection keeps the listener
-/// readable, so retrying at once would spin the loop at 100% CPU.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Why the server could not start.
 #[derive(Debug)]
@@ -161,16 +154,12 @@ pub enum AcceptWakeup {
 /// The server: a bound listener and an event loop, ready to [`Server::run`].
 pub struct Server<P: Protocol> {
     poll: Poll,
-    /// None once shutdown has begun: the listening socket is closed at once,
-    /// so new clients are refused by the kernel instead of queuing.
-    listener: Option<TcpListener>,
-    local_addr: SocketAddr,
-    /// Where [`ShutdownHandle`]s leave their requests; its waker fires
-    /// [`SHUTDOWN`] events.
-    shutdown: ShutdownRequests,
-    /// Streams whose every byte is a shutdown request, with the name it is
-    /// logged under (the binary's signal self-pipes).
-    shutdown_streams: Vec<(mio::net::UnixStream, &'static str)>,
+    /// The listening socket, its registration, pauses and parking.
+    listener: Listener,
+    /// What the `listening on` line says.
+    announcement: Announcement,
+    /// Shutdown requests, signals, and the drain's deadline.
+    stop: Stop,
     connections: Slab<Connection<P::Session>>,
     protocol: P,
     config: Config,
@@ -181,43 +170,45 @@ pub struct Server<P: Protocol> {
     /// Read target for bytes that are thrown away (closing connections).
     scratch: Vec<u8>,
     /// Connections that ran out of budget with work left: (key, serial).
-    ready: VecDeque<(usize, u64)>,
+    out_of_budget: VecDeque<(usize, u64)>,
     /// Keys closed during this turn, removed after the batch.
     closed: Vec<usize>,
+    /// The timer entries one pass of `fire_timers` acts on (kept to reuse
+    /// its allocation).
+    due_timers: Vec<TimerId>,
     next_serial: u64,
-    /// Accepting is paused until then after running out of descriptors.
-    accept_paused_until: Option<Instant>,
-    /// Last time we warned about pausing accepts (rate limit).
-    last_accept_warning: Option<Instant>,
-    /// Set by the first shutdown request: the time by which everything must
-    /// be done. While it is set, the server is draining.
-    shutdown_deadline: Option<Instant>,
-    /// Connections accepted and registered whose first bytes have not
-    /// arrived: each will wake the loop when they do.
-    waiting_for_first_bytes: usize,
-    /// While the listener is parked (deregistered), when it must be
-    /// registered again at the latest.
-    listener_parked_until: Option<Instant>,
-    /// Connections were accepted during this turn.
-    accepted_this_turn: bool,
+    /// What the process around the loop hears from it (see `hooks`); None
+    /// costs nothing.
+    hooks: Option<Plugged>,
+}
+
+/// What the `listening on` line says.
+struct Announcement {
+    /// The address actually bound.
+    local_addr: SocketAddr,
     /// Logged after the `listening on` line: where the socket came from,
     /// when it was not bound here.
-    listen_note: Option<String>,
-    /// The service manager (or supervisor) to tell about readiness,
-    /// stopping and status; None costs nothing.
-    notifier: Option<Notifier>,
-    /// When the next `STATUS=`/`WATCHDOG=1` is due (only with a notifier).
-    next_status: Option<Instant>,
-    /// A worker's listening socket is shared with the other workers (see
-    /// [`Server::serve_as_worker`]): the drain hands the backlog over
-    /// instead of refusing it.
-    shared_listener: bool,
-    /// The listener is registered with `EPOLLEXCLUSIVE` (a worker's shared
-    /// socket): registering it again after parking must say so too.
-    exclusive_listener: bool,
-    /// When `next_status` is due: one check per turn, and None (no check
-    /// at all) for a plain single process.
-    chores_at: Option<Instant>,
+    note: Option<String>,
+}
+
+/// How the server is asked to stop, and whether it is stopping.
+struct Stop {
+    /// Where [`ShutdownHandle`]s leave their requests; its waker fires
+    /// [`SHUTDOWN`] events.
+    requests: ShutdownRequests,
+    /// Streams whose every byte is a delivery of a signal (the binary's
+    /// signal self-pipes).
+    signal_streams: Vec<SignalStream>,
+    /// Set by the first shutdown request: the time by which everything must
+    /// be done. While it is set, the server is draining.
+    deadline: Option<Instant>,
+}
+
+/// The process's hooks, and when their next tick is due.
+struct Plugged {
+    hooks: Box<dyn Hooks>,
+    /// See [`Hooks::next_tick`].
+    next_tick: Option<Instant>,
 }
 
 impl<P: Protocol> Server<P> {
@@ -243,12 +234,9 @@ impl<P: Protocol> Server<P> {
         listener: std::net::TcpListener,
     ) -> Result<Server<P>, StartError> {
         config.validate().map_err(StartError::Config)?;
-        let mut listener = TcpListener::from_std(listener);
         let local_addr = listener.local_addr().map_err(StartError::Setup)?;
         let poll = Poll::new().map_err(StartError::Setup)?;
-        poll.registry()
-            .register(&mut listener, LISTENER, Interest::READABLE)
-            .map_err(StartError::Setup)?;
+        let listener = Listener::new(&poll, listener).map_err(StartError::Setup)?;
         let shutdown =
             ShutdownRequests::new(poll.registry(), SHUTDOWN).map_err(StartError::Setup)?;
         // The protocol declares what it may need buffered; reads are never
@@ -257,10 +245,16 @@ impl<P: Protocol> Server<P> {
         let read_buffer = protocol.max_buffered_input().max(MIN_READ_BUFFER);
         Ok(Server {
             poll,
-            listener: Some(listener),
-            local_addr,
-            shutdown,
-            shutdown_streams: Vec::new(),
+            listener,
+            announcement: Announcement {
+                local_addr,
+                note: None,
+            },
+            stop: Stop {
+                requests: shutdown,
+                signal_streams: Vec::new(),
+                deadline: None,
+            },
             connections: Slab::with_capacity(1024),
             protocol,
             timeouts: Timeouts {
@@ -274,21 +268,11 @@ impl<P: Protocol> Server<P> {
             timers: Timers::new(),
             pool: BufferPool::new(read_buffer, 1024),
             scratch: vec![0; 64 * 1024],
-            ready: VecDeque::new(),
+            out_of_budget: VecDeque::new(),
             closed: Vec::new(),
+            due_timers: Vec::with_capacity(TIMERS_PER_ITERATION),
             next_serial: 0,
-            accept_paused_until: None,
-            last_accept_warning: None,
-            shutdown_deadline: None,
-            waiting_for_first_bytes: 0,
-            listener_parked_until: None,
-            accepted_this_turn: false,
-            listen_note: None,
-            notifier: None,
-            next_status: None,
-            shared_listener: false,
-            exclusive_listener: false,
-            chores_at: None,
+            hooks: None,
         })
     }
 
@@ -299,13 +283,14 @@ impl<P: Protocol> Server<P> {
     /// this for a socket inherited from systemd, so `systemctl restart`
     /// leaves the queued connections to the next process.
     pub fn hand_over_on_drain(&mut self) {
-        self.shared_listener = true;
+        self.listener.shared = true;
     }
 
     /// Serve as one of several worker processes on one listening socket
-    /// (`--workers`): count into `counters`' slot so /metrics shows the
-    /// whole server, let one worker wake per new connection, and drain
-    /// without dropping anything the socket holds.
+    /// (`--workers`): show the whole server's counters from `totals` on
+    /// /metrics, let one worker wake per new connection, and drain without
+    /// dropping anything the socket holds. (Copying this worker's counters
+    /// out is the process layer's [`Hooks::before_sleep`].)
     ///
     /// # One wake-up per connection
     ///
@@ -345,17 +330,13 @@ impl<P: Protocol> Server<P> {
     /// for a worker that accepts.
     pub fn serve_as_worker(
         &mut self,
-        counters: Arc<WorkerCounters>,
+        totals: Arc<dyn ServerTotals>,
         wakeup: AcceptWakeup,
     ) -> io::Result<()> {
-        self.metrics.share_with_workers(counters);
+        self.metrics.add_up_with(totals);
         self.hand_over_on_drain();
-        if let Some(listener) = self.listener.as_mut()
-            && wakeup == AcceptWakeup::Exclusive
-        {
-            self.poll.registry().deregister(listener)?;
-            add_exclusive(&self.poll, listener)?;
-            self.exclusive_listener = true;
+        if wakeup == AcceptWakeup::Exclusive {
+            self.listener.make_exclusive(&self.poll)?;
         }
         Ok(())
     }
@@ -364,27 +345,29 @@ impl<P: Protocol> Server<P> {
     /// where the socket came from (the binary says "from the service
     /// manager" for an inherited one).
     pub fn note_after_listening(&mut self, note: impl Into<String>) {
-        self.listen_note = Some(note.into());
+        self.announcement.note = Some(note.into());
     }
 
-    /// Tell `notifier` about this server's life: `READY=1` once listening,
-    /// `STATUS=` with the connections open once a second, `WATCHDOG=1`
-    /// from the loop itself when the notifier has a watchdog interval (so
-    /// a stuck loop is noticed), and `STOPPING=1` when the drain begins.
-    pub fn notify_with(&mut self, notifier: Notifier) {
-        self.notifier = Some(notifier);
+    /// Let the process around the loop hear from it through `hooks`
+    /// (see [`Hooks`]): the binary's service-manager notifications and a
+    /// worker's shared counters.
+    pub fn hook_into(&mut self, hooks: impl Hooks + 'static) {
+        self.hooks = Some(Plugged {
+            hooks: Box::new(hooks),
+            next_tick: None,
+        });
     }
 
     /// The address actually bound (with the real port when port 0 was asked).
     pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+        self.announcement.local_addr
     }
 
     /// A handle that stops this server from any thread, now or once it
     /// runs: see [`ShutdownHandle`]. Take it before `run`, which consumes
     /// the server. Every handle acts on the same server.
     pub fn shutdown_handle(&self) -> ShutdownHandle {
-        self.shutdown.handle()
+        self.stop.requests.handle()
     }
 
     /// Treat every byte that arrives on `stream` as a shutdown request,
@@ -397,23 +380,50 @@ impl<P: Protocol> Server<P> {
     /// `reactord` binary uses), and the read end here. The loop sees the
     /// byte as one more readiness event. A thread in the process would
     /// also cost every syscall of the loop: glibc's wrappers take a slower
-    /// path once a process has two threads (callgrind: ~60 instructions
-    /// per request).
+    /// path once a process has two threads (measured with callgrind:
+    /// docs/benchmarks.md, "Figures cited by code comments").
     pub fn shutdown_when_readable(
+        &mut self,
+        stream: mio::net::UnixStream,
+        name: &'static str,
+    ) -> io::Result<()> {
+        self.watch_signal_stream(stream, name, SignalMeaning::Shutdown)
+    }
+
+    /// Treat every byte that arrives on `stream` as a request to reload
+    /// what can be reloaded without a restart, logged as "NAME received"
+    /// (SIGHUP, for the binary's single process). Nothing can be yet, and
+    /// the log line says so; certificates will be once HTTPS lands. Never
+    /// a shutdown: the server goes on serving. Delivered as
+    /// [`Server::shutdown_when_readable`] describes.
+    pub fn reload_when_readable(
+        &mut self,
+        stream: mio::net::UnixStream,
+        name: &'static str,
+    ) -> io::Result<()> {
+        self.watch_signal_stream(stream, name, SignalMeaning::Reload)
+    }
+
+    fn watch_signal_stream(
         &mut self,
         mut stream: mio::net::UnixStream,
         name: &'static str,
+        meaning: SignalMeaning,
     ) -> io::Result<()> {
-        let index = self.shutdown_streams.len();
-        if index >= MAX_SHUTDOWN_STREAMS {
-            return Err(io::Error::other("too many shutdown streams"));
+        let index = self.stop.signal_streams.len();
+        if index >= MAX_SIGNAL_STREAMS {
+            return Err(io::Error::other("too many signal streams"));
         }
         self.poll.registry().register(
             &mut stream,
-            Token(FIRST_SHUTDOWN_STREAM - index),
+            Token(FIRST_SIGNAL_STREAM - index),
             Interest::READABLE,
         )?;
-        self.shutdown_streams.push((stream, name));
+        self.stop.signal_streams.push(SignalStream {
+            stream,
+            name,
+            meaning,
+        });
         Ok(())
     }
 
@@ -421,21 +431,11 @@ impl<P: Protocol> Server<P> {
     /// connections in flight have finished (or the shutdown timeout
     /// expires), or until a second request says to stop at once. Without a
     /// handle it runs forever: the library installs no signal handlers (the
-    /// `reactord` binary passes SIGINT and SIGTERM on to a handle).
+    /// `reactord` binary passes SIGINT and SIGTERM on through
+    /// [`Server::shutdown_when_readable`]). Each turn is the steps listed
+    /// in the module docs, one call each.
     pub fn run(mut self) -> io::Result<()> {
-        info!(
-            "listening on {} ({})",
-            self.local_addr,
-            self.protocol.name()
-        );
-        if let Some(note) = &self.listen_note {
-            info!("{note}");
-        }
-        if let Some(notifier) = &self.notifier {
-            notifier.notify("READY=1");
-            self.next_status = Some(deadline_after(Instant::now(), self.status_interval()));
-            self.plan_chores();
-        }
+        self.announce();
         let mut events = Events::with_capacity(EVENTS_CAPACITY);
         loop {
             let timeout = self.poll_timeout(Instant::now());
@@ -447,79 +447,126 @@ impl<P: Protocol> Server<P> {
             }
             let now = Instant::now();
             let wall = SystemTime::now();
-
-            for event in events.iter() {
-                match event.token() {
-                    LISTENER => self.accept(now, wall),
-                    SHUTDOWN => {
-                        if self.on_shutdown_requests(now) == LoopControl::ExitNow {
-                            self.protocol.end_of_turn();
-                            return Ok(());
-                        }
-                    }
-                    Token(token) if token > FIRST_SHUTDOWN_STREAM - MAX_SHUTDOWN_STREAMS => {
-                        self.read_shutdown_stream(FIRST_SHUTDOWN_STREAM - token);
-                        if self.on_shutdown_requests(now) == LoopControl::ExitNow {
-                            self.protocol.end_of_turn();
-                            return Ok(());
-                        }
-                    }
-                    Token(key) => {
-                        if let Some(conn) = self.connections.get_mut(key) {
-                            conn.on_event(event);
-                            self.drive(key, now, wall);
-                        }
-                    }
-                }
+            if self.dispatch(&events, now, wall) == LoopControl::ExitNow {
+                self.protocol.end_of_turn();
+                return Ok(());
             }
-            self.run_ready_list(now, wall);
-            if self.listener_parked_until.is_some() {
-                self.accept(now, wall);
-            }
-            if self.accept_paused_until.is_some_and(|until| until <= now) {
-                self.accept_paused_until = None;
-                self.accept(now, wall);
-            }
+            self.run_out_of_budget(now, wall);
             self.fire_timers(now, wall);
             self.remove_closed();
-            self.park_or_unpark_listener(now);
-            if self.chores_at.is_some_and(|due| due <= now) {
-                self.run_chores(now);
-            }
-            if let Some(workers) = self.metrics.workers() {
-                workers.publish(&self.metrics);
-                workers.publish_protocol(self.protocol.counters());
-            }
-            self.protocol.end_of_turn();
-
-            if let Some(deadline) = self.shutdown_deadline {
-                if self.connections.is_empty() {
-                    info!("shutdown complete");
-                    return Ok(());
-                }
-                if now >= deadline {
-                    warn!(
-                        "shutdown timeout: closing {} connections with work in flight",
-                        self.connections.len()
-                    );
-                    return Ok(());
-                }
+            self.before_sleep(now);
+            if self.drain_is_over(now) {
+                return Ok(());
             }
         }
     }
 
+    /// Before the first turn: the `listening on` line (and its note), and
+    /// the hooks' [`Hooks::listening`].
+    fn announce(&mut self) {
+        info!(
+            "listening on {} ({})",
+            self.announcement.local_addr,
+            self.protocol.name()
+        );
+        if let Some(note) = &self.announcement.note {
+            info!("{note}");
+        }
+        if let Some(plugged) = &mut self.hooks {
+            plugged.hooks.listening(Instant::now());
+            plugged.next_tick = plugged.hooks.next_tick();
+        }
+    }
+
+    /// Step 2: act on each event by its token. The listener accepts; the
+    /// shutdown waker and the signal streams begin (or cut short) the
+    /// drain, or ask for a reload; a connection's token drives it as far
+    /// as its socket allows. Then, while the listener is parked (or a
+    /// pause of accepts has just ended), accept without an event.
+    fn dispatch(&mut self, events: &Events, now: Instant, wall: SystemTime) -> LoopControl {
+        for event in events.iter() {
+            match event.token() {
+                LISTENER => self.accept(now, wall),
+                SHUTDOWN => {
+                    if self.on_shutdown_requests(now) == LoopControl::ExitNow {
+                        return LoopControl::ExitNow;
+                    }
+                }
+                Token(token) if token > FIRST_SIGNAL_STREAM - MAX_SIGNAL_STREAMS => {
+                    self.read_signal_stream(FIRST_SIGNAL_STREAM - token);
+                    if self.on_shutdown_requests(now) == LoopControl::ExitNow {
+                        return LoopControl::ExitNow;
+                    }
+                }
+                Token(key) => {
+                    if let Some(conn) = self.connections.get_mut(key) {
+                        conn.on_event(event);
+                        self.drive(key, now, wall);
+                    }
+                }
+            }
+        }
+        if self.listener.accepts_without_event(now) {
+            self.accept(now, wall);
+        }
+        LoopControl::Continue
+    }
+
+    /// Step 6, the chores of every turn that are not about one connection
+    /// (Redis's `beforesleep`): park or unpark the listener, the hooks'
+    /// tick when due and their end of turn (a worker's counters), and the
+    /// protocol's end of turn (HTTP's batched access log).
+    fn before_sleep(&mut self, now: Instant) {
+        self.listener.park_or_unpark(&self.poll, now);
+        if let Some(plugged) = &mut self.hooks {
+            if plugged.next_tick.is_some_and(|due| due <= now) {
+                plugged.hooks.tick(
+                    now,
+                    LoopStatus {
+                        draining: self.stop.deadline.is_some(),
+                        connections_open: self.connections.len(),
+                    },
+                );
+                plugged.next_tick = plugged.hooks.next_tick();
+            }
+            plugged
+                .hooks
+                .before_sleep(&self.metrics, self.protocol.counters());
+        }
+        self.protocol.end_of_turn();
+    }
+
+    /// Step 7: whether a drain has ended, because no connection is left
+    /// or because the shutdown timeout has passed (logged either way).
+    fn drain_is_over(&self, now: Instant) -> bool {
+        let Some(deadline) = self.stop.deadline else {
+            return false;
+        };
+        if self.connections.is_empty() {
+            info!("shutdown complete");
+            return true;
+        }
+        if now >= deadline {
+            warn!(
+                "shutdown timeout: closing {} connections with work in flight",
+                self.connections.len()
+            );
+            return true;
+        }
+        false
+    }
+
     /// How long `poll` may sleep: until the nearest deadline, or not at all
-    /// if connections are waiting on the ready list.
+    /// if connections are waiting on the out-of-budget list.
     fn poll_timeout(&self, now: Instant) -> Option<Duration> {
-        if !self.ready.is_empty() {
+        if !self.out_of_budget.is_empty() {
             return Some(Duration::ZERO);
         }
         [
             self.timers.next_wakeup(),
-            self.accept_paused_until,
-            self.listener_parked_until,
-            self.shutdown_deadline,
-            self.chores_at,
+            self.listener.next_deadline(),
+            self.stop.deadline,
+            self.hooks.as_ref().and_then(|plugged| plugged.next_tick),
         ]
         .into_iter()
         .flatten()
@@ -527,93 +574,11 @@ impl<P: Protocol> Server<P> {
         .map(|at| at.saturating_duration_since(now))
     }
 
-    /// The periodic work that is not about one connection: the status
-    /// report (with a notifier). (A worker's drain grace is a deadline of
-    /// each idle connection: see `Timeouts::drain_grace`.)
-    fn run_chores(&mut self, now: Instant) {
-        if self.next_status.is_some_and(|due| due <= now) {
-            self.report_status(now);
-        }
-        self.plan_chores();
-    }
-
-    /// Recompute `chores_at` after `next_status` moved.
-    fn plan_chores(&mut self) {
-        self.chores_at = self.next_status;
-    }
-
-    /// How often `report_status` runs: once a second, or at half the
-    /// watchdog interval when that is shorter (systemd's advice).
-    fn status_interval(&self) -> Duration {
-        match self.notifier.as_ref().and_then(Notifier::watchdog) {
-            Some(watchdog) => STATUS_INTERVAL.min(watchdog / 2),
-            None => STATUS_INTERVAL,
-        }
-    }
-
-    /// Send `STATUS=` (and `WATCHDOG=1` if one is expected) and schedule
-    /// the next: the loop's own timer drives it, so if the loop is stuck
-    /// the watchdog stops and the service manager notices.
-    fn report_status(&mut self, now: Instant) {
-        let Some(notifier) = &self.notifier else {
-            return;
-        };
-        let state = if self.shutdown_deadline.is_some() {
-            "draining"
-        } else {
-            "serving"
-        };
-        let watchdog = if notifier.watchdog().is_some() {
-            "\nWATCHDOG=1"
-        } else {
-            ""
-        };
-        notifier.notify(&format!(
-            "STATUS={state}, {} connections open{watchdog}",
-            self.connections.len()
-        ));
-        self.next_status = Some(deadline_after(now, self.status_interval()));
-    }
-
-    /// Accept until `WouldBlock`.
+    /// Accept until the backlog is empty (or accepting pauses).
     fn accept(&mut self, now: Instant, wall: SystemTime) {
-        if self.accept_paused_until.is_some() {
-            return;
+        while let Some((socket, peer)) = self.listener.accept(now) {
+            self.admit(socket, peer, now, wall);
         }
-        loop {
-            let Some(listener) = self.listener.as_ref() else {
-                return;
-            };
-            match listener.accept() {
-                Ok((socket, peer)) => self.admit(socket, peer, now, wall),
-                Err(err) => match after_accept_error(&err) {
-                    AcceptErrorAction::Drained => return,
-                    AcceptErrorAction::TryNext => {
-                        if !interrupted(&err) {
-                            debug!("accept: {err} (that connection is gone; accepting the next)");
-                        }
-                    }
-                    AcceptErrorAction::Pause => {
-                        self.pause_accepting(&err, now);
-                        return;
-                    }
-                },
-            }
-        }
-    }
-
-    /// Stop accepting for [`ACCEPT_BACKOFF`] after an error that leaves the
-    /// pending connection in the backlog (see [`after_accept_error`]), with
-    /// a warning at most once a second.
-    fn pause_accepting(&mut self, err: &io::Error, now: Instant) {
-        if self
-            .last_accept_warning
-            .is_none_or(|at| now.duration_since(at) >= Duration::from_secs(1))
-        {
-            warn!("accept: {err}; pausing accepts for {ACCEPT_BACKOFF:?}");
-            self.last_accept_warning = Some(now);
-        }
-        self.accept_paused_until = Some(deadline_after(now, ACCEPT_BACKOFF));
     }
 
     /// Take in an accepted socket, or refuse it if the server is full.
@@ -649,65 +614,12 @@ impl<P: Protocol> Server<P> {
         if conn.state() != State::Closed {
             if let Err(err) = conn.register(self.poll.registry()) {
                 warn!("register {peer}: {err}");
-                conn.abort("could not register", now);
+                conn.abort("could not register");
                 self.after_change(key);
-            } else if conn.waiting_for_first_bytes() {
-                conn.counted_as_waiting = true;
-                self.waiting_for_first_bytes += 1;
-                self.accepted_this_turn = true;
+            } else if conn.not_heard_from() {
+                conn.slot.counted_as_unheard = true;
+                self.listener.count_unheard();
             }
-        }
-    }
-
-    /// Parking the listener: see the module docs. At the end of a turn,
-    /// park it if this turn accepted connections that are now waiting for
-    /// their first bytes (their arrival will wake the loop, and each wake
-    /// accepts); register it again once no accepted connection is waiting,
-    /// or at the park deadline, whichever comes first. Registering reports
-    /// the listener's readiness at once, so nothing queued meanwhile is
-    /// missed.
-    fn park_or_unpark_listener(&mut self, now: Instant) {
-        let accepted = std::mem::replace(&mut self.accepted_this_turn, false);
-        let Some(listener) = self.listener.as_mut() else {
-            // Shutting down: no listener, nothing to unpark.
-            self.listener_parked_until = None;
-            return;
-        };
-        let registry = self.poll.registry();
-        match self.listener_parked_until {
-            None => {
-                let worth_it = accepted && self.waiting_for_first_bytes >= PARK_MIN_WAITING;
-                if !worth_it {
-                    return;
-                }
-                match unwatch_listener(&self.poll, listener, self.exclusive_listener) {
-                    Ok(()) => {
-                        trace!("listener parked");
-                        self.listener_parked_until = Some(deadline_after(now, LISTENER_PARK));
-                    }
-                    Err(err) => warn!("park the listener: {err}"),
-                }
-            }
-            Some(until) if self.waiting_for_first_bytes == 0 || until <= now => {
-                let registered = if self.exclusive_listener {
-                    add_exclusive(&self.poll, listener)
-                } else {
-                    registry.register(listener, LISTENER, Interest::READABLE)
-                };
-                match registered {
-                    Ok(()) => {
-                        trace!("listener unparked");
-                        self.listener_parked_until = None;
-                    }
-                    // Try again after another park period; meanwhile every
-                    // turn still accepts.
-                    Err(err) => {
-                        warn!("register the listener again: {err}");
-                        self.listener_parked_until = Some(deadline_after(now, LISTENER_PARK));
-                    }
-                }
-            }
-            Some(_) => {}
         }
     }
 
@@ -778,14 +690,14 @@ impl<P: Protocol> Server<P> {
         let mut turn = conn.drive(&mut env);
         // While shutting down, a connection that has finished its request
         // closes instead of waiting for another.
-        if self.shutdown_deadline.is_some()
-            && closes_at_drain(conn, &*env.protocol, self.shared_listener)
+        if self.stop.deadline.is_some()
+            && closes_at_drain(conn, &*env.protocol, self.listener.shared)
         {
             conn.close_when_flushed();
             turn = conn.drive(&mut env);
         }
-        if turn == Turn::MoreWork && conn.enter_ready_list() {
-            self.ready.push_back((key, conn.serial));
+        if turn == Progress::MoreWork && conn.enter_out_of_budget() {
+            self.out_of_budget.push_back((key, conn.slot.serial));
         }
         self.after_change(key);
     }
@@ -798,15 +710,15 @@ impl<P: Protocol> Server<P> {
         };
         // Heard from its client, or closed: it no longer keeps the listener
         // parked.
-        if conn.counted_as_waiting && !conn.waiting_for_first_bytes() {
-            conn.counted_as_waiting = false;
-            self.waiting_for_first_bytes = self.waiting_for_first_bytes.saturating_sub(1);
+        if conn.slot.counted_as_unheard && !conn.not_heard_from() {
+            conn.slot.counted_as_unheard = false;
+            self.listener.heard_from();
         }
         let id = conn.timer_id();
         match conn.deadline(&self.timeouts) {
-            Some((due, _)) => self.timers.schedule(&mut conn.timer, due, id),
+            Some((due, _)) => self.timers.schedule(&mut conn.slot.timer, due, id),
             None => {
-                self.timers.cancel(&mut conn.timer, id);
+                self.timers.cancel(&mut conn.slot.timer, id);
                 if conn.state() == State::Closed {
                     queue_removal(&mut self.closed, key, conn);
                 }
@@ -814,21 +726,21 @@ impl<P: Protocol> Server<P> {
         }
     }
 
-    /// Give each connection on the ready list another turn. Connections that
+    /// Give each connection on the out-of-budget list another turn. Connections that
     /// still have work go to the back of the list for the next loop turn,
     /// after that turn's events: nobody waits behind a busy client.
-    fn run_ready_list(&mut self, now: Instant, wall: SystemTime) {
-        for _ in 0..self.ready.len() {
-            let Some((key, serial)) = self.ready.pop_front() else {
+    fn run_out_of_budget(&mut self, now: Instant, wall: SystemTime) {
+        for _ in 0..self.out_of_budget.len() {
+            let Some((key, serial)) = self.out_of_budget.pop_front() else {
                 break;
             };
             let Some(conn) = self.connections.get_mut(key) else {
                 continue;
             };
-            if conn.serial != serial {
+            if conn.slot.serial != serial {
                 continue;
             }
-            conn.leave_ready_list();
+            conn.leave_out_of_budget();
             self.drive(key, now, wall);
         }
     }
@@ -836,40 +748,66 @@ impl<P: Protocol> Server<P> {
     /// Act on the deadlines that have passed: wake the connections whose
     /// protocol waits for this instant (`Verdict::Wait`) and give them a
     /// turn; close the others (timeouts).
+    ///
+    /// # One pass, bounded
+    ///
+    /// Only the entries due when the pass begins fire in it, at most
+    /// [`TIMERS_PER_ITERATION`] of them: they are taken out first, then acted
+    /// on. An entry armed while acting (a protocol whose `on_wake` answers
+    /// `Wait` with an instant not after now, which the trait allows) waits
+    /// for the next iteration, after a poll, as Redis's `ae.c` skips the time
+    /// events created during the current pass; so does whatever exceeds
+    /// the budget. Either way `poll_timeout` finds an entry already due and
+    /// polls without sleeping, so the other connections are served between
+    /// two passes and nothing is late by more than an iteration.
     fn fire_timers(&mut self, now: Instant, wall: SystemTime) {
-        while let Some(id) = self.timers.pop_expired(now) {
-            let Some(conn) = self.connections.get_mut(id.key) else {
-                continue;
+        let mut due = std::mem::take(&mut self.due_timers);
+        due.clear();
+        while due.len() < TIMERS_PER_ITERATION {
+            let Some(id) = self.timers.pop_expired(now) else {
+                break;
             };
-            if conn.serial != id.serial || !self.timers.settle(&mut conn.timer, id, now) {
-                continue;
-            }
-            let why = match conn.deadline(&self.timeouts).map(|(_, kind)| kind) {
-                Some(DeadlineKind::Wake) => {
-                    conn.wake(now);
-                    // Its deadline is re-armed by the turn (after_change);
-                    // a wake-up due again at once is popped by this loop.
-                    self.drive(id.key, now, wall);
-                    continue;
-                }
-                Some(DeadlineKind::DrainGrace) => {
-                    // The drain closing an idle connection, as `close_idle`
-                    // does: not a timeout.
-                    debug!("conn {}: idle at the end of its drain grace", id.key);
-                    conn.abort("idle at shutdown", now);
-                    queue_removal(&mut self.closed, id.key, conn);
-                    continue;
-                }
-                Some(DeadlineKind::Request) => "request timeout",
-                Some(DeadlineKind::Idle) => "idle timeout",
-                Some(DeadlineKind::Linger) => "linger timeout",
-                None => "timeout",
-            };
-            debug!("conn {}: {why}, closing ({})", id.key, conn.peer());
-            conn.abort(why, now);
-            self.metrics.connections_timed_out += 1;
-            queue_removal(&mut self.closed, id.key, conn);
+            due.push(id);
         }
+        for &id in &due {
+            self.fire_timer(id, now, wall);
+        }
+        self.due_timers = due;
+    }
+
+    /// One entry taken out by [`Server::fire_timers`].
+    fn fire_timer(&mut self, id: TimerId, now: Instant, wall: SystemTime) {
+        let Some(conn) = self.connections.get_mut(id.key) else {
+            return;
+        };
+        if conn.slot.serial != id.serial || !self.timers.settle(&mut conn.slot.timer, id, now) {
+            return;
+        }
+        let why = match conn.deadline(&self.timeouts).map(|(_, kind)| kind) {
+            Some(DeadlineKind::Wake) => {
+                conn.wake(now);
+                // Its deadline is re-armed by the turn (after_change); a
+                // wake-up due again at once fires next iteration.
+                self.drive(id.key, now, wall);
+                return;
+            }
+            Some(DeadlineKind::DrainGrace) => {
+                // The drain closing an idle connection, as `close_idle`
+                // does: not a timeout.
+                debug!("conn {}: idle at the end of its drain grace", id.key);
+                conn.abort("idle at shutdown");
+                queue_removal(&mut self.closed, id.key, conn);
+                return;
+            }
+            Some(DeadlineKind::Request) => "request timeout",
+            Some(DeadlineKind::Idle) => "idle timeout",
+            Some(DeadlineKind::Linger) => "linger timeout",
+            None => "timeout",
+        };
+        debug!("conn {}: {why}, closing ({})", id.key, conn.peer());
+        conn.abort(why);
+        self.metrics.connections_timed_out += 1;
+        queue_removal(&mut self.closed, id.key, conn);
     }
 
     /// Remove the connections closed during this turn.
@@ -883,11 +821,11 @@ impl<P: Protocol> Server<P> {
                 continue;
             }
             let mut conn = self.connections.remove(key);
-            if conn.counted_as_waiting {
-                self.waiting_for_first_bytes = self.waiting_for_first_bytes.saturating_sub(1);
+            if conn.slot.counted_as_unheard {
+                self.listener.heard_from();
             }
             let id = conn.timer_id();
-            self.timers.cancel(&mut conn.timer, id);
+            self.timers.cancel(&mut conn.slot.timer, id);
             conn.release_buffers(&mut self.pool);
             conn.discard_late_input(&mut self.scratch);
             // No deregister: closing the descriptor (dropping `conn`) removes
@@ -899,25 +837,38 @@ impl<P: Protocol> Server<P> {
         }
     }
 
-    /// Drain a shutdown stream: each byte is one request (a signal that
-    /// arrived twice before we looked is two). Read until `WouldBlock`, as
+    /// Drain a signal stream: each byte is one delivery (a signal that
+    /// arrived twice before we looked is two shutdown requests; reloads
+    /// are not counted, one is as good as two). Read until `WouldBlock`, as
     /// edge-triggered readiness asks.
-    fn read_shutdown_stream(&mut self, index: usize) {
-        let Some((stream, name)) = self.shutdown_streams.get_mut(index) else {
+    fn read_signal_stream(&mut self, index: usize) {
+        let Some(signal) = self.stop.signal_streams.get_mut(index) else {
             return;
         };
         let mut bytes = [0u8; 16];
+        let mut delivered = 0;
         loop {
-            match stream.read(&mut bytes) {
-                Ok(0) => return,
-                Ok(n) => {
-                    for _ in 0..n {
-                        self.shutdown.note(Cause::Signal(name));
-                    }
-                }
+            match signal.stream.read(&mut bytes) {
+                Ok(0) => break,
+                Ok(n) => delivered += n,
                 Err(err) if interrupted(&err) => continue,
-                Err(_) => return,
+                Err(_) => break,
             }
+        }
+        if delivered == 0 {
+            return;
+        }
+        match signal.meaning {
+            SignalMeaning::Shutdown => {
+                for _ in 0..delivered {
+                    self.stop.requests.note(Cause::Signal(signal.name));
+                }
+            }
+            SignalMeaning::Reload => info!(
+                "{} received: nothing to reload yet (certificates will be, once HTTPS \
+                 lands); still serving",
+                signal.name
+            ),
         }
     }
 
@@ -926,8 +877,8 @@ impl<P: Protocol> Server<P> {
     /// wake-up with nothing pending (its request was taken by the previous
     /// look) changes nothing.
     fn on_shutdown_requests(&mut self, now: Instant) -> LoopControl {
-        for cause in self.shutdown.take().causes() {
-            if self.shutdown_deadline.is_some() {
+        for cause in self.stop.requests.take().causes() {
+            if self.stop.deadline.is_some() {
                 info!("{cause} again");
                 warn!(
                     "{}: exiting now with {} connections open",
@@ -948,37 +899,23 @@ impl<P: Protocol> Server<P> {
 
     /// Stop accepting, close idle connections, let the others finish.
     fn begin_shutdown(&mut self, now: Instant) {
-        self.shutdown_deadline = Some(deadline_after(now, self.config.shutdown_timeout));
-        if let Some(notifier) = &self.notifier {
-            notifier.notify("STOPPING=1");
+        self.stop.deadline = Some(deadline_after(now, self.config.shutdown_timeout));
+        if let Some(plugged) = &mut self.hooks {
+            plugged.hooks.draining();
         }
-        // A parked listener is not watched already. Otherwise a worker must
-        // stop watching: its shared socket stays open in the other
-        // processes, so closing our descriptor would leave it in our epoll
-        // set, taking exclusive wake-ups this loop no longer acts on.
-        if let Some(listener) = self.listener.as_mut() {
-            if self.listener_parked_until.is_some() {
-                debug!("drain: stopped watching the listening socket (it was parked)");
-            } else {
-                match unwatch_listener(&self.poll, listener, self.exclusive_listener) {
-                    Ok(()) => debug!("drain: stopped watching the listening socket"),
-                    Err(err) => warn!("drain: cannot stop watching the listening socket: {err}"),
-                }
-            }
-        }
-        self.accept_paused_until = None;
-        if self.shared_listener {
+        self.listener.stop_watching(&self.poll);
+        if self.listener.shared {
             // See `serve_as_worker`: take what is queued, the other workers
             // get the rest.
             self.accept(now, SystemTime::now());
         }
-        self.listener = None;
+        self.listener.close();
         self.protocol.begin_drain();
-        if self.shared_listener {
+        if self.listener.shared {
             self.start_drain_grace(now);
             return;
         }
-        self.close_idle(now);
+        self.close_idle();
     }
 
     /// A worker's drain: from now on a connection idle between requests
@@ -993,7 +930,7 @@ impl<P: Protocol> Server<P> {
         for (_, conn) in self.connections.iter_mut() {
             let id = conn.timer_id();
             if let Some((due, _)) = conn.deadline(&self.timeouts) {
-                self.timers.schedule(&mut conn.timer, due, id);
+                self.timers.schedule(&mut conn.slot.timer, due, id);
             }
         }
     }
@@ -1001,7 +938,7 @@ impl<P: Protocol> Server<P> {
     /// Close the connections that have nothing in flight (at the start of
     /// a single process's drain; a worker's closes them one by one, after
     /// their grace).
-    fn close_idle(&mut self, now: Instant) {
+    fn close_idle(&mut self) {
         // One pass over all connections, once: the only O(n) step, and it
         // happens once per process. An idle connection has nothing in
         // flight in either direction, so it is closed outright: with its
@@ -1010,7 +947,7 @@ impl<P: Protocol> Server<P> {
         // `drive`, since the client may already be sending its next one.)
         for (key, conn) in self.connections.iter_mut() {
             if conn.is_idle(&self.protocol) {
-                conn.abort("idle at shutdown", now);
+                conn.abort("idle at shutdown");
                 queue_removal(&mut self.closed, key, conn);
             }
         }
@@ -1043,82 +980,6 @@ fn closes_at_drain<P: Protocol>(
     !shared_listener && conn.is_idle(protocol)
 }
 
-/// Register `listener` (not registered now) on `poll` for readable edges
-/// with `EPOLLEXCLUSIVE` (see [`Server::serve_as_worker`]), in place of
-/// mio's registration: when the worker starts, and when it unparks the
-/// listener (see "Parking the listener" in the module docs).
-#[cfg(any(target_os = "linux", target_os = "android"))]
-fn add_exclusive(poll: &Poll, listener: &mut TcpListener) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let mut event = libc::epoll_event {
-        events: (libc::EPOLLIN | libc::EPOLLET | libc::EPOLLEXCLUSIVE) as u32,
-        // mio reads an event's token from this field.
-        u64: LISTENER.0 as u64,
-    };
-    // SAFETY: epoll_ctl reads one epoll_event we own; both descriptors are
-    // open for the duration of the call.
-    let rc = unsafe {
-        libc::epoll_ctl(
-            poll.as_raw_fd(),
-            libc::EPOLL_CTL_ADD,
-            listener.as_raw_fd(),
-            &mut event,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
-/// Stop watching `listener` (to park it, or for a drain) the way it was
-/// registered: a raw `EPOLL_CTL_DEL` after [`add_exclusive`], mio's
-/// `deregister` otherwise. (mio's `deregister` can't undo a registration
-/// made behind its back: debug builds of mio track their registrations and
-/// refuse, so the listener would stay watched.)
-fn unwatch_listener(poll: &Poll, listener: &mut TcpListener, exclusive: bool) -> io::Result<()> {
-    if exclusive {
-        remove_exclusive(poll, listener)
-    } else {
-        poll.registry().deregister(listener)
-    }
-}
-
-/// Undo [`add_exclusive`]: `EPOLL_CTL_DEL` on the poller's descriptor.
-#[cfg(any(target_os = "linux", target_os = "android"))]
-fn remove_exclusive(poll: &Poll, listener: &mut TcpListener) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-    // SAFETY: EPOLL_CTL_DEL ignores the event pointer (null is allowed
-    // since Linux 2.6.9); both descriptors are open for the call.
-    let rc = unsafe {
-        libc::epoll_ctl(
-            poll.as_raw_fd(),
-            libc::EPOLL_CTL_DEL,
-            listener.as_raw_fd(),
-            std::ptr::null_mut(),
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
-/// Elsewhere `add_exclusive` was mio's registration.
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn remove_exclusive(poll: &Poll, listener: &mut TcpListener) -> io::Result<()> {
-    poll.registry().deregister(listener)
-}
-
-/// Elsewhere the plain registration: every worker wakes.
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn add_exclusive(poll: &Poll, listener: &mut TcpListener) -> io::Result<()> {
-    poll.registry()
-        .register(listener, LISTENER, Interest::READABLE)
-}
-
 /// What the loop does after looking at the shutdown requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum LoopControl {
@@ -1141,182 +1002,9 @@ pub fn listen(config: &Config) -> Result<std::net::TcpListener, StartError> {
     })
 }
 
-/// Build the listening socket with socket2, for the options mio's `bind`
-/// doesn't offer: the backlog (mio fixes it at 128, too small for a burst
-/// of connections) and SO_REUSEPORT.
-fn bind_listener(config: &Config) -> io::Result<std::net::TcpListener> {
-    use socket2::{Domain, Protocol as IpProtocol, Socket, Type};
-    let addr = config.listen;
-    let socket = Socket::new(
-        Domain::for_address(addr),
-        Type::STREAM,
-        Some(IpProtocol::TCP),
-    )?;
-    // Lets a restarted server bind while old connections sit in TIME_WAIT.
-    socket.set_reuse_address(true)?;
-    if config.reuse_port {
-        socket.set_reuse_port(true)?;
-    }
-    if addr.is_ipv6() {
-        socket.set_only_v6(true)?;
-    }
-    // Responses are written whole (a batch at a time), so Nagle's algorithm
-    // would only delay them. Accepted sockets inherit TCP_NODELAY from the
-    // listener (Linux and the BSDs copy it; a test below checks), which
-    // saves a setsockopt per connection.
-    socket.set_tcp_nodelay(true)?;
-    if let Some(wait) = config.defer_accept {
-        set_defer_accept(&socket, wait)?;
-    }
-    socket.set_nonblocking(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(config.backlog)?;
-    Ok(socket.into())
-}
-
-/// TCP_DEFER_ACCEPT, which socket2 does not wrap. The kernel counts the
-/// wait in SYN-ACK retransmissions, rounding the seconds up to the next one.
-#[cfg(any(target_os = "linux", target_os = "android"))]
-fn set_defer_accept(socket: &socket2::Socket, wait: Duration) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let seconds = libc::c_int::try_from(wait.as_secs().max(1)).unwrap_or(libc::c_int::MAX);
-    // SAFETY: setsockopt reads `size_of::<c_int>()` bytes from a live c_int.
-    let rc = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::IPPROTO_TCP,
-            libc::TCP_DEFER_ACCEPT,
-            (&seconds as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
-/// `Config::validate` refuses --defer-accept elsewhere.
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn set_defer_accept(_: &socket2::Socket, _: Duration) -> io::Result<()> {
-    Err(io::ErrorKind::Unsupported.into())
-}
-
-/// What the accept loop does after `accept(2)` failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum AcceptErrorAction {
-    /// `WouldBlock`: the backlog is empty; the next edge says when to come
-    /// back.
-    Drained,
-    /// Accept the next connection at once: a signal interrupted the call,
-    /// or the error belonged to one pending connection and took it out of
-    /// the backlog, so the next call makes progress.
-    TryNext,
-    /// Stop accepting for [`ACCEPT_BACKOFF`]: the error is about us, not
-    /// the client (no descriptors, no memory, no buffers), the pending
-    /// connection stays in the backlog, and retrying at once would spin.
-    Pause,
-}
-
-/// Classify an `accept(2)` error.
-///
-/// # Never spin on the listener
-///
-/// A connection that failed before we took it is consumed by the failing
-/// call: ECONNABORTED (reset while queued), EPERM (a firewall rule), EPROTO,
-/// and the network errors Linux passes on from the new socket, which
-/// accept(2) says to treat like EAGAIN (ENETDOWN, ENOPROTOOPT, EHOSTDOWN,
-/// ENONET, EHOSTUNREACH, ENETUNREACH). The next call then makes progress,
-/// so the loop goes on. Everything else (EMFILE, ENFILE, ENOBUFS, ENOMEM,
-/// and whatever we don't know) leaves the connection queued and the
-/// listener readable, and the same call would fail the same way at once:
-/// retried, it would hold the loop at 100% CPU, so it pauses.
-///
-/// The cost of a wrong guess decides the doubtful cases: pausing after an
-/// error that was only one client's costs that moment's clients up to
-/// [`ACCEPT_BACKOFF`]; retrying a persistent one never ends. So EOPNOTSUPP,
-/// which accept(2) lists as a network error but which also means "this
-/// socket is not a stream listener" (it would never go away), pauses.
-fn after_accept_error(err: &io::Error) -> AcceptErrorAction {
-    if would_block(err) {
-        return AcceptErrorAction::Drained;
-    }
-    if interrupted(err) {
-        return AcceptErrorAction::TryNext;
-    }
-    match err.raw_os_error() {
-        Some(
-            libc::ECONNABORTED
-            | libc::EPERM
-            | libc::EPROTO
-            | libc::ENETDOWN
-            | libc::ENOPROTOOPT
-            | libc::EHOSTDOWN
-            | libc::EHOSTUNREACH
-            | libc::ENETUNREACH,
-        ) => AcceptErrorAction::TryNext,
-        // "Machine is not on the network": Linux's own errno.
-        #[cfg(any(target_os = "linux", target_os = "android"))]
-        Some(libc::ENONET) => AcceptErrorAction::TryNext,
-        _ => AcceptErrorAction::Pause,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The reactor relies on accepted sockets inheriting TCP_NODELAY from
-    /// the listener instead of setting it on each one.
-    #[test]
-    fn accepted_sockets_inherit_nodelay() -> io::Result<()> {
-        let config = Config {
-            listen: "127.0.0.1:0".parse().map_err(io::Error::other)?,
-            ..Config::default()
-        };
-        let listener = bind_listener(&config)?;
-        let _client = std::net::TcpStream::connect(listener.local_addr()?)?;
-        listener.set_nonblocking(false)?;
-        let (accepted, _) = listener.accept()?;
-        assert!(accepted.nodelay()?, "TCP_NODELAY was not inherited");
-        Ok(())
-    }
-
-    /// Each class of accept(2) error, and the ones that used to be retried
-    /// at once although they persist (ENOBUFS, ENOMEM).
-    #[test]
-    fn accept_errors_that_consume_the_connection_continue_and_the_others_pause() {
-        use AcceptErrorAction::{Drained, Pause, TryNext};
-        let cases = [
-            (libc::EAGAIN, Drained),
-            (libc::EWOULDBLOCK, Drained),
-            (libc::EINTR, TryNext),
-            (libc::ECONNABORTED, TryNext),
-            (libc::EPERM, TryNext),
-            (libc::EPROTO, TryNext),
-            (libc::ENETDOWN, TryNext),
-            (libc::ENOPROTOOPT, TryNext),
-            (libc::EHOSTDOWN, TryNext),
-            #[cfg(any(target_os = "linux", target_os = "android"))]
-            (libc::ENONET, TryNext),
-            (libc::EHOSTUNREACH, TryNext),
-            (libc::ENETUNREACH, TryNext),
-            (libc::EOPNOTSUPP, Pause),
-            (libc::EMFILE, Pause),
-            (libc::ENFILE, Pause),
-            (libc::ENOBUFS, Pause),
-            (libc::ENOMEM, Pause),
-            (libc::EBADF, Pause),
-            (libc::EINVAL, Pause),
-        ];
-        for (errno, expected) in cases {
-            let err = io::Error::from_raw_os_error(errno);
-            assert_eq!(after_accept_error(&err), expected, "{err}");
-        }
-        let no_errno = io::Error::other("not from the kernel");
-        assert_eq!(after_accept_error(&no_errno), Pause);
-    }
 
     /// Wait (on the poller, at most 10 s) until the listener has a
     /// connection, accept it, and return its slab key.
@@ -1335,7 +1023,7 @@ mod tests {
         server
             .connections
             .iter()
-            .find(|(_, conn)| conn.serial == serial)
+            .find(|(_, conn)| conn.slot.serial == serial)
             .map(|(key, _)| key)
             .ok_or_else(|| io::Error::other("the accepted connection is not in the slab"))
     }
@@ -1343,7 +1031,7 @@ mod tests {
     /// Close a connection and remove it, as a timeout would.
     fn close_and_remove<P: Protocol>(server: &mut Server<P>, key: usize) {
         if let Some(conn) = server.connections.get_mut(key) {
-            conn.abort("test", Instant::now());
+            conn.abort("test");
         }
         server.after_change(key);
         server.remove_closed();
@@ -1396,6 +1084,127 @@ mod tests {
             server.timers.is_empty(),
             "the closed connection left an entry behind"
         );
+        Ok(())
+    }
+
+    /// No more than [`TIMERS_PER_ITERATION`] entries are acted on in one pass:
+    /// the rest stay armed, and the next poll does not sleep.
+    #[test]
+    fn one_pass_fires_at_most_its_budget_of_timers() -> io::Result<()> {
+        let config = Config {
+            listen: "127.0.0.1:0".parse().map_err(io::Error::other)?,
+            ..Config::default()
+        };
+        let mut server = Server::bind(config, crate::protocol::echo::Echo)
+            .map_err(|err| io::Error::other(err.to_string()))?;
+        let now = Instant::now();
+        let extra = 5;
+        for serial in 0..(TIMERS_PER_ITERATION + extra) as u64 {
+            // Entries of connections long gone: each is popped and dropped.
+            let id = TimerId { serial, key: 0 };
+            server
+                .timers
+                .schedule(&mut crate::reactor::timer::TimerSlot::default(), now, id);
+        }
+        server.fire_timers(now, SystemTime::now());
+        assert_eq!(server.timers.len(), extra, "the budget was not kept");
+        assert_eq!(server.poll_timeout(now), Some(Duration::ZERO));
+        server.fire_timers(now, SystemTime::now());
+        assert!(server.timers.is_empty());
+        Ok(())
+    }
+
+    /// A protocol whose `on_wake` waits again until an instant already
+    /// passed, forever, for a connection that sent "spin" (answered "ok"
+    /// before the first wait); anything else comes back, as with echo.
+    struct Spinner;
+
+    impl Protocol for Spinner {
+        type Session = ();
+
+        fn name(&self) -> &'static str {
+            "spinner"
+        }
+
+        fn open(&mut self, _peer: SocketAddr) {}
+
+        fn on_input(
+            &mut self,
+            _: &mut (),
+            input: &[u8],
+            ctx: &mut Context<'_>,
+            out: &mut Output,
+        ) -> crate::protocol::Verdict {
+            use crate::protocol::Verdict;
+            if input.is_empty() {
+                return Verdict::NeedMore;
+            }
+            if input.starts_with(b"spin") {
+                out.extend(b"ok");
+                return Verdict::Wait(input.len(), ctx.now);
+            }
+            out.extend(input);
+            Verdict::Continue(input.len())
+        }
+
+        fn on_wake(
+            &mut self,
+            _: &mut (),
+            ctx: &mut Context<'_>,
+            _: &mut Output,
+        ) -> crate::protocol::Verdict {
+            crate::protocol::Verdict::Wait(0, ctx.now)
+        }
+    }
+
+    /// A wake-up that re-arms at once (allowed by the trait) must not hold
+    /// the loop: another client is still answered, and the loop still
+    /// stops when asked.
+    #[test]
+    fn a_wake_up_that_rearms_at_once_does_not_stop_the_loop() -> io::Result<()> {
+        use std::io::Write;
+        let config = Config {
+            listen: "127.0.0.1:0".parse().map_err(io::Error::other)?,
+            ..Config::default()
+        };
+        // The server is not Send: build it in the thread that runs it.
+        let (tell, told) = std::sync::mpsc::channel();
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let result = Server::bind(config, Spinner)
+                .map_err(|err| io::Error::other(err.to_string()))
+                .and_then(|server| {
+                    let _ = tell.send((server.local_addr(), server.shutdown_handle()));
+                    server.run()
+                });
+            let _ = done.send(result);
+        });
+        let limit = Duration::from_secs(10);
+        let (addr, handle) = told.recv_timeout(limit).map_err(io::Error::other)?;
+
+        let mut spinning = std::net::TcpStream::connect(addr)?;
+        spinning.set_read_timeout(Some(limit))?;
+        spinning.write_all(b"spin")?;
+        // "ok" is written in the loop iteration that arms the first wait,
+        // which fires in that same iteration: from here on the connection
+        // is spinning.
+        let mut ok = [0u8; 2];
+        spinning.read_exact(&mut ok)?;
+        let mut other = std::net::TcpStream::connect(addr)?;
+        other.set_read_timeout(Some(limit))?;
+        other.write_all(b"hello")?;
+        let mut answer = [0u8; 5];
+        let read = other.read_exact(&mut answer);
+        // A second request exits at once, without waiting for the
+        // spinning connection. (If the loop is stuck, its thread is left
+        // behind: the test has failed anyway.)
+        handle.shutdown()?;
+        handle.shutdown()?;
+        read.map_err(|err| io::Error::other(format!("the loop is stuck: {err}")))?;
+        assert_eq!(&answer, b"hello");
+        finished
+            .recv_timeout(limit)
+            .map_err(|_| io::Error::other("the loop did not stop"))??;
         Ok(())
     }
 }

@@ -124,14 +124,20 @@ impl SendQueue {
 
     /// What to send next. Bytes already buffered go first; a body comes
     /// after them, from its file if it has one and the platform can.
-    pub(crate) fn next(&self) -> Next {
+    pub(crate) fn next(&mut self) -> Next {
         if self.pending_len() > 0 {
             return Next::Buffered;
         }
-        match self.output.body() {
+        let use_sendfile = self.use_sendfile;
+        match self.output.body_mut() {
             None => Next::Nothing,
-            Some(body) if self.use_sendfile && sendfile_can_send(body) => Next::FileRegion,
-            Some(_) => Next::Refill,
+            Some(body) => {
+                if use_sendfile && sendfile_can_send(body) {
+                    Next::FileRegion
+                } else {
+                    Next::Refill
+                }
+            }
         }
     }
 
@@ -145,6 +151,8 @@ impl SendQueue {
         max: usize,
         before_close: bool,
     ) -> io::Result<usize> {
+        let sendfile_follows =
+            self.use_sendfile && self.output.body_mut().is_some_and(sendfile_can_send);
         let pending = self
             .output
             .as_bytes()
@@ -153,9 +161,7 @@ impl SendQueue {
         let allowed = pending.get(..max).unwrap_or(pending);
         // The head of a file sent with sendfile: hold it for the file's
         // first bytes, so that both leave in one segment.
-        let file_follows = allowed.len() == pending.len()
-            && self.use_sendfile
-            && self.output.body().is_some_and(sendfile_can_send);
+        let file_follows = allowed.len() == pending.len() && sendfile_follows;
         let n = if before_close || file_follows {
             write_with_more(socket, allowed)?
         } else {
@@ -187,9 +193,10 @@ impl SendQueue {
         };
         let remaining = body.remaining();
         let count = usize::try_from(remaining).unwrap_or(usize::MAX).min(max);
-        let Some(region) = body.file_region() else {
+        let Some(file) = body.file_backed() else {
             return Err(io::Error::other("the streamed body is not a file region"));
         };
+        let region = file.file_region();
         let sent = sendfile(socket.as_fd(), region.file, region.offset, count)?;
         if sent == 0 {
             // The file is shorter than the length the response announced.
@@ -198,7 +205,7 @@ impl SendQueue {
                 "file ended before the streamed body",
             ));
         }
-        body.advance(sent as u64);
+        file.advance(sent as u64);
         if body.remaining() >= remaining {
             // Sending from the same offset again would repeat the bytes
             // forever: a bug in the body, which costs only this connection.
@@ -278,9 +285,9 @@ impl SendQueue {
 /// True if `body` is a file region that sendfile(2) can reach: the offset
 /// must fit the kernel's `off_t` (32 bits on some 32-bit platforms; past
 /// it, the body is read and written instead).
-fn sendfile_can_send(body: &dyn StreamedBody) -> bool {
-    body.file_region()
-        .is_some_and(|region| libc::off_t::try_from(region.offset).is_ok())
+fn sendfile_can_send(body: &mut (dyn StreamedBody + 'static)) -> bool {
+    body.file_backed()
+        .is_some_and(|file| libc::off_t::try_from(file.file_region().offset).is_ok())
 }
 
 /// sendfile(2), Linux's form: `count` bytes of `file` from `offset` to
@@ -351,13 +358,14 @@ pub(crate) fn write_with_more(mut socket: &TcpStream, bytes: &[u8]) -> io::Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::FileRegion;
+    use crate::protocol::{FileBacked, FileRegion};
     use std::io::Read;
     use std::os::fd::AsFd;
 
     use crate::reactor::test_sockets::socket_pair;
 
-    /// A file body that forgets to implement `advance`.
+    /// A file body whose `advance` forgets to move (it can no longer
+    /// forget to implement it: `FileBacked` requires it).
     struct Stuck(std::fs::File);
 
     impl StreamedBody for Stuck {
@@ -368,12 +376,19 @@ mod tests {
             buf[..4].copy_from_slice(b"data");
             Ok(4)
         }
-        fn file_region(&self) -> Option<FileRegion<'_>> {
-            Some(FileRegion {
+        fn file_backed(&mut self) -> Option<&mut dyn FileBacked> {
+            Some(self)
+        }
+    }
+
+    impl FileBacked for Stuck {
+        fn file_region(&self) -> FileRegion<'_> {
+            FileRegion {
                 file: self.0.as_fd(),
                 offset: 0,
-            })
+            }
         }
+        fn advance(&mut self, _n: u64) {}
     }
 
     fn stuck_body() -> Box<dyn StreamedBody> {

@@ -8,9 +8,13 @@
 //! test harness running many, or a binary that wants SIGTERM to mean
 //! something else could not choose. So, as in mini-redis (whose listener is
 //! handed a shutdown `Notify`), the server only offers a way to be told to
-//! stop, and the program decides what tells it: the `reactord` binary wires
-//! SIGINT and SIGTERM to it from a thread of its own, a test calls it when
-//! it is done, an embedding program calls it from wherever it likes.
+//! stop, and the program decides what tells it: a test calls
+//! [`ShutdownHandle::shutdown`] when it is done, an embedding program calls
+//! it from wherever it likes, and the `reactord` binary, which keeps its
+//! one thread, hands the loop the read end of a signal self-pipe for
+//! SIGINT and SIGTERM (`Server::shutdown_when_readable`): each byte its
+//! signal handler writes there is one request, logged as "SIGTERM
+//! received".
 //!
 //! # How the request reaches the loop
 //!
@@ -40,8 +44,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 pub(crate) enum Cause {
     /// [`ShutdownHandle::shutdown`], from code.
     Requested,
-    /// [`ShutdownHandle::shutdown_for_signal`]: the program received the
-    /// named signal and passed it on.
+    /// A byte on a shutdown stream (`Server::shutdown_when_readable`): the
+    /// program received the named signal and passed it on.
     Signal(&'static str),
 }
 
@@ -143,15 +147,6 @@ impl ShutdownHandle {
         self.ask(Cause::Requested)
     }
 
-    /// The same as [`shutdown`](Self::shutdown), for a program passing on
-    /// a signal it received: the log says `SIGTERM received: shutting
-    /// down, ...` (with `name` in place of SIGTERM) and, for a second one,
-    /// `SIGTERM received again` and `second signal: exiting now ...`, the
-    /// lines the `reactord` binary has always written.
-    pub fn shutdown_for_signal(&self, name: &'static str) -> io::Result<()> {
-        self.ask(Cause::Signal(name))
-    }
-
     /// Record the request, then wake the loop. In that order: the loop
     /// reads the record after it wakes, so it can never wake to find
     /// nothing and then miss the record.
@@ -189,9 +184,6 @@ impl ShutdownRequests {
         }
     }
 
-    /// Everything asked since the last call, leaving nothing pending. Empty
-    /// after a wake-up whose request an earlier call already took (the
-    /// record is written before the wake, so the loop can see it early).
     /// Record a request made on the loop's own thread (a byte on a
     /// shutdown stream, see `Server::shutdown_when_readable`): no wake-up
     /// needed, the loop looks at once.
@@ -199,6 +191,9 @@ impl ShutdownRequests {
         lock(&self.shared.pending).push(cause);
     }
 
+    /// Everything asked since the last call, leaving nothing pending. Empty
+    /// after a wake-up whose request an earlier call already took (the
+    /// record is written before the wake, so the loop can see it early).
     pub(crate) fn take(&self) -> Pending {
         std::mem::take(&mut *lock(&self.shared.pending))
     }

@@ -29,7 +29,7 @@ use super::ranges::{ByteRange, parse_range};
 use super::request::Conditions;
 use super::response::{self, Head, Persistence};
 use super::route;
-use crate::protocol::{FileRegion, Output, StreamedBody};
+use crate::protocol::{FileBacked, FileRegion, Output, StreamedBody};
 use log::debug;
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -416,11 +416,17 @@ impl StreamedBody for FileBody {
         Ok(n)
     }
 
-    fn file_region(&self) -> Option<FileRegion<'_>> {
-        Some(FileRegion {
+    fn file_backed(&mut self) -> Option<&mut dyn FileBacked> {
+        Some(self)
+    }
+}
+
+impl FileBacked for FileBody {
+    fn file_region(&self) -> FileRegion<'_> {
+        FileRegion {
             file: self.entry.file.as_fd(),
             offset: self.offset,
-        })
+        }
     }
 
     fn advance(&mut self, n: u64) {

@@ -50,7 +50,6 @@ use crate::config::{
     FILE_CACHE_ENTRIES_CEILING, FILE_CACHE_SMALL_BYTES_CEILING, FILE_CACHE_TOTAL_BYTES_CEILING,
     MAX_BODY_BYTES_CEILING, MAX_REQUEST_BYTES_CEILING, check_count,
 };
-use crate::process::worker_metrics::{REACTOR_VALUES, WorkerCounters};
 use access_log::AccessLog;
 use body::{BodyError, RequestBody};
 use counts::ResponseCounts;
@@ -354,7 +353,7 @@ impl Http {
                 Route::Metrics => {
                     self.scratch.clear();
                     ctx.metrics.write_prometheus(ctx.now, &mut self.scratch);
-                    self.write_own_metrics(ctx.metrics.workers());
+                    self.write_own_metrics(ctx.metrics);
                     (
                         200,
                         Some("text/plain; version=0.0.4; charset=utf-8"),
@@ -477,17 +476,11 @@ impl Http {
     }
 
     /// Append HTTP's own metrics to the /metrics body in `scratch`: this
-    /// process's counts, or with workers every worker's added up (this
-    /// one's published first, so the sum is current).
-    fn write_own_metrics(&mut self, workers: Option<&WorkerCounters>) {
+    /// process's counts, or with workers the whole server's (which
+    /// `Metrics::add_up_protocol` sums).
+    fn write_own_metrics(&mut self, metrics: &crate::metrics::Metrics) {
         let mut values = self.shared_counters();
-        if let Some(workers) = workers {
-            workers.publish_protocol(&values);
-            let totals = workers.totals();
-            for (value, total) in values.iter_mut().zip(totals.iter().skip(REACTOR_VALUES)) {
-                *value = *total;
-            }
-        }
+        metrics.add_up_protocol(&mut values);
         let (responses, rest) = values.split_at(RESPONSE_CLASSES);
         let (echo, files) = rest.split_at(echo_endpoint::EchoCounts::LEN);
         ResponseCounts::write_prometheus(responses, &mut self.scratch);
