@@ -34,15 +34,21 @@ unsafe impl GlobalAlloc for Counting {
         if COUNT_HERE.try_with(Cell::get).unwrap_or(false) {
             SERVER_ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
         }
+        // SAFETY: our caller's contract for `alloc` (a valid, non-zero
+        // layout) is the system allocator's, passed on unchanged.
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from `alloc`/`realloc` above, which are the
+        // system allocator's, with this layout (our caller's contract).
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         if COUNT_HERE.try_with(Cell::get).unwrap_or(false) {
             SERVER_ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
         }
+        // SAFETY: as for `dealloc`, and `new_size` is valid for `layout`'s
+        // alignment (our caller's contract).
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
