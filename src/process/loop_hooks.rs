@@ -69,6 +69,10 @@ impl Hooks for LoopHooks {
         );
     }
 
+    fn wants_counters(&self) -> bool {
+        self.counters.is_some()
+    }
+
     fn before_sleep(&mut self, metrics: &Metrics, protocol_counters: &[u64]) {
         if let Some(counters) = &self.counters {
             counters.publish(metrics);

@@ -32,9 +32,18 @@ pub trait Hooks {
     /// ticking, which is what a watchdog wants to see.
     fn tick(&mut self, _now: Instant, _status: LoopStatus) {}
 
-    /// The end of a loop iteration (its before-sleep step): `metrics` and the
-    /// protocol's own counters (`Protocol::counters`) as they stand, for a
-    /// worker to copy where the others can add them up.
+    /// Whether [`Hooks::before_sleep`] wants the counters at all. Asked
+    /// once, when the hooks are plugged in: a process that only talks to a
+    /// service manager does not make the protocol gather its counters
+    /// (`Protocol::counters`) at the end of every loop iteration.
+    fn wants_counters(&self) -> bool {
+        false
+    }
+
+    /// The end of a loop iteration (its before-sleep step), when
+    /// [`Hooks::wants_counters`]: `metrics` and the protocol's own counters
+    /// (`Protocol::counters`) as they stand, for a worker to copy where the
+    /// others can add them up.
     fn before_sleep(&mut self, _metrics: &Metrics, _protocol_counters: &[u64]) {}
 
     /// The drain has begun (`STOPPING=1`).

@@ -209,6 +209,8 @@ struct Plugged {
     hooks: Box<dyn Hooks>,
     /// See [`Hooks::next_tick`].
     next_tick: Option<Instant>,
+    /// See [`Hooks::wants_counters`].
+    wants_counters: bool,
 }
 
 impl<P: Protocol> Server<P> {
@@ -353,6 +355,7 @@ impl<P: Protocol> Server<P> {
     /// worker's shared counters.
     pub fn hook_into(&mut self, hooks: impl Hooks + 'static) {
         self.hooks = Some(Plugged {
+            wants_counters: hooks.wants_counters(),
             hooks: Box::new(hooks),
             next_tick: None,
         });
@@ -529,9 +532,11 @@ impl<P: Protocol> Server<P> {
                 );
                 plugged.next_tick = plugged.hooks.next_tick();
             }
-            plugged
-                .hooks
-                .before_sleep(&self.metrics, self.protocol.counters());
+            if plugged.wants_counters {
+                plugged
+                    .hooks
+                    .before_sleep(&self.metrics, self.protocol.counters());
+            }
         }
         self.protocol.end_of_turn();
     }

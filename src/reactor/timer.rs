@@ -70,6 +70,9 @@ pub struct TimerSlot {
 #[derive(Debug, Default)]
 pub struct Timers {
     entries: BTreeSet<(Instant, TimerId)>,
+    /// The `now` of the latest [`Timers::pop_expired`]: no entry is armed
+    /// earlier than that (see "No starving" on [`Timers::schedule`]).
+    not_before: Option<Instant>,
 }
 
 impl Timers {
@@ -80,7 +83,18 @@ impl Timers {
 
     /// Make `slot` due at `due`. Moving it later is free; moving it earlier
     /// (or arming it) is one O(log n) replacement.
+    ///
+    /// # No starving
+    ///
+    /// The loop fires a bounded number of due entries per iteration,
+    /// earliest first. A deadline already in the past when it is set is
+    /// armed at the time of the latest pass instead: otherwise entries
+    /// re-armed in the past by a busy protocol (`Verdict::Wait` with an old
+    /// instant) could go before an entry left due by the budget, on every
+    /// pass, and it would never fire. This way the entries left over fire
+    /// before anything armed after them.
     pub fn schedule(&mut self, slot: &mut TimerSlot, due: Instant, id: TimerId) {
+        let due = self.not_before.map_or(due, |floor| due.max(floor));
         slot.due = Some(due);
         match slot.armed {
             // The entry in the set fires first; it will be moved then.
@@ -115,6 +129,7 @@ impl Timers {
     /// The caller must then call [`Timers::settle`] with the owner's slot: the
     /// entry may have been stale (the deadline moved later).
     pub fn pop_expired(&mut self, now: Instant) -> Option<TimerId> {
+        self.not_before = Some(self.not_before.map_or(now, |floor| floor.max(now)));
         let &(at, id) = self.entries.first()?;
         if at > now {
             return None;
@@ -174,6 +189,24 @@ mod tests {
             }
         }
         fired
+    }
+
+    #[test]
+    fn an_entry_left_over_by_the_budget_fires_before_one_rearmed_in_the_past() {
+        let t0 = Instant::now();
+        let now = t0 + Duration::from_secs(10);
+        let mut timers = Timers::new();
+        let mut slots = [TimerSlot::default(); 2];
+        timers.schedule(&mut slots[0], t0 + Duration::from_secs(5), id(0));
+        timers.schedule(&mut slots[1], t0 + Duration::from_secs(6), id(1));
+        // A pass with a budget of one: entry 0 fires, entry 1 is left due.
+        let first = timers.pop_expired(now).unwrap();
+        assert_eq!(first.key, 0);
+        assert!(timers.settle(&mut slots[0], first, now));
+        // Entry 0's owner waits again, at an instant long past.
+        timers.schedule(&mut slots[0], t0, id(0));
+        let next = timers.pop_expired(now).unwrap();
+        assert_eq!(next.key, 1, "the left-over entry goes first");
     }
 
     #[test]

@@ -258,13 +258,19 @@ fn parse_with<'b>(
     if !target_form_fits(method_text, target) || !valid_target(target.as_bytes()) {
         return Some(Parsed::Error(400));
     }
+    // httparse never reports a head longer than its input; were it to, an
+    // empty head would say "0 bytes consumed" and the connection would
+    // parse the same bytes forever, so refuse instead.
+    let Some(head) = input.get(..head_len) else {
+        return Some(Parsed::Error(400));
+    };
     Some(interpret(
         method,
         method_text,
         target,
         minor_version,
         request.headers,
-        input.get(..head_len).unwrap_or_default(),
+        head,
         max_body,
     ))
 }

@@ -29,8 +29,8 @@ pub enum Route {
 
 /// True for `/echo` and paths beneath `/echo/` (not `/echoes`).
 pub fn is_echo(target: &str) -> bool {
-    let path = path_of(target);
-    path == "/echo" || path.starts_with("/echo/")
+    after_merged(path_of(target), "/echo")
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
 /// The route of an /echo request, by its method.
@@ -46,8 +46,11 @@ pub fn echo_route(method: &str) -> Route {
 /// With `static_files`, /metrics stays reachable (shadowing a file named
 /// `metrics` at the root) and everything else is a file.
 pub fn route(target: &str, static_files: bool) -> Route {
-    match (path_of(target), static_files) {
-        ("/metrics", _) => Route::Metrics,
+    let path = path_of(target);
+    if after_merged(path, "/metrics") == Some("") {
+        return Route::Metrics;
+    }
+    match (path, static_files) {
         (_, true) => Route::Static,
         ("/", false) => Route::Hello,
         (_, false) => Route::NotFound,
@@ -71,6 +74,30 @@ pub fn path_of(target: &str) -> &str {
         .find(['?', '#'])
         .unwrap_or(without_authority.len());
     without_authority.get(..end).unwrap_or(without_authority)
+}
+
+/// What follows `prefix` at the start of `path`, comparing as if runs of
+/// `/` in `path` were one: the file tree merges them (`//metrics` names the
+/// file `metrics`), so the routes that shadow files must match the same
+/// spellings, or `//metrics` would reach a file the route hides.
+fn after_merged<'p>(path: &'p str, prefix: &str) -> Option<&'p str> {
+    let bytes = path.as_bytes();
+    let mut at = 0;
+    for &want in prefix.as_bytes() {
+        if want == b'/' {
+            // One or more slashes in the path stand for this one.
+            let run = bytes.get(at..)?.iter().take_while(|&&b| b == b'/').count();
+            if run == 0 {
+                return None;
+            }
+            at += run;
+        } else if bytes.get(at) == Some(&want) {
+            at += 1;
+        } else {
+            return None;
+        }
+    }
+    path.get(at..)
 }
 
 /// The query of a target: what follows the `?` of its path, up to any
@@ -100,6 +127,21 @@ mod tests {
         assert_eq!(route("*", false), Route::NotFound);
         assert_eq!(route("/", true), Route::Static);
         assert_eq!(route("/metrics", true), Route::Metrics);
+    }
+
+    #[test]
+    fn routes_that_shadow_files_match_the_spellings_the_file_tree_merges() {
+        for target in ["//metrics", "///metrics?x", "http://h//metrics"] {
+            assert_eq!(route(target, true), Route::Metrics, "{target}");
+        }
+        assert_eq!(route("/metrics/", true), Route::Static);
+        assert_eq!(route("/metricsx", true), Route::Static);
+        for yes in ["//echo", "/echo//a", "//echo//"] {
+            assert!(is_echo(yes), "{yes}");
+        }
+        for no in ["//echoes", "//x//echo"] {
+            assert!(!is_echo(no), "{no}");
+        }
     }
 
     #[test]
