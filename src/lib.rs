@@ -22,7 +22,9 @@
 //!     small.
 //!   - `shutdown`: the [`ShutdownHandle`] that asks a server to stop from
 //!     any thread, through a `mio::Waker` (the library installs no signal
-//!     handlers: the binary wires SIGINT/SIGTERM to a handle).
+//!     handlers: the binary passes SIGINT/SIGTERM on, see next).
+//!   - `signal_streams`: the loop's end of the binary's signal self-pipes
+//!     (a byte per delivery), for the server and the supervisor alike.
 //! - [`protocol`]: the pure protocol state machines (greeting, echo, http) and
 //!   the [`Protocol`] trait that lets you add your own.
 //! - [`process`]: what sits around one loop: the supervisor of `--workers`,

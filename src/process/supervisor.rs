@@ -61,11 +61,12 @@
 use crate::process::service::Notifier;
 use crate::process::status::{STATUS_INTERVAL, StatusTick};
 use crate::process::worker_metrics::WorkerCounters;
+use crate::reactor::signal_streams::{Deliveries, SignalStreams, SignalTokens};
 use crate::reactor::timer::deadline_after;
 use log::{error, info, warn};
 use mio::{Events, Interest, Poll, Token};
 use std::ffi::OsString;
-use std::io::{self, Read};
+use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixDatagram;
@@ -123,10 +124,10 @@ pub const MIN_HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(2);
 /// workers (see `Supervisor::tick`).
 const LATE_TICK: Duration = Duration::from_secs(3);
 
-/// Signal stream tokens count down from here; worker channels are their
-/// slot numbers.
-const FIRST_SIGNAL: usize = usize::MAX;
-const MAX_SIGNALS: usize = 8;
+/// The tokens of the signal streams: the top of the token space, counting
+/// down (see `reactor::signal_streams`); worker channels are their slot
+/// numbers.
+const SIGNAL_STREAMS: SignalTokens = SignalTokens::counting_down_from(Token(usize::MAX));
 
 /// What a signal stream means to the supervisor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -282,7 +283,8 @@ pub struct Supervisor {
     /// Generations numbered so far (a given-up restart's number is not
     /// reused, so its unreaped workers are never mistaken for new ones).
     generations_started: u64,
-    signals: Vec<(mio::net::UnixStream, Signal)>,
+    /// The binary's signal self-pipes, each with its [`Signal`].
+    signals: SignalStreams<Signal>,
     notifier: Option<Notifier>,
     /// Replacements to start, and when.
     replacements: Vec<Instant>,
@@ -323,7 +325,7 @@ impl Supervisor {
             workers: (0..slots).map(|_| None).collect(),
             generation: 0,
             generations_started: 0,
-            signals: Vec::new(),
+            signals: SignalStreams::new(SIGNAL_STREAMS),
             notifier: None,
             replacements: Vec::new(),
             backoff: Backoff::default(),
@@ -353,22 +355,8 @@ impl Supervisor {
 
     /// Every byte on `stream` is one `signal` (the binary's signal-hook
     /// self-pipes, as for `Server::shutdown_when_readable`).
-    pub fn on_signal(
-        &mut self,
-        mut stream: mio::net::UnixStream,
-        signal: Signal,
-    ) -> io::Result<()> {
-        let index = self.signals.len();
-        if index >= MAX_SIGNALS {
-            return Err(io::Error::other("too many signal streams"));
-        }
-        self.poll.registry().register(
-            &mut stream,
-            Token(FIRST_SIGNAL - index),
-            Interest::READABLE,
-        )?;
-        self.signals.push((stream, signal));
-        Ok(())
+    pub fn on_signal(&mut self, stream: mio::net::UnixStream, signal: Signal) -> io::Result<()> {
+        self.signals.watch(self.poll.registry(), stream, signal)
     }
 
     /// Start the workers and supervise them until a stop signal has
@@ -401,15 +389,18 @@ impl Supervisor {
                 return Err(format!("supervisor loop failed: {err}"));
             }
             for event in events.iter() {
-                let Token(token) = event.token();
-                if token > FIRST_SIGNAL - MAX_SIGNALS {
-                    for signal in self.take_signals(FIRST_SIGNAL - token) {
-                        if self.on_signal_received(signal)? == Control::Exit {
-                            return Ok(());
+                let token = event.token();
+                if SIGNAL_STREAMS.contains(token) {
+                    // Each byte is one signal, acted on in turn.
+                    if let Some(Deliveries { meaning, count }) = self.signals.drain(token) {
+                        for _ in 0..count {
+                            if self.on_signal_received(meaning)? == Control::Exit {
+                                return Ok(());
+                            }
                         }
                     }
                 } else {
-                    self.read_channel(token);
+                    self.read_channel(token.0);
                 }
             }
             let now = Instant::now();
@@ -443,24 +434,6 @@ impl Supervisor {
             next = next.min(deadline);
         }
         next.saturating_duration_since(now)
-    }
-
-    /// Drain a signal stream: each byte is one signal.
-    fn take_signals(&mut self, index: usize) -> Vec<Signal> {
-        let mut signals = Vec::new();
-        let Some((stream, signal)) = self.signals.get_mut(index) else {
-            return signals;
-        };
-        let mut bytes = [0u8; 16];
-        loop {
-            match stream.read(&mut bytes) {
-                Ok(0) => break,
-                Ok(n) => signals.extend(std::iter::repeat_n(*signal, n)),
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => break,
-            }
-        }
-        signals
     }
 
     fn on_signal_received(&mut self, signal: Signal) -> Result<Control, String> {

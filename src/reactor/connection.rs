@@ -48,14 +48,11 @@
 //! and the reactor removes the connection (drops the socket: `close(2)`)
 //! after the batch of events, in `Server::remove_closed`.
 //!
-//! Besides the state, a few flags steer the decisions: `readable` and
-//! `writable` (what the last event said; cleared by `WouldBlock`, and
-//! `readable` also by a 0-byte read and, on Linux, by a short read),
-//! `read_closed_hint` (the event
-//! said the client shut down its side), `peer_closed` (a read returned 0),
-//! `close_after_flush` (close once the output is out), `wake_at` and
-//! `woken` (a `Verdict::Wait` pending, and its timer fired), and
-//! `unparsed_input` (bytes the protocol hasn't seen).
+//! Besides the state, a few flags steer the decisions: the fields of
+//! [`Readiness`] (`readable`, `writable`, `read_closed_hint`,
+//! `peer_closed`: what the socket can do now) and, in [`Connection`],
+//! `unparsed_input`, `close_after_flush`, `wake_at` and `woken`. Each is
+//! described once, where it is declared.
 //!
 //! # Readiness is remembered, not re-registered
 //!
@@ -284,7 +281,9 @@ struct Readiness {
     /// `WouldBlock`, returned 0 bytes (EOF), or, on Linux, come back short
     /// (`SHORT_READ_DRAINS`; in `read` and `discard_input`).
     readable: bool,
-    /// Same for writing.
+    /// The last event said writable and no write has since said
+    /// `WouldBlock` (`flush`): output goes out at once, and a writable edge
+    /// is only waited for after the kernel's send buffer was full.
     writable: bool,
     /// The kernel told us the client shut down its write side (EPOLLRDHUP):
     /// keep reading until the 0-byte read even after a short read.

@@ -41,6 +41,7 @@ pub(crate) mod listener;
 pub(crate) mod os;
 pub(crate) mod send_queue;
 pub(crate) mod shutdown;
+pub(crate) mod signal_streams;
 #[cfg(test)]
 pub(crate) mod test_sockets;
 pub(crate) mod timer;
@@ -56,9 +57,10 @@ use crate::reactor::hooks::{Hooks, LoopStatus};
 use crate::reactor::listener::{LISTENER, Listener, bind_listener};
 use crate::reactor::send_queue::write_before_close;
 use crate::reactor::shutdown::{Cause, ShutdownHandle, ShutdownRequests};
+use crate::reactor::signal_streams::{Deliveries, SignalStreams, SignalTokens};
 use crate::reactor::timer::{TimerId, Timers, deadline_after};
 use log::{debug, info, trace, warn};
-use mio::{Events, Interest, Poll, Token};
+use mio::{Events, Poll, Token};
 use slab::Slab;
 use std::collections::VecDeque;
 use std::fmt;
@@ -70,29 +72,20 @@ use std::time::{Duration, Instant, SystemTime};
 /// The token of the shutdown waker, which every [`ShutdownHandle`] wakes.
 const SHUTDOWN: Token = Token(usize::MAX - 1);
 
-/// The token of the first signal stream (see
-/// [`Server::shutdown_when_readable`] and [`Server::reload_when_readable`]);
-/// the others count down from it.
-const FIRST_SIGNAL_STREAM: usize = usize::MAX - 2;
+/// The tokens of the signal streams (see [`Server::shutdown_when_readable`]
+/// and [`Server::reload_when_readable`]): the first is `usize::MAX - 2`,
+/// below the listener's and the shutdown waker's, and the others count
+/// down from it (see `signal_streams`).
+const SIGNAL_STREAMS: SignalTokens = SignalTokens::counting_down_from(Token(usize::MAX - 2));
 
-/// Signal streams a server takes, at most (one per signal is the use).
-const MAX_SIGNAL_STREAMS: usize = 8;
-
-/// What a byte on a signal stream asks for.
+/// What a byte on a signal stream asks for, with the signal's name for the
+/// log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum SignalMeaning {
     /// Shut down (see [`Server::shutdown_when_readable`]).
-    Shutdown,
+    Shutdown(&'static str),
     /// Reload (see [`Server::reload_when_readable`]).
-    Reload,
-}
-
-/// A stream whose every byte is one delivery of a signal.
-struct SignalStream {
-    stream: mio::net::UnixStream,
-    /// The signal's name, for the log.
-    name: &'static str,
-    meaning: SignalMeaning,
+    Reload(&'static str),
 }
 
 /// The smallest read buffer, whatever the protocol declares.
@@ -198,7 +191,7 @@ struct Stop {
     requests: ShutdownRequests,
     /// Streams whose every byte is a delivery of a signal (the binary's
     /// signal self-pipes).
-    signal_streams: Vec<SignalStream>,
+    signal_streams: SignalStreams<SignalMeaning>,
     /// Set by the first shutdown request: the time by which everything must
     /// be done. While it is set, the server is draining.
     deadline: Option<Instant>,
@@ -254,7 +247,7 @@ impl<P: Protocol> Server<P> {
             },
             stop: Stop {
                 requests: shutdown,
-                signal_streams: Vec::new(),
+                signal_streams: SignalStreams::new(SIGNAL_STREAMS),
                 deadline: None,
             },
             connections: Slab::with_capacity(1024),
@@ -390,7 +383,9 @@ impl<P: Protocol> Server<P> {
         stream: mio::net::UnixStream,
         name: &'static str,
     ) -> io::Result<()> {
-        self.watch_signal_stream(stream, name, SignalMeaning::Shutdown)
+        self.stop
+            .signal_streams
+            .watch(self.poll.registry(), stream, SignalMeaning::Shutdown(name))
     }
 
     /// Treat every byte that arrives on `stream` as a request to reload
@@ -404,30 +399,9 @@ impl<P: Protocol> Server<P> {
         stream: mio::net::UnixStream,
         name: &'static str,
     ) -> io::Result<()> {
-        self.watch_signal_stream(stream, name, SignalMeaning::Reload)
-    }
-
-    fn watch_signal_stream(
-        &mut self,
-        mut stream: mio::net::UnixStream,
-        name: &'static str,
-        meaning: SignalMeaning,
-    ) -> io::Result<()> {
-        let index = self.stop.signal_streams.len();
-        if index >= MAX_SIGNAL_STREAMS {
-            return Err(io::Error::other("too many signal streams"));
-        }
-        self.poll.registry().register(
-            &mut stream,
-            Token(FIRST_SIGNAL_STREAM - index),
-            Interest::READABLE,
-        )?;
-        self.stop.signal_streams.push(SignalStream {
-            stream,
-            name,
-            meaning,
-        });
-        Ok(())
+        self.stop
+            .signal_streams
+            .watch(self.poll.registry(), stream, SignalMeaning::Reload(name))
     }
 
     /// Run the loop until a [`ShutdownHandle`] asks it to stop and the
@@ -495,8 +469,8 @@ impl<P: Protocol> Server<P> {
                         return LoopControl::ExitNow;
                     }
                 }
-                Token(token) if token > FIRST_SIGNAL_STREAM - MAX_SIGNAL_STREAMS => {
-                    self.read_signal_stream(FIRST_SIGNAL_STREAM - token);
+                token if SIGNAL_STREAMS.contains(token) => {
+                    self.read_signal_stream(token);
                     if self.on_shutdown_requests(now) == LoopControl::ExitNow {
                         return LoopControl::ExitNow;
                     }
@@ -842,37 +816,23 @@ impl<P: Protocol> Server<P> {
         }
     }
 
-    /// Drain a signal stream: each byte is one delivery (a signal that
-    /// arrived twice before we looked is two shutdown requests; reloads
-    /// are not counted, one is as good as two). Read until `WouldBlock`, as
-    /// edge-triggered readiness asks.
-    fn read_signal_stream(&mut self, index: usize) {
-        let Some(signal) = self.stop.signal_streams.get_mut(index) else {
+    /// Drain a signal stream (`SignalStreams::drain`: each byte is one
+    /// delivery) and act on it: a signal that arrived twice before we
+    /// looked is two shutdown requests; reloads are not counted, one is as
+    /// good as two.
+    fn read_signal_stream(&mut self, token: Token) {
+        let Some(Deliveries { meaning, count }) = self.stop.signal_streams.drain(token) else {
             return;
         };
-        let mut bytes = [0u8; 16];
-        let mut delivered = 0;
-        loop {
-            match signal.stream.read(&mut bytes) {
-                Ok(0) => break,
-                Ok(n) => delivered += n,
-                Err(err) if interrupted(&err) => continue,
-                Err(_) => break,
-            }
-        }
-        if delivered == 0 {
-            return;
-        }
-        match signal.meaning {
-            SignalMeaning::Shutdown => {
-                for _ in 0..delivered {
-                    self.stop.requests.note(Cause::Signal(signal.name));
+        match meaning {
+            SignalMeaning::Shutdown(name) => {
+                for _ in 0..count {
+                    self.stop.requests.note(Cause::Signal(name));
                 }
             }
-            SignalMeaning::Reload => info!(
-                "{} received: nothing to reload yet (certificates will be, once HTTPS \
-                 lands); still serving",
-                signal.name
+            SignalMeaning::Reload(name) => info!(
+                "{name} received: nothing to reload yet (certificates will be, once HTTPS \
+                 lands); still serving"
             ),
         }
     }
