@@ -48,12 +48,12 @@
 //! and the reactor removes the connection (drops the socket: `close(2)`)
 //! after the batch of events, in `Server::remove_closed`.
 //!
-//! Besides the state, a few flags steer the decisions: `readable` and
-//! `writable` (what the last event said; cleared by `WouldBlock`, and
+//! Besides the state, a few flags steer the decisions: in the connection's
+//! `Readiness`, `readable` and `writable` (what the last event said; cleared by `WouldBlock`, and
 //! `readable` also by a 0-byte read and, on Linux, by a short read),
 //! `read_closed_hint` (the event
-//! said the client shut down its side), `peer_closed` (a read returned 0),
-//! `close_after_flush` (close once the output is out), `wake_at` and
+//! said the client shut down its side) and `peer_closed` (a read returned
+//! 0); beside it, `close_after_flush` (close once the output is out), `wake_at` and
 //! `woken` (a `Verdict::Wait` pending, and its timer fired), and
 //! `unparsed_input` (bytes the protocol hasn't seen).
 //!
