@@ -212,7 +212,7 @@ pub(crate) struct Timeouts {
     /// it began, and how long a connection idle between requests may stay
     /// open to bring one more, counted from when it became idle (or from
     /// the drain's start, if it was idle then). One deadline per
-    /// connection, like the others: no scan of every connection per turn.
+    /// connection, like the others: no scan of every connection per iteration.
     pub(crate) drain_grace: Option<(Instant, Duration)>,
 }
 
