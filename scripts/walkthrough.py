@@ -59,6 +59,13 @@ ANNOTATIONS = [
      "arrived after the connection entered Closing (in scene 5, the client's second send, after it "
      "read our FIN); bytes already in the input buffer then were dropped without a log line on "
      "entering Closing (`input.clear()` in `Connection::transition`)."),
+    (r"conn (\d+): discarded (\d+) bytes that came late",
+     "The connection was closed at once (nothing unread, nothing more expected), but the client "
+     "sent {1} bytes since; they are read away just before the close(2), so that it sends a FIN, "
+     "not a reset (`reactor/mod.rs`, `Server::remove_closed` → `Connection::discard_late_input`)."),
+    (r"conn (\d+): sendfile sent (\d+) bytes",
+     "One sendfile(2) sent {1} bytes of a file-backed body from the page cache, no copy through our "
+     "memory (`reactor/connection.rs`, `Connection::send_file_chunk` → `SendQueue::send_file_chunk`)."),
     (r"conn (\d+): protocol Wait\((\d+), .*\), (\d+) bytes pending output",
      "The protocol consumed the {1}-byte request and answered `Wait`: nothing to send before the "
      "instant it names. The request pipelined behind it stays in the input buffer, unparsed "
