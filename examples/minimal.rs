@@ -241,7 +241,7 @@ fn accept_all(
             // retrying at once would fail the same way, forever. Stop; what
             // is left in the backlog waits for the next connection's edge
             // (a simplification: the full server pauses and retries,
-            // reactor.rs, `after_accept_error`).
+            // reactor/listener.rs, `after_accept_error`).
             Err(e) => {
                 eprintln!("accept: {e}");
                 return;

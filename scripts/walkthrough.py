@@ -30,33 +30,42 @@ ANNOTATIONS = [
      "mio registers the new socket with epoll under token {0}, for both directions, edge-triggered, "
      "after the connection's first turn found nothing to do yet. This is the only `epoll_ctl` the "
      "connection will ever cost; with `--defer-accept`, one answered and closed in that first turn "
-     "costs none (`reactor.rs`, `Server::admit`)."),
+     "costs none (`reactor/mod.rs`, `Server::admit` → `Connection::register`)."),
     (r"conn (\d+): accepted from (\S+)",
-     "The listener's readable event led to `accept` (until WouldBlock); the client {1} got slab slot {0}, "
-     "and its first request is now on the clock of `--request-timeout` (`reactor.rs`, `Server::admit`)."),
+     "The listener's readable event led to `accept` (until WouldBlock: `reactor/listener.rs`, `Listener::accept`); "
+     "the client {1} got slab slot {0}, and its first turn arms the `--request-timeout` deadline "
+     "(`reactor/mod.rs`, `Server::admit`)."),
     (r"conn (\d+): event readable in Writing",
      "The client's next request arrived. The connection remembers that its socket is readable, but "
      "reads nothing while Writing: a client that doesn't take its responses can't make us buffer more "
      "requests (backpressure; `Connection::drive_until_blocked`)."),
     (r"conn (\d+): event (.*) in (\w+)",
      "`poll` returned an event for token {0}: {1}. The connection remembers what it says "
-     "(`connection.rs`, `Connection::on_event`) and the loop drives it (`Server::drive` → `Connection::drive`)."),
+     "(`reactor/connection.rs`, `Connection::on_event`) and the loop drives it (`reactor/mod.rs`, `Server::dispatch` → "
+     "`Server::drive` → `Connection::drive`)."),
     (r"conn (\d+): read 0 bytes while closing: end of input",
      "While closing, the 0-byte read is the client's EOF: nothing unread is left, so closing now cannot "
-     "cause a reset (`connection.rs`, `Connection::discard_input`)."),
+     "cause a reset (`reactor/connection.rs`, `Connection::discard_input`)."),
     (r"conn (\d+): read 0 bytes: end of input",
-     "A 0-byte read: the client shut down its side (`connection.rs`, `Connection::read`)."),
+     "A 0-byte read: the client shut down its side (`reactor/connection.rs`, `Connection::read`)."),
     (r"conn (\d+): read (\d+) bytes",
      "One `read` returned {1} bytes, fewer than the buffer could hold: the kernel's queue is empty now. "
      "On Linux that ends the reading without a second `read` just to hear WouldBlock, because epoll "
      "raises a new edge for any byte that arrives later; this is a Linux-specific shortcut, not mio's rule "
-     "(`connection.rs`, `Connection::read`, \"Draining readiness\"; architecture.md, step S1)."),
+     "(`reactor/connection.rs`, `Connection::read`, \"Draining readiness\"; architecture.md, step S1)."),
     (r"conn (\d+): discarded (\d+) bytes while closing",
      "In Closing, bytes that reach the socket are read and thrown away, so that the close finds nothing "
-     "unread and sends a FIN, not a reset (`connection.rs`, `Connection::discard_input`). These {1} bytes "
+     "unread and sends a FIN, not a reset (`reactor/connection.rs`, `Connection::discard_input`). These {1} bytes "
      "arrived after the connection entered Closing (in scene 5, the client's second send, after it "
      "read our FIN); bytes already in the input buffer then were dropped without a log line on "
      "entering Closing (`input.clear()` in `Connection::transition`)."),
+    (r"conn (\d+): discarded (\d+) bytes that came late",
+     "The connection was closed at once (nothing unread, nothing more expected), but the client "
+     "sent {1} bytes since; they are read away just before the close(2), so that it sends a FIN, "
+     "not a reset (`reactor/mod.rs`, `Server::remove_closed` → `Connection::discard_late_input`)."),
+    (r"conn (\d+): sendfile sent (\d+) bytes",
+     "One sendfile(2) sent {1} bytes of a file-backed body from the page cache, no copy through our "
+     "memory (`reactor/connection.rs`, `Connection::send_file_chunk` → `SendQueue::send_file_chunk`)."),
     (r"conn (\d+): protocol Wait\((\d+), .*\), (\d+) bytes pending output",
      "The protocol consumed the {1}-byte request and answered `Wait`: nothing to send before the "
      "instant it names. The request pipelined behind it stays in the input buffer, unparsed "
@@ -70,7 +79,7 @@ ANNOTATIONS = [
     (r"conn (\d+): protocol Continue\((\d+)\), (\d+) bytes pending output",
      "The protocol consumed a {1}-byte request and appended its response; {2} bytes now wait in the "
      "output buffer. Still in the same loop: the next buffered request is parsed before anything is "
-     "written (`connection.rs`, `Connection::answer_buffered` → `protocol/http/mod.rs`, `Http::on_input`)."),
+     "written (`reactor/connection.rs`, `Connection::answer_buffered` → `protocol/http/mod.rs`, `Http::on_input`)."),
     (r"conn (\d+): protocol NeedMore, (\d+) bytes pending output",
      "The protocol found no complete request in what is buffered: read more "
      "(`Connection::answer_buffered`)."),
@@ -80,12 +89,13 @@ ANNOTATIONS = [
     (r"conn (\d+): wrote (\d+) bytes, (\d+) left \(last: MSG_MORE",
      "The last response goes out with one `send(MSG_MORE)`: the kernel holds the segment back for the "
      "FIN that the close (or the `shutdown`) right after adds, so response and FIN travel as one "
-     "segment (`Connection::write_buffered` → `SendQueue::write_buffered`, `before_close` → "
-     "`write_with_more` in `send_queue.rs`; architecture.md, step S4)."),
+     "segment (`Connection::write_buffered` → `SendQueue::write_buffered` → `write_with_more` in "
+     "`reactor/send_queue.rs`, for the write that ends the output once `close_after_flush` is set; "
+     "architecture.md, step S4)."),
     (r"conn (\d+): wrote (\d+) bytes, (\d+) left",
      "One `write` sent {1} bytes, {2} still queued: what the protocol produced in this turn leaves "
-     "together, and a streamed body follows one chunk at a time (`connection.rs`, `Connection::flush`; "
-     "`send_queue.rs`)."),
+     "together, and a streamed body follows one chunk at a time (`reactor/connection.rs`, `Connection::flush`; "
+     "`reactor/send_queue.rs`)."),
     (r"conn (\d+): write would block, (\d+) bytes pending",
      "The kernel's send buffer is full: wait for a writable edge (`Connection::flush`)."),
     (r"conn (\d+): (\w+) -> Writing \(socket send buffer full\)",
@@ -93,44 +103,48 @@ ANNOTATIONS = [
      "writable edge says the client took some bytes. That is backpressure (`Connection::send_pending`)."),
     (r"conn (\d+): (\w+) -> Writing \(write budget spent\)",
      "This turn wrote its budget (`WRITE_BUDGET_PER_TURN`) with the socket still taking bytes: no edge "
-     "would come, so the connection goes on the ready list and continues after the others "
-     "(`Connection::send_pending`; `reactor.rs`, `Server::run_ready_list`)."),
+     "would come, so the connection goes on the out-of-budget list and continues after the others "
+     "(`Connection::send_pending` returns `Progress::MoreWork`; `reactor/mod.rs`, `Server::drive` queues it, "
+     "`Server::run_out_of_budget` drives it again)."),
     (r"conn (\d+): Reading -> Closing \(last response sent\)",
      "State transition Reading → Closing, because: last response sent, and the client may still send. "
      "Decided by `close_after_last_response` (step 2 of the turn), carried out by "
      "`Connection::transition`, which on entering Closing drops the input still buffered unparsed "
      "(`input.clear()`; in scene 5 the 11 bytes `EXTRA BYTES` that came with the request: no line "
-     "is logged for them), starts the linger clock and shuts down our write side: the FIN "
-     "(`connection.rs`; architecture.md §4, \"Where each transition is decided\")."),
+     "is logged for them) and shuts down our write side: the FIN. The linger clock (`closing_since`) "
+     "starts in `close_after_last_response` (`reactor/connection.rs`; architecture.md §4, "
+     "\"Where each transition is decided\")."),
     (r"conn (\d+): Writing -> Reading \(timer fired\)",
      "A wake-up fell due while output was stuck: the timer wakes the connection as it would one in "
      "Waiting, but the connection holds the protocol's `on_wake` back until the output is below the high-water mark, so "
-     "the turn goes straight back to Writing (`reactor.rs`, `Server::fire_timers` → "
+     "the turn goes straight back to Writing (`reactor/mod.rs`, `Server::fire_timers` → `Server::fire_timer` → "
      "`Connection::wake`; architecture.md §4)."),
     (r"conn (\d+): Waiting -> Reading \(timer fired\)",
      "`poll` slept until the wake-up deadline (no tick, no thread); the timer wakes the connection and "
-     "gives it a turn (`reactor.rs`, `Server::fire_timers` → `Connection::wake`)."),
+     "gives it a turn (`reactor/mod.rs`, `Server::fire_timers` → `Server::fire_timer` → `Connection::wake`, "
+     "then `Server::drive`)."),
     (r"conn (\d+): (\w+) -> (\w+) \((.*)\)",
      "State transition {1} → {2}, because: {3}. Decided by the step of the turn (or the reactor's "
-     "timer) that logged the reason, carried out by `Connection::transition` (`connection.rs`; "
+     "timer) that logged the reason, carried out by `Connection::transition` (`reactor/connection.rs`; "
      "architecture.md §4, \"Where each transition is decided\")."),
     (r"conn (\d+): request timeout, closing \((\S+)\)",
      "The deadline set when the request started has passed: `poll` woke up exactly then (its timeout "
      "is the time to the nearest deadline), and the timer closes the connection "
-     "(`reactor.rs`, `Server::fire_timers`; `timer.rs`)."),
+     "(`reactor/mod.rs`, `Server::fire_timer`; `reactor/timer.rs`)."),
     (r"conn (\d+): idle timeout, closing",
      "No progress for `--idle-timeout`: the client stopped reading. The timer aborts the connection. "
      "The client's second request is still unread in our receive queue, so the close(2) sends a "
      "reset, not a FIN (with nothing unread, the kernel would send the response bytes our send "
-     "buffer still holds, then a FIN) (`reactor.rs`, `Server::fire_timers`; architecture.md §7)."),
+     "buffer still holds, then a FIN) (`reactor/mod.rs`, `Server::fire_timer`; architecture.md §7)."),
     (r"conn (\d+): linger timeout, closing",
-     "The linger deadline passed (`reactor.rs`, `Server::fire_timers`)."),
+     "The linger deadline passed (`reactor/mod.rs`, `Server::fire_timer`)."),
     (r"^client: (.*)",
      "Not a server log line: what the client saw ({0})."),
     (r"conn (\d+): removed",
      "After the batch of events, the closed connection leaves the slab and its socket is closed; its slot "
-     "can be reused from the next batch on (`reactor.rs`, `Server::remove_closed`, \"Stale events\")."),
-    (r"listening on (\S+) \((\w+)\)", "The server is up (`reactor.rs`, `Server::run`)."),
+     "can be reused from the next batch on (`reactor/mod.rs`, `Server::remove_closed`; the module doc's "
+     "\"Stale events\")."),
+    (r"listening on (\S+) \((\w+)\)", "The server is up: the first thing `Server::run` does (`reactor/mod.rs`, `Server::announce`)."),
 ]
 
 
@@ -360,7 +374,7 @@ def main():
              "The client asks for a 16 MiB `/echo` body with a 4 KiB receive buffer (`SO_RCVBUF`) and reads "
              "nothing for half a second. The first turn writes its budget (`WRITE_BUDGET_PER_TURN`) with "
              "the socket still taking bytes, so the connection enters Writing (\"write budget spent\") and "
-             "goes on the ready list; its next turn writes until the kernel's send buffer is full and "
+             "goes on the out-of-budget list; its next turn writes until the kernel's send buffer is full and "
              "`write` says WouldBlock. From then on the connection stays in Writing, waiting for writable "
              "edges and reading nothing meanwhile: the client's pace sets ours. Runs of similar lines are "
              "cut short (\"… N more like these …\").",

@@ -11,8 +11,11 @@
 //!   their bounds; parsing of `10s`-style durations. Each protocol has its
 //!   own settings (`protocol::http::HttpConfig`, the greeting's text).
 //! - `reactor/`: the event loop ([`Server`]). Start reading here.
-//!   - `reactor/mod.rs`: poll, accept, dispatch events by token, timers,
-//!     the shutdown drain.
+//!   - `reactor/mod.rs`: the loop, one call per step (`Server::run`): poll,
+//!     dispatch events by token, the out-of-budget list, timers, removal,
+//!     the chores before sleep, the shutdown drain.
+//!   - `listener`: the listening socket: binding, accepting, accept errors
+//!     and pauses, parking, the drain's hand-over.
 //!   - `connection`: one connection: its socket, its state machine
 //!     (reading → writing → closing), its buffers.
 //!   - `send_queue`: a connection's output on its way to the socket, and
@@ -25,11 +28,18 @@
 //!     handlers: the binary passes SIGINT/SIGTERM on, see next).
 //!   - `signal_streams`: the loop's end of the binary's signal self-pipes
 //!     (a byte per delivery), for the server and the supervisor alike.
+//!   - `hooks`: the [`Hooks`] trait, what the process around the loop
+//!     hears from it (ready, a tick, the end of each iteration, draining);
+//!     the reactor's only way out to the process layer.
+//!   - `os`: the raw system calls mio and socket2 don't wrap
+//!     (`EPOLLEXCLUSIVE`, `TCP_DEFER_ACCEPT`).
 //! - [`protocol`]: the pure protocol state machines (greeting, echo, http) and
 //!   the [`Protocol`] trait that lets you add your own.
 //! - [`process`]: what sits around one loop: the supervisor of `--workers`,
 //!   the shared memory where the workers' counters meet, the service
-//!   manager's glue (`LISTEN_FDS`, `sd_notify`), the open-file limit.
+//!   manager's glue (`LISTEN_FDS`, `sd_notify`), the open-file limit, and
+//!   the [`Hooks`] the binary plugs into a loop (`loop_hooks`, with the
+//!   status tick in `status`).
 //! - [`metrics`]: counters shown at /metrics.
 //!
 //! # Using it as a library

@@ -29,7 +29,7 @@ fn a_new_client_is_answered_while_silent_connections_keep_the_listener_parked() 
     let silent: Vec<_> = (0..2).map(|_| server.connect()).collect();
     assert!(
         server.wait_for_log("listener parked", Duration::from_secs(20)),
-        "two connections waiting for their first bytes did not park the listener:\n{}",
+        "two connections not yet heard from did not park the listener:\n{}",
         server.stderr_text()
     );
     let started = Instant::now();

@@ -1,7 +1,7 @@
 //! Fairness: one client that the server could keep busy forever does not
 //! make the others wait. Reads are capped per turn (READS_PER_TURN) and so
 //! are writes (WRITE_BUDGET_PER_TURN); a connection that runs out of budget
-//! goes on the loop's ready list and continues after the others.
+//! goes on the loop's out-of-budget list and continues after the others.
 //!
 //! What this file can and cannot prove: without the write budget the
 //! server still yields whenever the kernel's send buffer fills, and whether

@@ -51,7 +51,7 @@
 //!   new generation, the whole new generation is killed and the old one
 //!   keeps serving (a broken binary on disk must not block every later
 //!   SIGHUP). A ready worker whose heartbeat (`worker_metrics`, bumped on
-//!   every turn of its loop, which turns at least once a second) has not
+//!   every iteration of its loop, which turns at least once a second) has not
 //!   moved for the heartbeat timeout is stuck though alive: it is killed,
 //!   and replaced like a worker that died.
 //! - **SIGINT/SIGTERM**: SIGTERM to every worker, close our copy of the

@@ -7,7 +7,7 @@
 //! before it starts any worker and passes it to each worker as an inherited
 //! descriptor, with the index of the worker's slot. A worker keeps counting
 //! in its plain [`Metrics`] as a single process does, and copies them into
-//! its own slot once per turn of its loop, with relaxed atomic stores (on
+//! its own slot once per iteration of its loop, with relaxed atomic stores (on
 //! x86 and ARM an ordinary store: the slot has one writer, and a reader
 //! only needs each value to be one that was written). Whichever worker
 //! answers /metrics adds up every slot.
@@ -15,13 +15,14 @@
 //! # Cost
 //!
 //! A single process (`--workers 1`) has no region: nothing changes per
-//! request or per turn. A worker pays a few dozen stores per turn of its
-//! loop, not per request, and a /metrics request a loop over the slots.
+//! request or per loop iteration. A worker pays a few dozen stores per
+//! iteration of its loop, not per request, and a /metrics request a loop
+//! over the slots.
 //!
 //! # The heartbeat
 //!
 //! [`WorkerCounters::publish`] also bumps the slot's heartbeat, a number
-//! that changes on every turn of the worker's loop. A worker's loop turns
+//! that changes on every iteration of the worker's loop. A worker's loop turns
 //! at least once a second (its status report to the supervisor is a timer
 //! of the loop), so a heartbeat that has not moved for many seconds means
 //! the loop has stopped turning (stuck in a system call, an endless loop,
@@ -209,7 +210,7 @@ impl WorkerCounters {
 
     /// Copy the reactor's counters into our slot, and bump its heartbeat.
     ///
-    /// A worker calls this once per turn of its loop (at least once a
+    /// A worker calls this once per iteration of its loop (at least once a
     /// second, which the supervisor's stall check relies on: see "The
     /// heartbeat").
     pub fn publish(&self, metrics: &Metrics) {
@@ -249,7 +250,7 @@ impl WorkerCounters {
     }
 
     /// The heartbeat of the worker in `slot` (None for a slot outside the
-    /// region): a number that changes on every turn of its loop.
+    /// region): a number that changes on every iteration of its loop.
     pub fn heartbeat(&self, slot: usize) -> Option<u64> {
         Some(self.slot(slot)?.heartbeat.load(Ordering::Relaxed))
     }

@@ -225,8 +225,8 @@ pub trait Protocol {
     /// The protocol's own counters (HTTP: responses by status class,
     /// /echo's, the open-file cache's), at most
     /// [`crate::metrics::MAX_PROTOCOL_COUNTERS`] of them. With `--workers`
-    /// the reactor hands them to the process layer once per turn, which
-    /// shares them with the other workers, so any worker's /metrics can
+    /// the reactor hands them to the process layer once per loop
+    /// iteration, which shares them with the other workers, so any worker's /metrics can
     /// add up everyone's (`Metrics::add_up_protocol`). `&mut` so that a
     /// protocol may gather them into one array first. None by default.
     fn counters(&mut self) -> &[u64] {

@@ -6,7 +6,7 @@
 //! Each arrow is one call to [`Connection::transition`], which carries the
 //! change out; the decisions are made elsewhere (in the steps of
 //! `drive_until_blocked`, in `discard_input`, and in the reactor's
-//! `fire_timers` and shutdown), and docs/architecture.md has a table of
+//! `fire_timer` and shutdown), and docs/architecture.md has a table of
 //! them: the function, the condition and the flags behind each arrow.
 //!
 //! ```text
@@ -209,7 +209,7 @@ pub(crate) struct Timeouts {
     /// it began, and how long a connection idle between requests may stay
     /// open to bring one more, counted from when it became idle (or from
     /// the drain's start, if it was idle then). One deadline per
-    /// connection, like the others: no scan of every connection per turn.
+    /// connection, like the others: no scan of every connection per iteration.
     pub(crate) drain_grace: Option<(Instant, Duration)>,
 }
 
@@ -588,7 +588,7 @@ impl<S> Connection<S> {
     /// The steps of a turn, in order, repeated until one of them has to
     /// wait (or yields its budget). Most transitions of a connection are
     /// decided in one of these steps or in `discard_input`; the others by
-    /// the reactor (timeouts in `fire_timers`, which also calls `wake`;
+    /// the reactor (timeouts in `fire_timer`, which also calls `wake`;
     /// idle connections at shutdown in `close_idle`). All are carried out
     /// by [`Connection::transition`]. The table in docs/architecture.md
     /// lists each with its condition and flags.

@@ -12,8 +12,8 @@
 //! when a turn accepted connections and at least [`PARK_MIN_UNHEARD`]
 //! accepted connections have not been heard from (no first bytes yet), the
 //! listener is deregistered ("parked"): those bytes will wake the loop
-//! anyway, and while parked every turn accepts (until `WouldBlock`, as
-//! ever) before sleeping. The listener is registered again as soon as
+//! anyway, and while parked every loop iteration accepts (until
+//! `WouldBlock`, as ever) before sleeping. The listener is registered again as soon as
 //! every accepted connection has been heard from, or after
 //! [`LISTENER_PARK`] at the latest, so a new client waits at most that long
 //! even when the unheard connections stay silent; epoll reports readiness

@@ -1,6 +1,7 @@
 //! The event loop: one thread, one `mio::Poll`, every connection in a slab.
 //!
-//! Each turn of the loop:
+//! Each iteration of the loop (a connection's *turn* is one call of
+//! `Connection::drive`, inside it):
 //!
 //! 1. **Poll** for readiness, sleeping at most until the nearest deadline
 //!    (or not at all if the out-of-budget list has work): `poll_timeout`.
@@ -16,7 +17,7 @@
 //!    (`remove_closed`).
 //! 6. **Before sleep** (`before_sleep`, Redis's `beforesleep`): park or
 //!    unpark the listener, the process's hooks (`hooks`), the protocol's
-//!    end of turn.
+//!    `end_of_turn`.
 //! 7. **Stop** once a drain is over (`drain_is_over`).
 //!
 //! # Stale events
@@ -25,14 +26,14 @@
 //! closed by the first event of a batch were removed at once, a later event
 //! of the *same* batch for that token could reach the connection accepted
 //! into its slot in between. So closed connections stay in the slab (in
-//! state `Closed`, ignoring events) until step 5, after the batch. The ready
-//! list and the timers, which outlive a batch, also carry each connection's
+//! state `Closed`, ignoring events) until step 5, after the batch. The
+//! out-of-budget list and the timers, which outlive a batch, also carry each connection's
 //! serial number, which is never reused.
 //!
 //! # Parking the listener
 //!
 //! See `listener`: while enough accepted connections have not been heard
-//! from, the listener is deregistered and every turn accepts instead.
+//! from, the listener is deregistered and every iteration accepts instead.
 
 pub(crate) mod buffer;
 pub(crate) mod connection;
@@ -96,7 +97,7 @@ const EVENTS_CAPACITY: usize = 1024;
 
 /// Timer entries acted on per loop iteration, at most (see [`Server::fire_timers`]):
 /// as many as the events one `poll` returns, so that ten thousand
-/// deadlines due at once are spread over turns, with polls between them,
+/// deadlines due at once are spread over iterations, with polls between them,
 /// like ten thousand readable sockets.
 const TIMERS_PER_ITERATION: usize = EVENTS_CAPACITY;
 
@@ -164,7 +165,7 @@ pub struct Server<P: Protocol> {
     scratch: Vec<u8>,
     /// Connections that ran out of budget with work left: (key, serial).
     out_of_budget: VecDeque<(usize, u64)>,
-    /// Keys closed during this turn, removed after the batch.
+    /// Keys closed during this iteration, removed after the batch.
     closed: Vec<usize>,
     /// The timer entries one pass of `fire_timers` acts on (kept to reuse
     /// its allocation).
@@ -409,7 +410,7 @@ impl<P: Protocol> Server<P> {
     /// expires), or until a second request says to stop at once. Without a
     /// handle it runs forever: the library installs no signal handlers (the
     /// `reactord` binary passes SIGINT and SIGTERM on through
-    /// [`Server::shutdown_when_readable`]). Each turn is the steps listed
+    /// [`Server::shutdown_when_readable`]). Each iteration is the steps listed
     /// in the module docs, one call each.
     pub fn run(mut self) -> io::Result<()> {
         self.announce();
@@ -438,7 +439,7 @@ impl<P: Protocol> Server<P> {
         }
     }
 
-    /// Before the first turn: the `listening on` line (and its note), and
+    /// Before the first iteration: the `listening on` line (and its note), and
     /// the hooks' [`Hooks::listening`].
     fn announce(&mut self) {
         info!(
@@ -489,10 +490,10 @@ impl<P: Protocol> Server<P> {
         LoopControl::Continue
     }
 
-    /// Step 6, the chores of every turn that are not about one connection
-    /// (Redis's `beforesleep`): park or unpark the listener, the hooks'
-    /// tick when due and their end of turn (a worker's counters), and the
-    /// protocol's end of turn (HTTP's batched access log).
+    /// Step 6, the chores of every iteration that are not about one
+    /// connection (Redis's `beforesleep`): park or unpark the listener, the
+    /// hooks' tick when due and their `before_sleep` (a worker's counters),
+    /// and the protocol's `end_of_turn` (HTTP's batched access log).
     fn before_sleep(&mut self, now: Instant) {
         self.listener.park_or_unpark(&self.poll, now);
         if let Some(plugged) = &mut self.hooks {
@@ -706,8 +707,9 @@ impl<P: Protocol> Server<P> {
     }
 
     /// Give each connection on the out-of-budget list another turn. Connections that
-    /// still have work go to the back of the list for the next loop turn,
-    /// after that turn's events: nobody waits behind a busy client.
+    /// still have work go to the back of the list for the next loop
+    /// iteration, after that iteration's events: nobody waits behind a busy
+    /// client.
     fn run_out_of_budget(&mut self, now: Instant, wall: SystemTime) {
         for _ in 0..self.out_of_budget.len() {
             let Some((key, serial)) = self.out_of_budget.pop_front() else {
@@ -789,7 +791,7 @@ impl<P: Protocol> Server<P> {
         queue_removal(&mut self.closed, id.key, conn);
     }
 
-    /// Remove the connections closed during this turn.
+    /// Remove the connections closed during this iteration.
     fn remove_closed(&mut self) {
         for key in self.closed.drain(..) {
             if !self

@@ -25,7 +25,7 @@
 //! (`EVFILT_USER` on kqueue systems) registered on the server's `Poll`
 //! under its own token, so a call from any thread shows up as one more
 //! readable event in the batch, dispatched by token like a socket's. The
-//! loop pays nothing for it per request: no check per turn, no extra
+//! loop pays nothing for it per request: no check per loop iteration, no extra
 //! syscall, one descriptor for the life of the server.
 //!
 //! # First and second requests
