@@ -300,17 +300,10 @@ fn sendfile(
     offset: u64,
     count: usize,
 ) -> io::Result<usize> {
-    use std::os::fd::AsRawFd;
-    let mut offset = libc::off_t::try_from(offset)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "offset beyond off_t"))?;
-    // SAFETY: both descriptors stay open for the whole call: they are
-    // borrowed (`BorrowedFd`) from owners that outlive it, the socket from
-    // the connection and the file from the body. `offset` is a valid,
-    // exclusive place for the kernel to store the new offset, and sendfile
-    // writes to nothing else of ours. Any other descriptor (not a file, not
-    // a socket) makes the call fail with an error, not misbehave.
-    let sent = unsafe { libc::sendfile(socket.as_raw_fd(), file.as_raw_fd(), &mut offset, count) };
-    usize::try_from(sent).map_err(|_| io::Error::last_os_error())
+    // rustix's sendfile: the same one system call, on borrowed
+    // descriptors, with no unsafe code of ours.
+    let mut offset = offset;
+    Ok(rustix::fs::sendfile(socket, file, Some(&mut offset), count)?)
 }
 
 /// Without Linux's sendfile, file bodies are read and written instead
