@@ -48,8 +48,7 @@ pub(crate) fn add_exclusive(
     listener: &mut mio::net::TcpListener,
     token: Token,
 ) -> io::Result<()> {
-    poll.registry()
-        .register(listener, token, Interest::READABLE)
+    add_plain(poll, listener, token)
 }
 
 /// Undo [`add_exclusive`]: `EPOLL_CTL_DEL` on the poller's descriptor.
