@@ -1088,7 +1088,9 @@ fn above_inherited(fd: OwnedFd) -> io::Result<OwnedFd> {
 }
 
 /// In the child, between fork and exec: put each descriptor in place
-/// (dup2 clears close-on-exec on the copy), and ask for SIGTERM when the
+/// (dup2 clears close-on-exec on the copy, so the executable's copy on
+/// [`PROGRAM_FD`] is there for the exec of [`PROGRAM_PATH`] that follows,
+/// and for a script's interpreter after it), and ask for SIGTERM when the
 /// supervisor dies, so a killed supervisor does not leave workers behind.
 ///
 /// Only async-signal-safe calls belong between fork and exec: bare system
