@@ -528,17 +528,20 @@ fn a_workers_log_lines_say_which_worker_and_pid() {
     }
     server.sigterm();
     assert!(server.wait_exit(DEADLINE).is_some_and(|s| s.success()));
-    let text = server.stderr_text();
+    // Waited for, not looked up: the process has exited, but the thread
+    // reading its stderr may not have read the last lines yet.
     for (slot, pid) in pids.iter().enumerate() {
         let prefix = format!("] worker {slot} (pid {pid}): ");
         for said in ["SIGTERM received: shutting down", "shutdown complete"] {
             assert!(
-                text.contains(&format!("{prefix}{said}")),
-                "no {prefix:?}{said:?}: {text}"
+                server.wait_for_log(&format!("{prefix}{said}"), DEADLINE),
+                "no {prefix:?}{said:?}: {}",
+                server.stderr_text()
             );
         }
     }
     // The supervisor's own lines have no prefix.
+    let text = server.stderr_text();
     assert!(text.contains("supervisor] listening on"), "{text}");
 }
 
@@ -1007,10 +1010,9 @@ fn a_worker_logs_a_sighup_and_serves_on() {
         "{status:?}: {}",
         server.stderr_text()
     );
+    // Waited for: the thread reading stderr may lag behind the exit.
     assert!(
-        server
-            .stderr_text()
-            .contains(&format!("(pid {pid}) exited after draining")),
+        server.wait_for_log(&format!("(pid {pid}) exited after draining"), DEADLINE),
         "{}",
         server.stderr_text()
     );
