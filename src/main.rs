@@ -511,6 +511,12 @@ fn serve_worker<P: Protocol>(
     watch_signals(&SERVER_SIGNALS, |stream, name| {
         server.shutdown_when_readable(stream, name)
     })?;
+    // A SIGHUP meant for the supervisor also reaches the workers when sent
+    // to every reactord process (`pkill -HUP reactord`): its default action
+    // would kill them and reset their connections. Logged, and served on.
+    watch_signals(&RELOAD_SIGNALS, |stream, name| {
+        server.reload_when_readable(stream, name)
+    })?;
     server
         .run()
         .map_err(|err| format!("event loop failed: {err}"))
@@ -604,7 +610,8 @@ fn parse_max_echo_delay(text: &str) -> Result<Duration, String> {
 /// once.
 const SERVER_SIGNALS: [(c_int, &str); 2] = [(SIGINT, "SIGINT"), (SIGTERM, "SIGTERM")];
 
-/// What a single process reloads on (see `Server::reload_when_readable`).
+/// What a single process reloads on, and a worker logs and ignores (see
+/// `Server::reload_when_readable`).
 const RELOAD_SIGNALS: [(c_int, &str); 1] = [(SIGHUP, "SIGHUP")];
 
 /// The signals the supervisor of `--workers` handles, and what each means

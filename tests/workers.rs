@@ -528,17 +528,20 @@ fn a_workers_log_lines_say_which_worker_and_pid() {
     }
     server.sigterm();
     assert!(server.wait_exit(DEADLINE).is_some_and(|s| s.success()));
-    let text = server.stderr_text();
+    // Waited for, not looked up: the process has exited, but the thread
+    // reading its stderr may not have read the last lines yet.
     for (slot, pid) in pids.iter().enumerate() {
         let prefix = format!("] worker {slot} (pid {pid}): ");
         for said in ["SIGTERM received: shutting down", "shutdown complete"] {
             assert!(
-                text.contains(&format!("{prefix}{said}")),
-                "no {prefix:?}{said:?}: {text}"
+                server.wait_for_log(&format!("{prefix}{said}"), DEADLINE),
+                "no {prefix:?}{said:?}: {}",
+                server.stderr_text()
             );
         }
     }
     // The supervisor's own lines have no prefix.
+    let text = server.stderr_text();
     assert!(text.contains("supervisor] listening on"), "{text}");
 }
 
@@ -686,15 +689,81 @@ impl Drop for TempDir {
     }
 }
 
-/// Put `program` at `path` the way an upgrade does: write a new file
-/// beside it, then rename it over (a running binary's file can't be
+/// Put a copy of `from` at `path` the way an upgrade does: write a new
+/// file beside it, then rename it over (a running binary's file can't be
 /// written, but it can be replaced).
-fn install(path: &std::path::Path, program: impl FnOnce(&std::path::Path)) {
-    use std::os::unix::fs::PermissionsExt;
+///
+/// `cp` writes the copy, not this process: a descriptor open for writing
+/// here would be inherited by any child another test's thread forks
+/// meanwhile, and until that child execs, executing the file fails with
+/// ETXTBSY.
+fn install(path: &std::path::Path, from: &std::path::Path) {
     let next = path.with_extension("next");
-    program(&next);
-    std::fs::set_permissions(&next, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let copied = Command::new("cp")
+        .arg(from)
+        .arg(&next)
+        .status()
+        .expect("run cp");
+    assert!(copied.success(), "cp {from:?} {next:?}: {copied}");
+    let made_executable = Command::new("chmod")
+        .arg("755")
+        .arg(&next)
+        .status()
+        .expect("run chmod");
+    assert!(made_executable.success());
     std::fs::rename(&next, path).unwrap();
+}
+
+/// Copy the binary into `dir` and start `--workers 2 ARGS` from the copy
+/// (the supervisor starts workers from the path it was started by, which
+/// a test can then replace); returns the path and the server, once both
+/// workers are ready.
+fn start_two_from_a_copy(dir: &TempDir, args: &[&str]) -> (std::path::PathBuf, Server) {
+    let program = dir.0.join("reactord");
+    install(&program, real_binary());
+    let mut command = Command::new(&program);
+    command
+        .args(["--listen", "127.0.0.1:0", "--workers", "2"])
+        .args(args);
+    let server = Server::spawn(command);
+    assert!(
+        server.wait_for_log("all 2 workers ready", DEADLINE),
+        "{}",
+        server.stderr_text()
+    );
+    (program, server)
+}
+
+/// For [`install`]: the binary under test.
+fn real_binary() -> &'static std::path::Path {
+    std::path::Path::new(util::binary())
+}
+
+/// For [`install`]: a shell script running `text`, written in `dir` (never
+/// executed from there).
+fn script(dir: &TempDir, text: &str) -> std::path::PathBuf {
+    let path = dir.0.join("script.sh");
+    std::fs::write(&path, format!("#!/bin/sh\n{text}\n")).unwrap();
+    path
+}
+
+/// SIGHUP with the real binary installed again: the restart completes.
+fn restart_with_the_real_binary(server: &Server, program: &std::path::Path) {
+    install(program, real_binary());
+    let done = server
+        .logs()
+        .iter()
+        .filter(|l| l.contains("restart: 2 new workers ready"))
+        .count();
+    server.signal(libc::SIGHUP);
+    assert!(
+        server.wait_for_lines(done + 1, DEADLINE, |l| l
+            .contains("restart: 2 new workers ready, draining 2 old ones")),
+        "{}",
+        server.stderr_text()
+    );
+    let response = http_get(server.addr, "/");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
 }
 
 /// A restart whose new workers never say READY=1 (the binary on disk was
@@ -704,30 +773,9 @@ fn install(path: &std::path::Path, program: impl FnOnce(&std::path::Path)) {
 #[test]
 fn a_restart_whose_workers_never_get_ready_is_given_up_and_the_old_ones_serve() {
     let dir = TempDir::new("ready-timeout");
-    // The supervisor starts workers from the path it was started by.
-    let program = dir.0.join("reactord");
-    install(&program, |next| {
-        std::fs::copy(util::binary(), next).unwrap();
-    });
-    let mut command = Command::new(&program);
-    command.args([
-        "--listen",
-        "127.0.0.1:0",
-        "--workers",
-        "2",
-        "--worker-ready-timeout",
-        "10s",
-    ]);
-    let mut server = Server::spawn(command);
-    assert!(
-        server.wait_for_log("all 2 workers ready", DEADLINE),
-        "{}",
-        server.stderr_text()
-    );
+    let (program, mut server) = start_two_from_a_copy(&dir, &["--worker-ready-timeout", "10s"]);
 
-    install(&program, |next| {
-        std::fs::write(next, "#!/bin/sh\nexec sleep 600\n").unwrap();
-    });
+    install(&program, &script(&dir, "exec sleep 600"));
     server.signal(libc::SIGHUP);
     assert!(
         server.wait_for_log("restart given up: worker", DEADLINE),
@@ -748,16 +796,108 @@ fn a_restart_whose_workers_never_get_ready_is_given_up_and_the_old_ones_serve() 
         server.stderr_text()
     );
 
-    install(&program, |next| {
-        std::fs::copy(util::binary(), next).unwrap();
-    });
+    restart_with_the_real_binary(&server, &program);
+
+    server.sigterm();
+    let status = server.wait_exit(DEADLINE);
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "{status:?}: {}",
+        server.stderr_text()
+    );
+}
+
+/// The pid in a `worker SLOT (pid PID) ...` line.
+fn pid_in(line: &str) -> u32 {
+    line.split("(pid ")
+        .nth(1)
+        .and_then(|rest| rest.split([')', ',']).next())
+        .and_then(|pid| pid.parse().ok())
+        .unwrap_or_else(|| panic!("no pid in {line:?}"))
+}
+
+/// A restart whose new workers exit at once (a binary that does not
+/// start) is given up at the first such death, not retried for ever: the
+/// old workers were never drained and serve on, and a later SIGHUP with a
+/// good binary restarts as usual. The readiness timeout (60 s) is longer
+/// than the test's wait: it is the death that gives the restart up.
+#[test]
+fn a_restart_whose_workers_exit_at_once_is_given_up_and_the_old_ones_serve() {
+    let dir = TempDir::new("exit-at-once");
+    let (program, mut server) = start_two_from_a_copy(&dir, &[]);
+
+    install(&program, &script(&dir, "exit 3"));
     server.signal(libc::SIGHUP);
     assert!(
-        server.wait_for_log(
-            "restart: 2 new workers ready, draining 2 old ones",
-            DEADLINE
-        ),
+        server.wait_for_log("restart given up: worker", DEADLINE),
         "{}",
+        server.stderr_text()
+    );
+    assert!(
+        server.stderr_text().contains("exited before it was ready"),
+        "{}",
+        server.stderr_text()
+    );
+    for _ in 0..10 {
+        let response = http_get(server.addr, "/");
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    }
+    assert!(
+        !server.stderr_text().contains("exited after draining"),
+        "an old worker was drained: {}",
+        server.stderr_text()
+    );
+
+    restart_with_the_real_binary(&server, &program);
+    server.sigterm();
+    let status = server.wait_exit(DEADLINE);
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "{status:?}: {}",
+        server.stderr_text()
+    );
+}
+
+/// While a restart's new workers start (here: never, from a binary that
+/// hangs), an old worker that dies is replaced, and from the old binary,
+/// which the supervisor kept open: the path now holds the one that hangs.
+#[test]
+fn an_old_worker_that_dies_during_a_restart_is_replaced_from_the_old_binary() {
+    let dir = TempDir::new("old-top-up");
+    let (program, mut server) = start_two_from_a_copy(&dir, &[]);
+    let old = first_pid(&server, 0);
+
+    install(&program, &script(&dir, "exec sleep 600"));
+    server.signal(libc::SIGHUP);
+    assert!(
+        server.wait_for_lines(2, DEADLINE, |l| l.contains("generation 1)")),
+        "the new workers did not start: {}",
+        server.stderr_text()
+    );
+    // SAFETY: kill(2) on a worker of our own child, serving (not reaped).
+    assert_eq!(unsafe { libc::kill(old as i32, libc::SIGKILL) }, 0);
+    assert!(
+        server.wait_for_log(&format!("(pid {old}) died"), DEADLINE),
+        "{}",
+        server.stderr_text()
+    );
+    // Two first workers, then the replacement: the third start of
+    // generation 0.
+    let old_generation = |l: &str| l.contains(" started (pid ") && l.contains("generation 0)");
+    assert!(
+        server.wait_for_lines(3, DEADLINE, old_generation),
+        "no replacement of generation 0: {}",
+        server.stderr_text()
+    );
+    let replacement = server
+        .logs()
+        .into_iter()
+        .rfind(|l| old_generation(l))
+        .unwrap();
+    let pid = pid_in(&replacement);
+    assert!(
+        server.wait_for_log(&format!("(pid {pid}) ready"), DEADLINE),
+        "the replacement did not get ready: {}",
         server.stderr_text()
     );
     let response = http_get(server.addr, "/");
@@ -768,6 +908,112 @@ fn a_restart_whose_workers_never_get_ready_is_given_up_and_the_old_ones_serve() 
     assert!(
         status.is_some_and(|s| s.success()),
         "{status:?}: {}",
+        server.stderr_text()
+    );
+}
+
+/// A restart given up after some of its new workers said READY=1 drains
+/// those (SIGTERM), as old ones: they are serving on the shared socket, and
+/// a SIGKILL would reset their connections. Only the never-ready ones are
+/// killed.
+#[test]
+fn giving_a_restart_up_drains_the_new_workers_that_were_ready() {
+    let dir = TempDir::new("give-up-ready");
+    let (program, mut server) = start_two_from_a_copy(&dir, &[]);
+    // The first new worker runs the real binary; the second waits until
+    // the test opens and closes the FIFO `go`, then exits before it is
+    // ready, which gives the restart up.
+    let go = dir.0.join("go");
+    let made = Command::new("mkfifo").arg(&go).status().expect("mkfifo");
+    assert!(made.success());
+    let text = format!(
+        "if mkdir '{first}' 2>/dev/null; then exec '{real}' \"$@\"; fi\ncat '{go}' >/dev/null\nexit 3",
+        first = dir.0.join("first").display(),
+        real = util::binary(),
+        go = go.display(),
+    );
+    install(&program, &script(&dir, &text));
+    server.signal(libc::SIGHUP);
+    assert!(
+        server.wait_for_lines(3, DEADLINE, |l| l.contains(") ready")),
+        "the first new worker did not get ready: {}",
+        server.stderr_text()
+    );
+    let ready = server
+        .logs()
+        .into_iter()
+        .filter(|l| l.contains(") ready"))
+        .nth(2)
+        .unwrap();
+    let pid = pid_in(&ready);
+    // Opening a FIFO to write fails (ENXIO) until its reader has it open.
+    let mut writer = None;
+    assert!(
+        wait_until(DEADLINE, || {
+            use std::os::unix::fs::OpenOptionsExt;
+            writer = std::fs::OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(&go)
+                .ok();
+            writer.is_some()
+        }),
+        "the second new worker never opened the FIFO: {}",
+        server.stderr_text()
+    );
+    drop(writer);
+    assert!(
+        server.wait_for_log("restart given up: worker", DEADLINE),
+        "{}",
+        server.stderr_text()
+    );
+    assert!(
+        server.wait_for_log(&format!("(pid {pid}) exited after draining"), DEADLINE),
+        "the ready new worker was not drained: {}",
+        server.stderr_text()
+    );
+    let response = http_get(server.addr, "/");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+
+    restart_with_the_real_binary(&server, &program);
+    server.sigterm();
+    let status = server.wait_exit(DEADLINE);
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "{status:?}: {}",
+        server.stderr_text()
+    );
+}
+
+/// A SIGHUP that reaches a worker (`pkill -HUP reactord` signals every
+/// process) is logged, and the worker serves on: its default action would
+/// kill the worker and reset its connections.
+#[test]
+fn a_worker_logs_a_sighup_and_serves_on() {
+    let mut server = start_two(&[]);
+    let pid = first_pid(&server, 0);
+    // SAFETY: kill(2) on a worker of our own child, serving (not reaped).
+    assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGHUP) }, 0);
+    assert!(
+        server.wait_for_log(&format!("worker 0 (pid {pid}): SIGHUP received"), DEADLINE),
+        "{}",
+        server.stderr_text()
+    );
+    for _ in 0..10 {
+        let response = http_get(server.addr, "/");
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    }
+    server.sigterm();
+    let status = server.wait_exit(DEADLINE);
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "{status:?}: {}",
+        server.stderr_text()
+    );
+    // Waited for: the thread reading stderr may lag behind the exit.
+    assert!(
+        server.wait_for_log(&format!("(pid {pid}) exited after draining"), DEADLINE),
+        "{}",
         server.stderr_text()
     );
 }

@@ -13,6 +13,7 @@
 //! | 3 | the listening socket |
 //! | 4 | the shared counters (a memfd) |
 //! | 5 | a datagram socket pair back to the supervisor, for `READY=1` and `STOPPING=1` |
+//! | 6 | the executable it runs (what is executed; the worker closes it) |
 //!
 //! and `REACTORD_WORKER=SLOT`. A worker is today's server: one thread, one
 //! loop, with its listener registered for exclusive wake-ups (see
@@ -29,6 +30,13 @@
 //! `/proc/self/exe` names the old, deleted inode, while the path names the
 //! new file.
 //!
+//! Each generation runs its own binary, though: the supervisor opens the
+//! file at the path when it starts and at each SIGHUP, and starts every
+//! worker of a generation, replacements included, from that generation's
+//! descriptor (executed as `/proc/self/fd/6`). So while a restart's new
+//! binary fails to start, the old generation is topped up from the old
+//! binary, not from the broken one now at the path.
+//!
 //! # The loop
 //!
 //! The supervisor is a mio loop too, with no thread: the binary's signal
@@ -42,18 +50,27 @@
 //!   doubles up to ten seconds (a worker that dies at start-up does not
 //!   spin the machine). A worker of the first start that dies before it is
 //!   ready is fatal: the configuration is wrong, and the supervisor exits 1.
+//!   By the same rule, a restart's new worker that dies before it is ready
+//!   gives the restart up (below).
 //! - **SIGHUP**: start a new generation of N workers; once all of them have
 //!   said `READY=1`, send SIGTERM to the old ones, which drain (finish what
 //!   they hold, hand the queued connections to the new ones) and exit. The
-//!   socket never closes, so nothing is refused.
-//! - **The tick** (once a second): a worker that has not said `READY=1`
-//!   within the readiness timeout is killed; if it belongs to a restart's
-//!   new generation, the whole new generation is killed and the old one
-//!   keeps serving (a broken binary on disk must not block every later
-//!   SIGHUP). A ready worker whose heartbeat (`worker_metrics`, bumped on
-//!   every iteration of its loop, which turns at least once a second) has not
-//!   moved for the heartbeat timeout is stuck though alive: it is killed,
-//!   and replaced like a worker that died.
+//!   socket never closes, so nothing is refused. Until then the old
+//!   generation serves, and one of its workers that dies is replaced (from
+//!   the old binary).
+//! - **A restart given up**: when a new worker dies before it is ready, or
+//!   the restart is not complete within the readiness timeout of the
+//!   SIGHUP (one deadline for the whole restart), the new workers that
+//!   never said `READY=1` are killed, those that did drain like old ones
+//!   (they are serving: killing them would reset their connections), and
+//!   the old generation serves on, topped up. A broken binary on disk must
+//!   not block every later SIGHUP.
+//! - **The tick** (once a second): a restart past its deadline is given
+//!   up; any other worker that has not said `READY=1` within the readiness
+//!   timeout is killed. A ready worker whose heartbeat (`worker_metrics`,
+//!   bumped on every iteration of its loop, which turns at least once a second)
+//!   has not moved for the heartbeat timeout is stuck though alive: it is
+//!   killed, and replaced like a worker that died.
 //! - **SIGINT/SIGTERM**: SIGTERM to every worker, close our copy of the
 //!   socket, wait for them (up to the shutdown timeout and a grace), exit
 //!   0. A second signal kills them at once.
@@ -85,6 +102,14 @@ pub const LISTENER_FD: RawFd = 3;
 pub const COUNTERS_FD: RawFd = 4;
 /// A worker's channel to the supervisor.
 pub const CHANNEL_FD: RawFd = 5;
+/// The executable a worker was started from, open in the child only to
+/// be executed (see "Why exec" in the module docs); the worker closes it.
+pub const PROGRAM_FD: RawFd = 6;
+/// What the child executes: [`PROGRAM_FD`], by the one path that names an
+/// open descriptor. Left open across the exec (not close-on-exec), so
+/// that a script installed as the program can be read by its interpreter,
+/// which opens this path again.
+const PROGRAM_PATH: &str = "/proc/self/fd/6";
 
 /// Descriptors handed to workers are kept at or above this in the
 /// supervisor, so that putting them on 3, 4 and 5 in the child never
@@ -157,15 +182,18 @@ pub struct WorkerParts {
 impl WorkerParts {
     /// When `REACTORD_WORKER` is set, this process is a worker: take the
     /// descriptors its supervisor left on 3, 4 and 5 (and remove the
-    /// variable). None otherwise.
+    /// variable), and close the one it was executed from, on 6. None
+    /// otherwise.
     ///
     /// # Safety
     ///
     /// - No other thread may exist: this changes the environment, which
     ///   another thread could be reading (`std::env::remove_var`).
-    /// - When `REACTORD_WORKER` is set, descriptors 3, 4 and 5 must be the
-    ///   ones a [`Supervisor`] passed, and nothing else in the process may
-    ///   own or use them: they are taken over (and closed on drop). The
+    /// - When `REACTORD_WORKER` is set, descriptors 3, 4, 5 and 6 must be
+    ///   the ones a [`Supervisor`] passed (6 may be closed: a supervisor
+    ///   older than [`PROGRAM_FD`] passed none), and nothing else in the
+    ///   process may own or use them: they are taken over (and closed on
+    ///   drop). The
     ///   `reactord` binary calls this first thing in `main`.
     pub unsafe fn from_env() -> Result<Option<WorkerParts>, String> {
         let Some(slot) = std::env::var_os(WORKER_ENV) else {
@@ -183,6 +211,8 @@ impl WorkerParts {
             // descriptors, open and owned by nothing else here.
             unsafe { crate::process::service::take_inherited(fd) }
         });
+        // SAFETY: as above; closed at once, and not an error when absent.
+        drop(unsafe { crate::process::service::take_inherited(PROGRAM_FD) });
         let listener =
             crate::process::service::listener_from_fd(listener.map_err(broken)?).map_err(broken)?;
         let counters = WorkerCounters::open(counters.map_err(broken)?, slot).map_err(broken)?;
@@ -250,17 +280,31 @@ struct Worker {
     channel: mio::net::UnixDatagram,
     ready: bool,
     draining: bool,
-    /// Killed because the restart it belonged to was given up (never
-    /// ready in time): not replaced when it exits.
+    /// Killed because the restart it belonged to was given up before it
+    /// was ready: not replaced when it exits.
     abandoned: bool,
-    /// Killed for a stalled heartbeat, not yet reaped: not checked again.
-    stalled: bool,
+    /// Killed for a timeout (never ready, or a stalled heartbeat), not yet
+    /// reaped: not checked again (a process in uninterruptible sleep
+    /// outlives SIGKILL for a while), and replaced when reaped.
+    killed: bool,
     started: Instant,
     /// When it must have said `READY=1` (see `check_readiness`).
     ready_by: Instant,
     /// The heartbeat last read in its slot, and when it was first seen
     /// with that value (None until the worker is ready).
     heartbeat: Option<(u64, Instant)>,
+}
+
+/// A SIGHUP restart under way; its new generation is
+/// `Supervisor::generation`.
+#[derive(Debug, Clone, Copy)]
+struct Restart {
+    /// The generation that serves until the new one is ready.
+    serving: u64,
+    /// When the whole restart is given up unless every new worker is
+    /// ready: one deadline for the restart, whatever happens to its
+    /// single workers (see `Supervisor::give_up_restart`).
+    deadline: Instant,
 }
 
 /// The supervisor: see the module docs.
@@ -280,14 +324,20 @@ pub struct Supervisor {
     /// The generation new workers join: the serving one, or a restart's
     /// until it is ready or given up.
     generation: u64,
+    /// Some while a SIGHUP restart's generation starts.
+    restart: Option<Restart>,
+    /// Each generation that may still start workers, with its executable
+    /// (see "Why exec" in the module docs): the current one, and during a
+    /// restart the serving one.
+    programs: Vec<(u64, OwnedFd)>,
     /// Generations numbered so far (a given-up restart's number is not
     /// reused, so its unreaped workers are never mistaken for new ones).
     generations_started: u64,
     /// The binary's signal self-pipes, each with its [`Signal`].
     signals: SignalStreams<Signal>,
     notifier: Option<Notifier>,
-    /// Replacements to start, and when.
-    replacements: Vec<Instant>,
+    /// Replacements to start: when, and of which generation.
+    replacements: Vec<(Instant, u64)>,
     backoff: Backoff,
     /// Some once stopping: when the remaining workers are killed.
     stop_deadline: Option<Instant>,
@@ -315,7 +365,10 @@ impl Supervisor {
             .ok_or_else(|| io::Error::other("too many workers"))?;
         let counters = WorkerCounters::create(slots)?;
         let counters_fd = above_inherited(counters.fd().try_clone_to_owned()?)?;
+        let program = open_program(&config.command.program)?;
         Ok(Supervisor {
+            restart: None,
+            programs: vec![(0, program)],
             counters_fd,
             poll: Poll::new()?,
             listener: Some(listener),
@@ -376,7 +429,7 @@ impl Supervisor {
             self.config.command.program.display()
         );
         for _ in 0..self.config.workers {
-            self.start_worker()
+            self.start_worker(0)
                 .map_err(|err| format!("cannot start a worker: {err}"))?;
         }
         let mut events = Events::with_capacity(64);
@@ -427,7 +480,7 @@ impl Supervisor {
 
     fn poll_timeout(&self, now: Instant) -> Duration {
         let mut next = self.status.due();
-        for &due in &self.replacements {
+        for &(due, _) in &self.replacements {
             next = next.min(due);
         }
         if let Some(deadline) = self.stop_deadline {
@@ -464,6 +517,7 @@ impl Supervisor {
         }
         self.listener = None;
         self.replacements.clear();
+        self.restart = None;
         self.stop_deadline =
             Some(Instant::now() + self.config.shutdown_timeout.saturating_add(STOP_GRACE));
         for worker in self.workers.iter_mut().flatten() {
@@ -472,22 +526,21 @@ impl Supervisor {
         }
     }
 
-    /// SIGHUP: start a new generation; the old one drains once it is ready
-    /// (see `read_channel`).
+    /// SIGHUP: start a new generation from the binary on disk now; the old
+    /// one drains once the new one is ready (see `after_ready`), or serves
+    /// on if it never is (see `give_up_restart`).
     fn reload(&mut self) {
         if self.stop_deadline.is_some() {
             return;
         }
-        let current = self.generation;
-        if self
-            .workers
-            .iter()
-            .flatten()
-            .any(|w| w.generation == current && !w.ready)
-        {
+        if !self.started {
+            warn!("SIGHUP received while the first workers are still starting: ignored");
+            return;
+        }
+        if self.restart.is_some() {
             warn!(
-                "SIGHUP received while workers are still starting: ignored (they are \
-                 given {:?} to be ready)",
+                "SIGHUP received while a restart is under way: ignored (it is given up unless \
+                 its workers are ready within {:?} of its start)",
                 self.config.ready_timeout
             );
             return;
@@ -497,26 +550,48 @@ impl Supervisor {
             warn!("SIGHUP received while old workers are still draining: ignored");
             return;
         }
-        self.generations_started += 1;
-        self.generation = self.generations_started;
-        self.replacements.clear();
+        let path = &self.config.command.program;
+        let program = match open_program(path) {
+            Ok(program) => program,
+            Err(err) => {
+                error!(
+                    "SIGHUP received: cannot open {}: {err}; the running workers serve on",
+                    path.display()
+                );
+                return;
+            }
+        };
         info!(
             "SIGHUP received: starting {} new workers from {}",
             self.config.workers,
-            self.config.command.program.display()
+            path.display()
         );
+        let now = Instant::now();
+        self.restart = Some(Restart {
+            serving: self.generation,
+            deadline: deadline_after(now, self.config.ready_timeout),
+        });
+        self.generations_started += 1;
+        self.generation = self.generations_started;
+        self.programs.push((self.generation, program));
         for _ in 0..self.config.workers {
-            if let Err(err) = self.start_worker() {
-                error!("cannot start a new worker: {err}; retrying");
-                self.schedule_replacement(Instant::now(), Duration::ZERO);
+            if let Err(err) = self.start_worker(self.generation) {
+                self.give_up_restart(format!("cannot start a new worker: {err}"));
+                return;
             }
         }
     }
 
-    /// Start one worker of the current generation in a free slot.
-    fn start_worker(&mut self) -> io::Result<()> {
+    /// Start one worker of `generation` in a free slot, from that
+    /// generation's executable.
+    fn start_worker(&mut self, generation: u64) -> io::Result<()> {
         let Some(listener) = self.listener.as_ref() else {
             return Err(io::Error::other("stopping"));
+        };
+        let Some((_, program)) = self.programs.iter().find(|(g, _)| *g == generation) else {
+            return Err(io::Error::other(format!(
+                "generation {generation} is not serving"
+            )));
         };
         let slot = self
             .workers
@@ -529,10 +604,13 @@ impl Supervisor {
             (listener.as_raw_fd(), LISTENER_FD),
             (self.counters_fd.as_raw_fd(), COUNTERS_FD),
             (theirs.as_raw_fd(), CHANNEL_FD),
+            (program.as_raw_fd(), PROGRAM_FD),
         ];
         let supervisor = std::process::id();
-        let mut command = Command::new(&self.config.command.program);
+        let mut command = Command::new(PROGRAM_PATH);
         command
+            // What `ps` shows, and what a script sees as its name.
+            .arg0(&self.config.command.program)
             .args(&self.config.command.args)
             .env(WORKER_ENV, slot.to_string())
             .stdin(Stdio::null())
@@ -546,7 +624,8 @@ impl Supervisor {
         // ours may have held a lock at the fork). It makes three kinds of
         // system call, dup2, prctl and getppid, each a bare syscall, on
         // integers captured by value, and allocates nothing: its errors
-        // are raw OS error codes.
+        // are raw OS error codes. The path it leaves for exec (`PROGRAM_PATH`)
+        // was made a C string by `Command` before the fork.
         unsafe {
             command.pre_exec(move || child_setup(&fds, supervisor));
         }
@@ -558,19 +637,18 @@ impl Supervisor {
             .registry()
             .register(&mut channel, Token(slot), Interest::READABLE)?;
         info!(
-            "worker {slot} started (pid {}, generation {})",
+            "worker {slot} started (pid {}, generation {generation})",
             child.id(),
-            self.generation
         );
         if let Some(entry) = self.workers.get_mut(slot) {
             *entry = Some(Worker {
                 child,
-                generation: self.generation,
+                generation,
                 channel,
                 ready: false,
                 draining: false,
                 abandoned: false,
-                stalled: false,
+                killed: false,
                 started: Instant::now(),
                 ready_by: deadline_after(Instant::now(), self.config.ready_timeout),
                 heartbeat: None,
@@ -624,6 +702,11 @@ impl Supervisor {
         if ready < self.config.workers || self.stop_deadline.is_some() {
             return;
         }
+        // The restart is complete: only the new generation starts workers
+        // from now on.
+        self.restart = None;
+        self.programs.retain(|(g, _)| *g == current);
+        self.replacements.retain(|(_, g)| *g == current);
         let mut drained = 0;
         for worker in self.workers.iter_mut().flatten() {
             if worker.generation < current && !worker.draining {
@@ -645,7 +728,9 @@ impl Supervisor {
 
     /// Collect the workers that exited, and replace those that should not
     /// have. Fatal only when a first-generation worker dies before the
-    /// server ever was ready.
+    /// server ever was ready; a restart's new worker that dies before it
+    /// is ready gives the restart up, by the same rule (the binary on disk
+    /// does not start).
     fn reap(&mut self) -> Result<(), String> {
         let now = Instant::now();
         for slot in 0..self.workers.len() {
@@ -681,8 +766,19 @@ impl Supervisor {
                     describe(status)
                 ));
             }
-            if worker.generation < self.generation {
-                warn!("old worker {slot} (pid {pid}) died ({status}) during a restart");
+            let restarting = self.restart.is_some() && worker.generation == self.generation;
+            if restarting && !worker.ready {
+                self.give_up_restart(format!(
+                    "worker {slot} (pid {pid}) exited before it was ready ({})",
+                    describe(status)
+                ));
+                continue;
+            }
+            let serving = self.restart.map(|r| r.serving);
+            if worker.generation != self.generation && Some(worker.generation) != serving {
+                // Of a generation that neither serves nor starts: nothing
+                // to replace it with.
+                warn!("old worker {slot} (pid {pid}) died ({status})");
                 continue;
             }
             let wait = self
@@ -692,26 +788,32 @@ impl Supervisor {
                 "worker {slot} (pid {pid}) died ({}); starting a replacement in {wait:?}",
                 describe(status),
             );
-            self.schedule_replacement(now, wait);
+            self.schedule_replacement(now, wait, worker.generation);
         }
         Ok(())
     }
 
-    fn schedule_replacement(&mut self, now: Instant, wait: Duration) {
-        self.replacements.push(deadline_after(now, wait));
+    fn schedule_replacement(&mut self, now: Instant, wait: Duration, generation: u64) {
+        self.replacements
+            .push((deadline_after(now, wait), generation));
     }
 
     fn start_due_replacements(&mut self, now: Instant) {
-        let due = self.replacements.iter().filter(|&&at| at <= now).count();
-        if due == 0 {
+        let due: Vec<u64> = self
+            .replacements
+            .iter()
+            .filter(|(at, _)| *at <= now)
+            .map(|&(_, generation)| generation)
+            .collect();
+        if due.is_empty() {
             return;
         }
-        self.replacements.retain(|&at| at > now);
-        for _ in 0..due {
-            if let Err(err) = self.start_worker() {
+        self.replacements.retain(|(at, _)| *at > now);
+        for generation in due {
+            if let Err(err) = self.start_worker(generation) {
                 let wait = self.backoff.after_failure();
                 error!("cannot start a replacement worker: {err}; retrying in {wait:?}");
-                self.schedule_replacement(now, wait);
+                self.schedule_replacement(now, wait, generation);
             }
         }
     }
@@ -723,19 +825,25 @@ impl Supervisor {
     /// a while (the machine was overloaded, the VM paused), and the
     /// workers most likely did not either: their silence then says nothing
     /// about them, so instead of judging it, every readiness deadline is
-    /// moved on by the gap and every heartbeat is watched afresh.
+    /// moved on by the gap and every heartbeat is watched afresh. "Much
+    /// later" is [`LATE_TICK`], or half the heartbeat timeout when that is
+    /// less: with a short timeout, a smaller gap is already a good part of
+    /// the silence a worker is allowed.
     fn tick(&mut self, now: Instant) {
         let planned = self.last_tick.map(|at| deadline_after(at, STATUS_INTERVAL));
         let late = planned.map_or(Duration::ZERO, |at| now.saturating_duration_since(at));
         self.last_tick = Some(now);
-        if late > LATE_TICK {
+        if late > LATE_TICK.min(self.config.heartbeat_timeout / 2) {
             warn!(
-                "the supervisor did not run for {} s: the workers' silence is forgiven",
-                late.as_secs()
+                "the supervisor did not run for {:.1} s: the workers' silence is forgiven",
+                late.as_secs_f64()
             );
             for worker in self.workers.iter_mut().flatten() {
                 worker.ready_by = deadline_after(worker.ready_by, late);
                 worker.heartbeat = None;
+            }
+            if let Some(restart) = &mut self.restart {
+                restart.deadline = deadline_after(restart.deadline, late);
             }
         } else {
             self.check_readiness(now);
@@ -744,77 +852,86 @@ impl Supervisor {
         self.report_status(now);
     }
 
-    /// Kill the workers that have not said `READY=1` within the readiness
-    /// timeout. One of a restart's new generation gives the restart up:
-    /// see [`Supervisor::give_up_restart`]. Any other (the first start's, a
-    /// replacement's) is killed alone, and its exit handled as a death:
-    /// fatal at the first start, else replaced after the back-off.
+    /// A restart not complete by its deadline is given up (see
+    /// [`Supervisor::give_up_restart`]). Any other worker that has not said
+    /// `READY=1` within the readiness timeout (the first start's, a
+    /// replacement's) is killed, and its exit handled as a death: fatal at
+    /// the first start, else replaced after the back-off.
     fn check_readiness(&mut self, now: Instant) {
         if self.stop_deadline.is_some() {
             return;
         }
         let timeout = self.config.ready_timeout;
-        let late = self.workers.iter().enumerate().find_map(|(slot, worker)| {
-            let worker = worker.as_ref()?;
+        if self.restart.is_some_and(|restart| now >= restart.deadline) {
+            let current = self.generation;
+            let late = self.workers.iter().enumerate().find_map(|(slot, worker)| {
+                let worker = worker.as_ref()?;
+                (worker.generation == current && !worker.ready)
+                    .then(|| format!("worker {slot} (pid {})", worker.child.id()))
+            });
+            let late = late.unwrap_or_else(|| "a new worker".to_string());
+            self.give_up_restart(format!("{late} not ready after {timeout:?}"));
+        }
+        for (slot, entry) in self.workers.iter_mut().enumerate() {
+            let Some(worker) = entry else {
+                continue;
+            };
             let waiting = !worker.ready && !worker.draining && !worker.abandoned;
-            let late = now >= worker.ready_by;
-            (waiting && late).then(|| (slot, worker.child.id(), worker.generation))
-        });
-        let Some((slot, pid, generation)) = late else {
+            if waiting && !worker.killed && now >= worker.ready_by {
+                warn!(
+                    "worker {slot} (pid {}) not ready after {timeout:?}: killing it",
+                    worker.child.id()
+                );
+                worker.killed = true;
+                let _ = worker.child.kill();
+            }
+        }
+    }
+
+    /// A restart's new generation will not be ready (`why` says what
+    /// happened): go back to the generation that serves, topping it up if
+    /// some of its workers died meanwhile. The new workers that never
+    /// said `READY=1` are killed; those that did are serving, so they drain
+    /// like any old worker (killing them would reset their connections).
+    /// A later SIGHUP starts a restart again.
+    fn give_up_restart(&mut self, why: String) {
+        let Some(restart) = self.restart.take() else {
             return;
         };
-        if generation == self.generation
-            && let Some(previous) = self.serving_older_generation()
-        {
-            self.give_up_restart(previous, format!("worker {slot} (pid {pid})"));
-        } else if let Some(Some(worker)) = self.workers.get_mut(slot) {
-            warn!("worker {slot} (pid {pid}) not ready after {timeout:?}: killing it");
-            let _ = worker.child.kill();
-        }
-        // Another late one is seen on the next tick.
-    }
-
-    /// The newest older generation that still serves (not draining) while
-    /// a restart's generation starts, if any.
-    fn serving_older_generation(&self) -> Option<u64> {
-        self.workers
-            .iter()
-            .flatten()
-            .filter(|w| w.generation < self.generation && !w.draining && !w.abandoned)
-            .map(|w| w.generation)
-            .max()
-    }
-
-    /// A restart's new generation was not ready in time (`late` names the
-    /// worker that was not): kill all of it, and go back to `previous`,
-    /// topping it up if some of its workers died meanwhile. A later SIGHUP
-    /// starts a restart again.
-    fn give_up_restart(&mut self, previous: u64, late: String) {
         let current = self.generation;
-        let mut killed = 0;
+        let (mut killed, mut drained) = (0, 0);
         for worker in self.workers.iter_mut().flatten() {
-            if worker.generation == current && !worker.abandoned {
+            if worker.generation != current || worker.abandoned || worker.draining {
+                continue;
+            }
+            if worker.ready {
+                worker.draining = true;
+                terminate(&worker.child);
+                drained += 1;
+            } else {
                 worker.abandoned = true;
                 let _ = worker.child.kill();
                 killed += 1;
             }
         }
+        let previous = restart.serving;
         self.generation = previous;
-        self.replacements.clear();
+        self.programs.retain(|(g, _)| *g == previous);
+        self.replacements.retain(|(_, g)| *g == previous);
         let serving = self
             .workers
             .iter()
             .flatten()
             .filter(|w| w.generation == previous && !w.draining)
             .count();
+        let pending = self.replacements.len();
         warn!(
-            "restart given up: {late} not ready after {:?}; killed the {killed} new workers, \
-             the {serving} old ones keep serving",
-            self.config.ready_timeout
+            "restart given up: {why}; killed the {killed} new workers not ready, draining the \
+             {drained} ready ones; the {serving} old ones keep serving"
         );
         let now = Instant::now();
-        for _ in serving..self.config.workers {
-            self.schedule_replacement(now, Duration::ZERO);
+        for _ in (serving + pending)..self.config.workers {
+            self.schedule_replacement(now, Duration::ZERO, previous);
         }
     }
 
@@ -827,7 +944,7 @@ impl Supervisor {
             let Some(worker) = entry else {
                 continue;
             };
-            if !worker.ready || worker.stalled {
+            if !worker.ready || worker.killed {
                 continue;
             }
             let Some(beat) = self.counters.heartbeat(slot) else {
@@ -843,7 +960,7 @@ impl Supervisor {
                             worker.child.id(),
                             still.as_secs()
                         );
-                        worker.stalled = true;
+                        worker.killed = true;
                         let _ = worker.child.kill();
                     }
                 }
@@ -924,6 +1041,19 @@ fn describe(status: ExitStatus) -> String {
     status.to_string()
 }
 
+/// Open the executable at `path` for a generation's workers to be
+/// started from, whatever is installed at `path` later (see "Why exec" in
+/// the module docs). `O_PATH`: executing needs no read permission, and
+/// this descriptor is never read.
+fn open_program(path: &std::path::Path) -> io::Result<OwnedFd> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH)
+        .open(path)?;
+    above_inherited(OwnedFd::from(file))
+}
+
 /// Move `fd` to a descriptor at or above [`FIRST_PRIVATE_FD`],
 /// close-on-exec.
 fn above_inherited(fd: OwnedFd) -> io::Result<OwnedFd> {
@@ -931,18 +1061,20 @@ fn above_inherited(fd: OwnedFd) -> io::Result<OwnedFd> {
 }
 
 /// In the child, between fork and exec: put each descriptor in place
-/// (dup2 clears close-on-exec on the copy), and ask for SIGTERM when the
+/// (dup2 clears close-on-exec on the copy, so the executable's copy on
+/// [`PROGRAM_FD`] is there for the exec of [`PROGRAM_PATH`] that follows,
+/// and for a script's interpreter after it), and ask for SIGTERM when the
 /// supervisor dies, so a killed supervisor does not leave workers behind.
 ///
 /// Only async-signal-safe calls belong between fork and exec: bare system
 /// calls, no allocation (another thread may have held the allocator's lock
 /// at the fork), so every error here is a raw OS error code
 /// (`io::Error::other` would allocate).
-fn child_setup(fds: &[(RawFd, RawFd); 3], supervisor: u32) -> io::Result<()> {
+fn child_setup(fds: &[(RawFd, RawFd); 4], supervisor: u32) -> io::Result<()> {
     for &(from, to) in fds {
         // SAFETY: dup2(2) on integers, no memory touched. `from` is open
         // (the parent owns it until spawn returns) and above every `to`,
-        // so no `from` is overwritten before it is moved; `to` (3, 4, 5)
+        // so no `from` is overwritten before it is moved; `to` (3 to 6)
         // is owned by nothing in the child, which only execs after this.
         if unsafe { libc::dup2(from, to) } == -1 {
             return Err(io::Error::last_os_error());
@@ -1006,8 +1138,18 @@ mod tests {
     /// A supervisor of one ready "worker" (a `sleep`, which publishes
     /// nothing: its heartbeat stands still), not started by `run`.
     fn supervising_a_silent_worker(heartbeat_timeout: Duration) -> io::Result<Supervised> {
+        supervising_silent_workers(1, true, heartbeat_timeout)
+    }
+
+    /// A supervisor of `count` silent "workers", `ready` or not (and then
+    /// already late), not started by `run`.
+    fn supervising_silent_workers(
+        count: usize,
+        ready: bool,
+        heartbeat_timeout: Duration,
+    ) -> io::Result<Supervised> {
         let config = SupervisorConfig {
-            workers: 1,
+            workers: count,
             shutdown_timeout: Duration::from_secs(1),
             ready_timeout: DEFAULT_READY_TIMEOUT,
             heartbeat_timeout,
@@ -1015,30 +1157,32 @@ mod tests {
             command: WorkerCommand::this_process()?,
         };
         let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-        let mut supervisor = Supervisor::new(config, listener)?;
-        let child = Command::new("sleep")
-            .arg("60")
-            .stdin(Stdio::null())
-            .spawn()?;
-        let (ours, _theirs) = UnixDatagram::pair()?;
-        let now = Instant::now();
-        supervisor.workers[0] = Some(Worker {
-            child,
-            generation: 0,
-            channel: mio::net::UnixDatagram::from_std(ours),
-            ready: true,
-            draining: false,
-            abandoned: false,
-            stalled: false,
-            started: now,
-            ready_by: now,
-            heartbeat: None,
-        });
-        Ok(Supervised(supervisor))
+        let mut supervised = Supervised(Supervisor::new(config, listener)?);
+        for slot in 0..count {
+            let child = Command::new("sleep")
+                .arg("60")
+                .stdin(Stdio::null())
+                .spawn()?;
+            let (ours, _theirs) = UnixDatagram::pair()?;
+            let now = Instant::now();
+            supervised.0.workers[slot] = Some(Worker {
+                child,
+                generation: 0,
+                channel: mio::net::UnixDatagram::from_std(ours),
+                ready,
+                draining: false,
+                abandoned: false,
+                killed: false,
+                started: now,
+                ready_by: now,
+                heartbeat: None,
+            });
+        }
+        Ok(supervised)
     }
 
     fn stalled(supervisor: &Supervisor) -> bool {
-        supervisor.workers[0].as_ref().is_some_and(|w| w.stalled)
+        supervisor.workers[0].as_ref().is_some_and(|w| w.killed)
     }
 
     #[test]
@@ -1062,6 +1206,45 @@ mod tests {
         );
         supervisor.tick(at(14));
         assert!(stalled(supervisor), "still for 2 s of 2");
+        Ok(())
+    }
+
+    /// With a short heartbeat timeout, a tick late by less than
+    /// [`LATE_TICK`] is already a good part of the silence allowed: it is
+    /// forgiven too (a late tick is forgiven past half the timeout).
+    #[test]
+    fn a_tick_late_by_half_a_short_heartbeat_timeout_forgives() -> io::Result<()> {
+        let mut supervised = supervising_a_silent_worker(Duration::from_secs(2))?;
+        let supervisor = &mut supervised.0;
+        let t0 = Instant::now();
+        let at = |millis| t0 + Duration::from_millis(millis);
+        supervisor.tick(at(0));
+        supervisor.tick(at(1000));
+        // Planned at 2 s, came at 3.5 s: the worker's loop (and its
+        // heartbeat) most likely stood still with the supervisor.
+        supervisor.tick(at(3500));
+        assert!(!stalled(supervisor), "a tick 1.5 s late judged the worker");
+        supervisor.tick(at(4500));
+        supervisor.tick(at(5500));
+        assert!(
+            !stalled(supervisor),
+            "still for 1 s of 2 since watched afresh"
+        );
+        supervisor.tick(at(6500));
+        assert!(stalled(supervisor), "still for 2 s of 2");
+        Ok(())
+    }
+
+    /// Every worker late to say `READY=1` is killed on the same tick, and
+    /// marked, so that one that outlives its SIGKILL (uninterruptible
+    /// sleep) is not found again, hiding the others.
+    #[test]
+    fn every_late_worker_is_killed_once() -> io::Result<()> {
+        let mut supervised = supervising_silent_workers(2, false, DEFAULT_HEARTBEAT_TIMEOUT)?;
+        let supervisor = &mut supervised.0;
+        supervisor.tick(Instant::now());
+        let killed = supervisor.workers.iter().flatten().filter(|w| w.killed);
+        assert_eq!(killed.count(), 2);
         Ok(())
     }
 

@@ -30,6 +30,18 @@
 //! reads the heartbeats on its own tick and replaces such a worker (see
 //! `supervisor`).
 //!
+//! # The header
+//!
+//! The region starts with a header the supervisor writes: a magic number,
+//! the layout's version and the slot's size. A SIGHUP restart pairs a
+//! running supervisor with workers of the binary now on disk, which may
+//! lay the slots out differently (they grew from 256 to 384 bytes once):
+//! read with another layout, every total would be garbage. A worker checks
+//! the header before anything else and refuses to start on a mismatch, so
+//! the restart is given up and the old workers serve on; such an upgrade
+//! needs the whole service restarted. A supervisor older than the header
+//! has none: its first slot's pid is not the magic number.
+//!
 //! # Slots outlive workers
 //!
 //! A worker that dies leaves its counters in its slot and its replacement
@@ -75,6 +87,24 @@ struct Slot {
 /// quotes).
 pub const SLOT_BYTES: usize = std::mem::size_of::<Slot>();
 
+/// The start of the region: see "The header". A cache line of its own.
+#[repr(C, align(128))]
+struct Header {
+    magic: AtomicU64,
+    version: AtomicU64,
+    slot_bytes: AtomicU64,
+}
+
+/// The bytes before the first slot.
+const HEADER_BYTES: usize = std::mem::size_of::<Header>();
+
+/// "reactord", the header's first word.
+const MAGIC: u64 = u64::from_le_bytes(*b"reactord");
+
+/// The layout's version: change it whenever a slot's contents change
+/// meaning (a counter moved, added or removed), not only its size.
+const LAYOUT_VERSION: u64 = 1;
+
 /// What one slot held when read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SlotValues {
@@ -88,7 +118,8 @@ pub struct SlotValues {
 
 /// A mapping of the shared region, and which slot is ours to write.
 pub struct WorkerCounters {
-    base: NonNull<Slot>,
+    /// The mapping: a [`Header`], then `slots` [`Slot`]s.
+    base: NonNull<Header>,
     slots: usize,
     /// The slot this process writes (None in the supervisor, which only
     /// reads).
@@ -123,21 +154,45 @@ impl WorkerCounters {
         let len = region_len(slots)?;
         // The new bytes read as 0.
         rustix::fs::ftruncate(&fd, u64::try_from(len).map_err(io::Error::other)?)?;
-        WorkerCounters::map(fd, slots, None)
+        let counters = WorkerCounters::map(fd, slots, None)?;
+        let header = counters.header();
+        header.version.store(LAYOUT_VERSION, Ordering::Relaxed);
+        header
+            .slot_bytes
+            .store(SLOT_BYTES as u64, Ordering::Relaxed);
+        header.magic.store(MAGIC, Ordering::Relaxed);
+        Ok(counters)
     }
 
     /// Map a region passed down by the supervisor, as the writer of slot
-    /// `own` (a worker). The slot is claimed for this pid and its gauge of
+    /// `own` (a worker). Refused when its header says another layout (see
+    /// "The header"). The slot is claimed for this pid and its gauge of
     /// open connections reset.
     pub fn open(fd: OwnedFd, own: usize) -> io::Result<WorkerCounters> {
         let len = usize::try_from(rustix::fs::fstat(&fd)?.st_size).map_err(io::Error::other)?;
-        let slots = len / SLOT_BYTES;
+        let slots = len.saturating_sub(HEADER_BYTES) / SLOT_BYTES;
+        if slots == 0 {
+            return Err(another_layout("too small for a header and a slot"));
+        }
+        let mut counters = WorkerCounters::map(fd, slots, Some(own))?;
+        let header = counters.header();
+        let magic = header.magic.load(Ordering::Relaxed);
+        let version = header.version.load(Ordering::Relaxed);
+        let slot_bytes = header.slot_bytes.load(Ordering::Relaxed);
+        if magic != MAGIC {
+            return Err(another_layout("no header: a supervisor older than it"));
+        }
+        if version != LAYOUT_VERSION || slot_bytes != SLOT_BYTES as u64 {
+            return Err(another_layout(&format!(
+                "layout version {version} with {slot_bytes}-byte slots, this binary's is \
+                 version {LAYOUT_VERSION} with {SLOT_BYTES}-byte slots"
+            )));
+        }
         if own >= slots {
             return Err(io::Error::other(format!(
                 "worker slot {own} is outside the shared region ({slots} slots)"
             )));
         }
-        let mut counters = WorkerCounters::map(fd, slots, Some(own))?;
         let mut carried = [0u64; VALUES];
         if let Some(slot) = counters.slot(own) {
             for (value, cell) in carried.iter_mut().zip(&slot.values) {
@@ -173,7 +228,7 @@ impl WorkerCounters {
                 0,
             )?
         };
-        let base = NonNull::new(ptr.cast::<Slot>()).ok_or_else(|| io::Error::other("mmap"))?;
+        let base = NonNull::new(ptr.cast::<Header>()).ok_or_else(|| io::Error::other("mmap"))?;
         Ok(WorkerCounters {
             base,
             slots,
@@ -198,14 +253,24 @@ impl WorkerCounters {
         self.own
     }
 
+    fn header(&self) -> &Header {
+        // SAFETY: the mapping starts with a Header (`region_len`); Header
+        // is only atomics, valid for any bytes, and shared references to
+        // atomics may alias across processes.
+        unsafe { self.base.as_ref() }
+    }
+
     fn slot(&self, index: usize) -> Option<&Slot> {
         if index >= self.slots {
             return None;
         }
-        // SAFETY: index < slots, and the mapping holds `slots` slots;
-        // Slot is only atomics, valid for any bytes (zero included), and
-        // shared references to atomics may alias across processes.
-        Some(unsafe { &*self.base.as_ptr().add(index) })
+        // SAFETY: the slots follow the header (`region_len`), and the
+        // header's size is a multiple of a slot's alignment (both 128), so
+        // the first slot, just past it, is aligned; index < slots, and the
+        // mapping holds `slots` slots. Slot is only atomics, valid for any
+        // bytes (zero included), and shared references to atomics may
+        // alias across processes.
+        Some(unsafe { &*self.base.as_ptr().add(1).cast::<Slot>().add(index) })
     }
 
     /// Copy the reactor's counters into our slot, and bump its heartbeat.
@@ -337,11 +402,21 @@ impl Drop for WorkerCounters {
     }
 }
 
+/// A header, then `slots` slots.
 fn region_len(slots: usize) -> io::Result<usize> {
     slots
         .checked_mul(SLOT_BYTES)
         .filter(|&len| len > 0)
+        .and_then(|len| len.checked_add(HEADER_BYTES))
         .ok_or_else(|| io::Error::other("bad number of worker slots"))
+}
+
+/// A worker's refusal of a region laid out by another version.
+fn another_layout(why: &str) -> io::Error {
+    io::Error::other(format!(
+        "the supervisor's shared counters are laid out differently ({why}): restart the \
+         whole service to upgrade across this change (a SIGHUP restart cannot)"
+    ))
 }
 
 /// An anonymous file to share: a memfd on Linux.
@@ -447,6 +522,55 @@ mod tests {
         // share a cache line.
         assert_eq!(SLOT_BYTES, 384);
         assert_eq!(SLOT_BYTES % 128, 0);
+    }
+
+    #[test]
+    fn the_header_is_a_cache_line_and_the_slots_stay_aligned() {
+        assert_eq!(HEADER_BYTES, 128);
+        assert_eq!(HEADER_BYTES % std::mem::align_of::<Slot>(), 0);
+    }
+
+    /// A region as a supervisor from before the header made it: slots
+    /// from the first byte.
+    fn a_region_without_a_header(slots: usize) -> io::Result<OwnedFd> {
+        let fd = memfd()?;
+        rustix::fs::ftruncate(&fd, (slots * SLOT_BYTES) as u64)?;
+        Ok(fd)
+    }
+
+    #[test]
+    fn a_region_of_another_layout_is_refused_with_the_remedy() -> io::Result<()> {
+        let refusal = |fd| match WorkerCounters::open(fd, 0) {
+            Ok(_) => panic!("a region of another layout was taken"),
+            Err(err) => err.to_string(),
+        };
+        // An older supervisor's region: its first word is the first
+        // slot's pid (none yet here).
+        let said = refusal(a_region_without_a_header(3)?);
+        assert!(said.contains("no header"), "{said}");
+        assert!(said.contains("restart the whole service"), "{said}");
+
+        // A header with another version, then another slot size.
+        let supervisor = WorkerCounters::create(2)?;
+        supervisor
+            .header()
+            .version
+            .store(LAYOUT_VERSION + 1, Ordering::Relaxed);
+        let said = refusal(supervisor.fd().try_clone_to_owned()?);
+        assert!(said.contains("restart the whole service"), "{said}");
+        supervisor
+            .header()
+            .version
+            .store(LAYOUT_VERSION, Ordering::Relaxed);
+        supervisor.header().slot_bytes.store(256, Ordering::Relaxed);
+        let said = refusal(supervisor.fd().try_clone_to_owned()?);
+        assert!(said.contains("256-byte slots"), "{said}");
+        supervisor
+            .header()
+            .slot_bytes
+            .store(SLOT_BYTES as u64, Ordering::Relaxed);
+        assert!(WorkerCounters::open(supervisor.fd().try_clone_to_owned()?, 1).is_ok());
+        Ok(())
     }
 
     #[test]

@@ -303,7 +303,12 @@ fn sendfile(
     // rustix's sendfile: the same one system call, on borrowed
     // descriptors, with no unsafe code of ours.
     let mut offset = offset;
-    Ok(rustix::fs::sendfile(socket, file, Some(&mut offset), count)?)
+    Ok(rustix::fs::sendfile(
+        socket,
+        file,
+        Some(&mut offset),
+        count,
+    )?)
 }
 
 /// Without Linux's sendfile, file bodies are read and written instead
