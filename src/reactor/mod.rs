@@ -696,6 +696,10 @@ impl<P: Protocol> Server<P> {
         }
         let id = conn.timer_id();
         match conn.deadline(&self.timeouts) {
+            Some((due, DeadlineKind::Wake)) => {
+                let due = self.timers.not_before_last_pass(due);
+                self.timers.schedule(&mut conn.slot.timer, due, id);
+            }
             Some((due, _)) => self.timers.schedule(&mut conn.slot.timer, due, id),
             None => {
                 self.timers.cancel(&mut conn.slot.timer, id);

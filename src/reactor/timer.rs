@@ -81,20 +81,24 @@ impl Timers {
         Timers::default()
     }
 
-    /// Make `slot` due at `due`. Moving it later is free; moving it earlier
-    /// (or arming it) is one O(log n) replacement.
+    /// `at`, or the time of the latest pass if `at` is earlier: where a
+    /// deadline that a protocol chose (`Verdict::Wait`) is armed.
     ///
     /// # No starving
     ///
     /// The loop fires a bounded number of due entries per iteration,
-    /// earliest first. A deadline already in the past when it is set is
-    /// armed at the time of the latest pass instead: otherwise entries
-    /// re-armed in the past by a busy protocol (`Verdict::Wait` with an old
-    /// instant) could go before an entry left due by the budget, on every
-    /// pass, and it would never fire. This way the entries left over fire
-    /// before anything armed after them.
+    /// earliest first. Entries re-armed in the past by a busy protocol (a
+    /// `Wait` for an old instant) would go before an entry left due by the
+    /// budget, on every pass, and it would never fire. Armed no earlier
+    /// than the latest pass, they go after it. (The reactor's own deadlines
+    /// are `now` plus a timeout, never in the past: they skip this.)
+    pub fn not_before_last_pass(&self, at: Instant) -> Instant {
+        self.not_before.map_or(at, |floor| at.max(floor))
+    }
+
+    /// Make `slot` due at `due`. Moving it later is free; moving it earlier
+    /// (or arming it) is one O(log n) replacement.
     pub fn schedule(&mut self, slot: &mut TimerSlot, due: Instant, id: TimerId) {
-        let due = self.not_before.map_or(due, |floor| due.max(floor));
         slot.due = Some(due);
         match slot.armed {
             // The entry in the set fires first; it will be moved then.
@@ -204,7 +208,8 @@ mod tests {
         assert_eq!(first.key, 0);
         assert!(timers.settle(&mut slots[0], first, now));
         // Entry 0's owner waits again, at an instant long past.
-        timers.schedule(&mut slots[0], t0, id(0));
+        let again = timers.not_before_last_pass(t0);
+        timers.schedule(&mut slots[0], again, id(0));
         let next = timers.pop_expired(now).unwrap();
         assert_eq!(next.key, 1, "the left-over entry goes first");
     }

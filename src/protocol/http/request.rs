@@ -258,19 +258,16 @@ fn parse_with<'b>(
     if !target_form_fits(method_text, target) || !valid_target(target.as_bytes()) {
         return Some(Parsed::Error(400));
     }
-    // httparse never reports a head longer than its input; were it to, an
-    // empty head would say "0 bytes consumed" and the connection would
-    // parse the same bytes forever, so refuse instead.
-    let Some(head) = input.get(..head_len) else {
-        return Some(Parsed::Error(400));
-    };
     Some(interpret(
         method,
         method_text,
         target,
         minor_version,
         request.headers,
-        head,
+        // httparse never reports a head longer than its input. Were it to,
+        // the whole input stands in for the head: an empty one would say
+        // "0 bytes consumed", and the same bytes would be parsed forever.
+        input.get(..head_len).unwrap_or(input),
         max_body,
     ))
 }
