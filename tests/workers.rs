@@ -19,11 +19,7 @@ fn start_two(args: &[&str]) -> Server {
     let mut all = vec!["--workers", "2"];
     all.extend_from_slice(args);
     let server = Server::start(&all);
-    assert!(
-        server.wait_for_log("all 2 workers ready", DEADLINE),
-        "{}",
-        server.stderr_text()
-    );
+    expect_log(&server, "all 2 workers ready");
     server
 }
 
@@ -152,13 +148,7 @@ fn both_workers_serve_and_any_of_them_reports_the_whole_server() {
         "/echo {echoed} < {requests} requests made: {page}"
     );
 
-    server.sigterm();
-    let status = server.wait_exit(DEADLINE);
-    assert!(
-        status.is_some_and(|s| s.success()),
-        "{status:?}: {}",
-        server.stderr_text()
-    );
+    stop_cleanly(&mut server);
     assert!(
         server.wait_for_lines(2, DEADLINE, |l| l.contains("exited after draining")),
         "{}",
@@ -222,13 +212,7 @@ fn a_killed_worker_is_replaced_and_requests_keep_succeeding() {
         metrics(&server)
     );
 
-    server.sigterm();
-    let status = server.wait_exit(DEADLINE);
-    assert!(
-        status.is_some_and(|s| s.success()),
-        "{status:?}: {}",
-        server.stderr_text()
-    );
+    stop_cleanly(&mut server);
 }
 
 #[test]
@@ -277,13 +261,7 @@ fn ten_sighup_restarts_under_open_loop_load_fail_no_request() {
     assert_eq!(json_field(&out, "requests"), 60000, "{out}");
     assert_eq!(json_field(&out, "total"), 0, "failed requests: {out}");
 
-    server.sigterm();
-    let status = server.wait_exit(DEADLINE);
-    assert!(
-        status.is_some_and(|s| s.success()),
-        "{status:?}: {}",
-        server.stderr_text()
-    );
+    stop_cleanly(&mut server);
 }
 
 #[test]
@@ -662,13 +640,7 @@ fn a_worker_whose_loop_stopped_turning_is_replaced() {
     let stalled = text.lines().filter(|l| l.contains(" stalled: ")).count();
     assert_eq!(stalled, 2, "only the two stopped workers stalled: {text}");
 
-    server.sigterm();
-    let status = server.wait_exit(DEADLINE);
-    assert!(
-        status.is_some_and(|s| s.success()),
-        "{status:?}: {}",
-        server.stderr_text()
-    );
+    stop_cleanly(&mut server);
 }
 
 /// A directory of our own, removed when dropped.
@@ -726,11 +698,7 @@ fn start_two_from_a_copy(dir: &TempDir, args: &[&str]) -> (std::path::PathBuf, S
         .args(["--listen", "127.0.0.1:0", "--workers", "2"])
         .args(args);
     let server = Server::spawn(command);
-    assert!(
-        server.wait_for_log("all 2 workers ready", DEADLINE),
-        "{}",
-        server.stderr_text()
-    );
+    expect_log(&server, "all 2 workers ready");
     (program, server)
 }
 
@@ -777,11 +745,7 @@ fn a_restart_whose_workers_never_get_ready_is_given_up_and_the_old_ones_serve() 
 
     install(&program, &script(&dir, "exec sleep 600"));
     server.signal(libc::SIGHUP);
-    assert!(
-        server.wait_for_log("restart given up: worker", DEADLINE),
-        "{}",
-        server.stderr_text()
-    );
+    expect_log(&server, "restart given up: worker");
     assert!(
         server.wait_for_lines(2, DEADLINE, |l| l
             .contains("of the given-up restart exited")),
@@ -798,6 +762,20 @@ fn a_restart_whose_workers_never_get_ready_is_given_up_and_the_old_ones_serve() 
 
     restart_with_the_real_binary(&server, &program);
 
+    stop_cleanly(&mut server);
+}
+
+/// Wait for a log line containing `text`, or fail with the whole log.
+fn expect_log(server: &Server, text: &str) {
+    assert!(
+        server.wait_for_log(text, DEADLINE),
+        "{}",
+        server.stderr_text()
+    );
+}
+
+/// SIGTERM, then the supervisor must exit 0 within the deadline.
+fn stop_cleanly(server: &mut Server) {
     server.sigterm();
     let status = server.wait_exit(DEADLINE);
     assert!(
@@ -828,11 +806,7 @@ fn a_restart_whose_workers_exit_at_once_is_given_up_and_the_old_ones_serve() {
 
     install(&program, &script(&dir, "exit 3"));
     server.signal(libc::SIGHUP);
-    assert!(
-        server.wait_for_log("restart given up: worker", DEADLINE),
-        "{}",
-        server.stderr_text()
-    );
+    expect_log(&server, "restart given up: worker");
     assert!(
         server.stderr_text().contains("exited before it was ready"),
         "{}",
@@ -849,13 +823,7 @@ fn a_restart_whose_workers_exit_at_once_is_given_up_and_the_old_ones_serve() {
     );
 
     restart_with_the_real_binary(&server, &program);
-    server.sigterm();
-    let status = server.wait_exit(DEADLINE);
-    assert!(
-        status.is_some_and(|s| s.success()),
-        "{status:?}: {}",
-        server.stderr_text()
-    );
+    stop_cleanly(&mut server);
 }
 
 /// While a restart's new workers start (here: never, from a binary that
@@ -903,13 +871,7 @@ fn an_old_worker_that_dies_during_a_restart_is_replaced_from_the_old_binary() {
     let response = http_get(server.addr, "/");
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
 
-    server.sigterm();
-    let status = server.wait_exit(DEADLINE);
-    assert!(
-        status.is_some_and(|s| s.success()),
-        "{status:?}: {}",
-        server.stderr_text()
-    );
+    stop_cleanly(&mut server);
 }
 
 /// A restart given up after some of its new workers said READY=1 drains
@@ -962,11 +924,7 @@ fn giving_a_restart_up_drains_the_new_workers_that_were_ready() {
         server.stderr_text()
     );
     drop(writer);
-    assert!(
-        server.wait_for_log("restart given up: worker", DEADLINE),
-        "{}",
-        server.stderr_text()
-    );
+    expect_log(&server, "restart given up: worker");
     assert!(
         server.wait_for_log(&format!("(pid {pid}) exited after draining"), DEADLINE),
         "the ready new worker was not drained: {}",
@@ -976,13 +934,7 @@ fn giving_a_restart_up_drains_the_new_workers_that_were_ready() {
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
 
     restart_with_the_real_binary(&server, &program);
-    server.sigterm();
-    let status = server.wait_exit(DEADLINE);
-    assert!(
-        status.is_some_and(|s| s.success()),
-        "{status:?}: {}",
-        server.stderr_text()
-    );
+    stop_cleanly(&mut server);
 }
 
 /// A SIGHUP that reaches a worker (`pkill -HUP reactord` signals every
@@ -1003,13 +955,7 @@ fn a_worker_logs_a_sighup_and_serves_on() {
         let response = http_get(server.addr, "/");
         assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     }
-    server.sigterm();
-    let status = server.wait_exit(DEADLINE);
-    assert!(
-        status.is_some_and(|s| s.success()),
-        "{status:?}: {}",
-        server.stderr_text()
-    );
+    stop_cleanly(&mut server);
     // Waited for: the thread reading stderr may lag behind the exit.
     assert!(
         server.wait_for_log(&format!("(pid {pid}) exited after draining"), DEADLINE),
