@@ -508,18 +508,10 @@ fn serve_worker<P: Protocol>(
             .notify(parts.notifier)
             .publish_to(parts.counters),
     );
-    watch_signals(&SERVER_SIGNALS, |stream, name| {
-        server.shutdown_when_readable(stream, name)
-    })?;
     // A SIGHUP meant for the supervisor also reaches the workers when sent
     // to every reactord process (`pkill -HUP reactord`): its default action
     // would kill them and reset their connections. Logged, and served on.
-    watch_signals(&RELOAD_SIGNALS, |stream, name| {
-        server.reload_when_readable(stream, name)
-    })?;
-    server
-        .run()
-        .map_err(|err| format!("event loop failed: {err}"))
+    watch_signals_and_run(server)
 }
 
 fn serve_single<P: Protocol>(
@@ -542,14 +534,20 @@ fn serve_single<P: Protocol>(
     if let Some(notifier) = inherited.notifier {
         server.hook_into(LoopHooks::default().notify(notifier));
     }
+    // SIGHUP's default action would kill the process (exit 129, no log
+    // line). A single process logs it and reloads what it can; under a
+    // supervisor, SIGHUP goes to the supervisor, which restarts workers.
+    watch_signals_and_run(server)
+}
+
+/// A server's signals (SIGINT/SIGTERM drain, SIGHUP reloads), then its
+/// loop: the same for a single process and a worker.
+fn watch_signals_and_run<P: Protocol>(mut server: Server<P>) -> Result<(), String> {
     // Before `run` logs `listening on`: whoever reads that line may signal
     // at once, and a SIGTERM without a handler would kill the process.
     watch_signals(&SERVER_SIGNALS, |stream, name| {
         server.shutdown_when_readable(stream, name)
     })?;
-    // SIGHUP's default action would kill the process (exit 129, no log
-    // line). A single process logs it and reloads what it can; under a
-    // supervisor, SIGHUP goes to the supervisor, which restarts workers.
     watch_signals(&RELOAD_SIGNALS, |stream, name| {
         server.reload_when_readable(stream, name)
     })?;

@@ -1008,6 +1008,16 @@ mod tests {
         server.remove_closed();
     }
 
+    /// An echo server on a free port, not yet running.
+    fn echo_server() -> io::Result<Server<crate::protocol::echo::Echo>> {
+        let config = Config {
+            listen: "127.0.0.1:0".parse().map_err(io::Error::other)?,
+            ..Config::default()
+        };
+        Server::bind(config, crate::protocol::echo::Echo)
+            .map_err(|err| io::Error::other(err.to_string()))
+    }
+
     /// A slab slot is reused as soon as its connection is removed, so a
     /// timer entry left behind by the old connection names the slot of the
     /// new one. The entry's serial number tells them apart: `fire_timers`
@@ -1016,12 +1026,7 @@ mod tests {
     /// behind when it closes, ready to misfire on the slot's next owner).
     #[test]
     fn a_stale_timer_entry_does_not_act_on_the_next_connection_in_its_slot() -> io::Result<()> {
-        let config = Config {
-            listen: "127.0.0.1:0".parse().map_err(io::Error::other)?,
-            ..Config::default()
-        };
-        let mut server = Server::bind(config, crate::protocol::echo::Echo)
-            .map_err(|err| io::Error::other(err.to_string()))?;
+        let mut server = echo_server()?;
         let _first = std::net::TcpStream::connect(server.local_addr())?;
         let slot = accept_next(&mut server)?;
         let stale = server.connections[slot].timer_id();
@@ -1062,12 +1067,7 @@ mod tests {
     /// the rest stay armed, and the next poll does not sleep.
     #[test]
     fn one_pass_fires_at_most_its_budget_of_timers() -> io::Result<()> {
-        let config = Config {
-            listen: "127.0.0.1:0".parse().map_err(io::Error::other)?,
-            ..Config::default()
-        };
-        let mut server = Server::bind(config, crate::protocol::echo::Echo)
-            .map_err(|err| io::Error::other(err.to_string()))?;
+        let mut server = echo_server()?;
         let now = Instant::now();
         let extra = 5;
         for serial in 0..(TIMERS_PER_ITERATION + extra) as u64 {
